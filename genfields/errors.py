@@ -1,0 +1,17 @@
+"""Errors that the command line reports as one clear line (no traceback)."""
+
+
+class GenfieldsError(Exception):
+    """Base class of the errors a user can cause and fix (bad input, missing file, ...)."""
+
+
+class ConfigError(GenfieldsError, ValueError):
+    """An invalid configuration, architecture name or argument."""
+
+
+class CheckpointError(GenfieldsError):
+    """A checkpoint that is missing, corrupt, of an unknown format, or does not fit the network."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A pickle that references code outside the allow-list; refused before anything runs."""

@@ -1,0 +1,240 @@
+"""Generative fields: how far a unit at a conv layer's input can reach in the output image.
+
+Three notions, from cheapest to most faithful:
+- `eq1_generative_fields`: the paper's Eq. 1 from the (kernel, stride) of each conv layer;
+- `exact_fields`: the support of the impulse response through the generator's real operations
+  (3x3 convs, stride-2 transposed convs with the 4-tap FIR filter, the toRGB skip path with its
+  FIR upsampling), measured on the network itself;
+- `effective_fields`: the side of the centred square that holds a share (90%) of the energy of
+  the output's response to a perturbation of one input unit, averaged over channels and samples.
+
+Why Eq. 1 and the exact field differ is explained in docs/generative-fields.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from genfields.stylegan2.network import Generator
+
+
+# --- Eq. 1 and its brute-force counterparts --------------------------------------------------
+def eq1_generative_fields(kernels: Sequence[int], strides: Sequence[int]) -> list[int]:
+    """The paper's Eq. 1 for every layer of a stack of N conv layers.
+
+    Entry L is g_0 for the input of conv layer L (0-based):
+        g = sum_{m=L}^{N-1} (k_m - 1) * prod_{i=m}^{N-1} s_i + 1,
+    i.e. each layer's kernel spread is multiplied by its own stride and every later stride.
+    """
+    if len(kernels) != len(strides):
+        raise ValueError("kernels and strides must have the same length")
+    n = len(kernels)
+    fields = [0] * n
+    g, scale = 1, 1
+    for m in range(n - 1, -1, -1):
+        scale *= strides[m]
+        g += (kernels[m] - 1) * scale
+        fields[m] = g
+    return fields
+
+
+def transposed_conv_fields(kernels: Sequence[int], strides: Sequence[int]) -> list[int]:
+    """Impulse-response extent of a plain transposed-conv stack (stride s_m, kernel k_m).
+
+    A transposed conv maps input i to outputs s*i .. s*i + k - 1, so a layer's spread is scaled
+    by the strides of the *later* layers only: g = sum_m (k_m - 1) prod_{i>m} s_i + 1.
+    """
+    n = len(kernels)
+    fields = [0] * n
+    g, scale = 1, 1
+    for m in range(n - 1, -1, -1):
+        g += (kernels[m] - 1) * scale
+        scale *= strides[m]
+        fields[m] = g
+    return fields
+
+
+# --- support propagation (exact fields, analytically in 1D) -----------------------------------
+@dataclass(frozen=True)
+class Interval:
+    """Closed integer interval [lo, hi] of pixel positions."""
+
+    lo: int
+    hi: int
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo + 1
+
+    def union(self, other: "Interval") -> "Interval":
+        return Interval(min(self.lo, other.lo), max(self.hi, other.hi))
+
+    def clip(self, n: int) -> "Interval":
+        return Interval(max(self.lo, 0), min(self.hi, n - 1))
+
+
+def _conv_support(iv: Interval, kernel: int) -> Interval:
+    return Interval(iv.lo - kernel // 2, iv.hi + kernel // 2)
+
+
+def _upconv_support(iv: Interval, kernel: int, taps: int) -> Interval:
+    """Support after a stride-2 transposed conv and the FIR filter, in the doubled resolution.
+
+    Input i lands at 2i .. 2i+k-1 of the transposed-conv output, which is padded by p0 before the
+    `taps`-tap filter: output j reads padded positions j .. j+taps-1.
+    """
+    p0 = kernel // 2 + (taps + 1) // 2 - (kernel - 1)
+    return Interval(2 * iv.lo + p0 - (taps - 1), 2 * iv.hi + kernel - 1 + p0)
+
+
+def _upsample_support(iv: Interval, taps: int) -> Interval:
+    """Support after the skip path's zero-insertion upsampling by 2 and the FIR filter."""
+    p0 = (taps + 1) // 2
+    return Interval(2 * iv.lo + p0 - (taps - 1), 2 * iv.hi + p0)
+
+
+def exact_field_intervals(layout, position: int | None = None, taps: int = 4) -> dict[str, Interval]:
+    """Unclipped 1D support in the output image of an impulse at the input of each conv layer.
+
+    The generator's ops are separable and (for support) monotone, so the 2D support is the
+    square of the 1D one. `position` is the impulse's index in the layer's input map
+    (default: the centre, `in_resolution // 2`). The support is the union over every route to
+    the image: through the remaining convs to each later toRGB, then the skip upsamplings.
+    """
+    layers = list(layout.layers)
+    result = {}
+    for start, layer in enumerate(layers):
+        iv = Interval(*(2 * [layer.in_resolution // 2 if position is None else position]))
+        image: Interval | None = None
+        for nxt in layers[start:]:
+            iv = _upconv_support(iv, nxt.kernel, taps) if nxt.stride == 2 else _conv_support(iv, nxt.kernel)
+            if _ends_block(layers, nxt):
+                if image is not None:
+                    image = _upsample_support(image, taps)
+                image = iv if image is None else image.union(iv)  # toRGB is 1x1
+        result[layer.name] = image
+    return result
+
+
+def _ends_block(layers, layer) -> bool:
+    """True for the last conv of a block (the one its toRGB reads)."""
+    return layer.conv == len(layers) - 1 or layers[layer.conv + 1].stride == 2
+
+
+# --- measured fields on the network --------------------------------------------------------
+@dataclass
+class MeasuredField:
+    name: str
+    gf_exact: int  # side of the bounding square of the measured support, unclipped
+    gf_exact_clipped: int  # the same, clipped to the image
+    clipped: bool
+    gf_effective: int | None = None
+
+
+def measure_exact_fields(G: "Generator", seed: int = 0) -> dict[str, MeasuredField]:
+    """Exact fields measured on the real network, checked against the 1D support analysis.
+
+    An impulse is added at the centre of each conv layer's input (all channels) and the output
+    is compared with the unperturbed one in float64: the output pixels that change are the
+    field. The real image is finite, so this measures the *clipped* field; the unclipped size
+    comes from the support analysis, which must agree with the measurement inside the image.
+    """
+    layout = G.layout
+    analytic = exact_field_intervals(layout)
+    res = G.config.img_resolution
+    G64 = _double_copy(G)
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.config.z_dim))
+    with torch.no_grad():
+        w = G64.mapping(z)
+        S = G64.styles(w)
+        base = G64.synthesize(S, w=w, noise_mode="const")
+        out = {}
+        for layer in layout.layers:
+            c = layer.in_resolution // 2
+            delta = torch.zeros(1, 1, layer.in_resolution, layer.in_resolution, dtype=torch.float64)
+            delta[..., c, c] = 1.0
+            with _perturbed_input(G64, layer.name, delta):
+                img = G64.synthesize(S, w=w, noise_mode="const")
+            changed = (img - base).abs().amax(dim=1)[0] > 0
+            rows = torch.nonzero(changed.any(dim=1)).flatten()
+            cols = torch.nonzero(changed.any(dim=0)).flatten()
+            measured = max(int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+            iv = analytic[layer.name]
+            expect_clipped = iv.clip(res).size
+            if measured != expect_clipped:
+                raise RuntimeError(f"{layer.name}: measured field {measured} px but the support analysis "
+                                   f"gives {expect_clipped} px; the network's ops differ from the analysis")
+            out[layer.name] = MeasuredField(layer.name, iv.size, measured, clipped=iv.size > res)
+    return out
+
+
+def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 4, channels: int = 16,
+                             seed: int = 0, eps: float = 1e-3) -> dict[str, int]:
+    """Side of the centred square holding `share` of the output response energy, per conv layer.
+
+    For each sample and each of `channels` random channels, the unit at the centre of the layer's
+    input map is perturbed by `eps` (a finite difference, float64); the squared change of the
+    RGB output, normalised to unit total per (sample, channel), is averaged, and the smallest
+    odd-sided square centred on the unit's image position that holds `share` of it is reported.
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    G64 = _double_copy(G)
+    rng = np.random.RandomState(seed)
+    res = G.config.img_resolution
+    result = {}
+    with torch.no_grad():
+        z = torch.from_numpy(rng.randn(samples, G.config.z_dim))
+        w = G64.mapping(z)
+        S = G64.styles(w)
+        base = G64.synthesize(S, w=w, noise_mode="const")
+        for layer in G.layout.layers:
+            c = layer.in_resolution // 2
+            chans = rng.choice(layer.channels, size=min(channels, layer.channels), replace=False)
+            energy = torch.zeros(res, res, dtype=torch.float64)
+            for ch in chans:
+                delta = torch.zeros(samples, layer.channels, layer.in_resolution, layer.in_resolution,
+                                    dtype=torch.float64)
+                delta[:, ch, c, c] = eps
+                with _perturbed_input(G64, layer.name, delta):
+                    img = G64.synthesize(S, w=w, noise_mode="const")
+                e = (img - base).square().sum(dim=1)  # [B, H, W]
+                e = e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)
+                energy += e.sum(dim=0)
+            centre = (c + 0.5) * res / layer.in_resolution - 0.5
+            result[layer.name] = _centred_square_side(energy / energy.sum(), centre, share)
+    return result
+
+
+def _centred_square_side(energy: torch.Tensor, centre: float, share: float) -> int:
+    """Smallest side of a square centred at (centre, centre) whose pixels hold `share` of the energy."""
+    n = energy.shape[0]
+    coords = torch.arange(n, dtype=torch.float64)
+    dist = (coords - centre).abs()
+    cheb = torch.maximum(dist[:, None], dist[None, :])  # Chebyshev distance to the centre
+    order = torch.argsort(cheb.flatten())
+    cum = torch.cumsum(energy.flatten()[order], 0)
+    k = int(torch.searchsorted(cum, torch.tensor(share * float(cum[-1]) - 1e-12, dtype=torch.float64)))
+    radius = float(cheb.flatten()[order][min(k, n * n - 1)])
+    return int(round(2 * radius + 1))
+
+
+def _double_copy(G: "Generator") -> "Generator":
+    return copy.deepcopy(G).double().eval()
+
+
+@contextlib.contextmanager
+def _perturbed_input(G: "Generator", name: str, delta: torch.Tensor):
+    """Add `delta` to the input of conv layer `name` while the context is open."""
+    handle = G.conv_module(name).register_forward_pre_hook(lambda module, args: (args[0] + delta, *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
