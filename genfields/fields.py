@@ -171,7 +171,7 @@ def measure_exact_fields(G: "Generator", seed: int = 0) -> dict[str, MeasuredFie
             if measured != expect_clipped:
                 raise RuntimeError(f"{layer.name}: measured field {measured} px but the support analysis "
                                    f"gives {expect_clipped} px; the network's ops differ from the analysis")
-            out[layer.name] = MeasuredField(layer.name, iv.size, measured, clipped=iv.size > res)
+            out[layer.name] = MeasuredField(layer.name, iv.size, measured, clipped=measured < iv.size)
     return out
 
 
@@ -238,3 +238,75 @@ def _perturbed_input(G: "Generator", name: str, delta: torch.Tensor):
         yield
     finally:
         handle.remove()
+
+
+# --- the table and figure -------------------------------------------------------------------
+PAPER_TABLE_256 = {"conv0": 506, "conv1": 379, "conv2": 251, "conv3": 187, "conv4": 123, "conv5": 91,
+                   "conv6": 59, "conv7": 43, "conv8": 27, "conv9": 19, "conv10": 11, "conv11": 7, "conv12": 3}
+"""The generative fields printed in the paper's appendix Table 1 (paper256)."""
+
+
+def field_table(layout, G: "Generator | None" = None, measure: bool = False, effective: bool = True,
+                share: float = 0.9, samples: int = 4, channels: int = 16, seed: int = 0) -> list[dict]:
+    """One row per conv layer: geometry, Eq. 1 field, and with `measure` the exact (and effective) fields.
+
+    The exact field is measured on `G` (any weights: the support does not depend on them); the
+    effective field needs a trained `G` and is skipped when `effective` is False.
+    """
+    rows = []
+    for layer in layout.layers:
+        row = {k: getattr(layer, k) for k in ("name", "conv", "s_index", "in_resolution", "resolution", "stride",
+                                               "kernel", "channels", "offset", "gf")}
+        if layout.config.img_resolution == 256 and len(layout) == 13:
+            printed = PAPER_TABLE_256[layer.name]
+            if printed != layer.gf:
+                row["gf_paper"] = printed
+        rows.append(row)
+    if measure:
+        if G is None:
+            raise ValueError("measuring fields needs a generator")
+        exact = measure_exact_fields(G, seed=seed)
+        eff = measure_effective_fields(G, share, samples, channels, seed) if effective else {}
+        for row in rows:
+            m = exact[row["name"]]
+            row.update(gf_exact=m.gf_exact, gf_exact_clipped=m.gf_exact_clipped, clipped=m.clipped,
+                       gf_effective=eff.get(row["name"]))
+    return rows
+
+
+def plot_generative_fields(image: torch.Tensor, rows: list[dict], layers: list[str], path, title: str = "") -> None:
+    """The paper's Figure 2 analogue: squares of the chosen layers' fields, centred, over an image.
+
+    Solid squares are Eq. 1; dashed ones the exact field (when measured); dotted ones the
+    effective field (when measured).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from genfields.imageio import to_uint8
+
+    by_name = {r["name"]: r for r in rows}
+    res = image.shape[-1]
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], layers):
+        row = by_name[name]
+        ax.imshow(to_uint8(image[None] if image.ndim == 3 else image)[0], extent=(0, res, res, 0))
+        for key, style in (("gf", "-"), ("gf_exact", "--"), ("gf_effective", ":")):
+            size = row.get(key)
+            if size:
+                c = res / 2
+                ax.add_patch(Rectangle((c - size / 2, c - size / 2), size, size, fill=False, ec="red", lw=2,
+                                       ls=style, label=f"{key} {size}"))
+        ax.set_xlim(-0.25 * res, 1.25 * res)
+        ax.set_ylim(1.25 * res, -0.25 * res)
+        ax.set_title(f"{name} ({row['in_resolution']}x{row['in_resolution']} input)")
+        ax.legend(loc="lower center", fontsize=7)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -157,10 +158,11 @@ def load_rosinality(path: str | os.PathLike, channel_multiplier: int | None = No
         raise CheckpointError(f"{path}: no 'g_ema' state dict (is this a rosinality stylegan2-pytorch checkpoint?)")
     config = _rosinality_config(state, channel_multiplier, ckpt.get("args"))
     G = Generator(config)
-    _load_state(G, _rosinality_to_nvidia(state, config), str(path))
-    if "latent_avg" in ckpt:
-        G.mapping.w_avg.copy_(ckpt["latent_avg"].reshape(-1))
-    else:
+    tensors = _rosinality_to_nvidia(state, config)
+    latent_avg = ckpt.get("latent_avg")
+    tensors["mapping.w_avg"] = torch.zeros(config.w_dim) if latent_avg is None else latent_avg.reshape(-1)
+    _load_state(G, tensors, str(path))
+    if latent_avg is None:
         _estimate_w_avg(G)
     return G
 
@@ -168,11 +170,12 @@ def load_rosinality(path: str | os.PathLike, channel_multiplier: int | None = No
 def _rosinality_config(state: dict, channel_multiplier: int | None, args) -> GeneratorConfig:
     try:
         const = state["input.input"]
+        state["convs.0.conv.weight"], state["to_rgb1.conv.weight"]
         style_dim = state["style.1.weight"].shape[0]
     except KeyError as exc:
         raise CheckpointError(f"rosinality state dict lacks {exc}") from None
-    n_mlp = sum(1 for k in state if k.startswith("style.") and k.endswith(".weight"))
-    n_blocks = sum(1 for k in state if k.startswith("to_rgbs.") and k.endswith(".bias"))
+    n_mlp = sum(1 for k in state if re.fullmatch(r"style\.\d+\.weight", k))
+    n_blocks = sum(1 for k in state if re.fullmatch(r"to_rgbs\.\d+\.bias", k))
     resolution = 4 * 2 ** n_blocks
     if channel_multiplier is None:
         channel_multiplier = getattr(args, "channel_multiplier", None)
@@ -187,6 +190,13 @@ def _rosinality_config(state: dict, channel_multiplier: int | None, args) -> Gen
 
 def _rosinality_to_nvidia(state: dict, config: GeneratorConfig) -> dict[str, torch.Tensor]:
     """Rename (and rescale) rosinality tensors to NVIDIA's names; the result is numerically identical."""
+    try:
+        return _rename_rosinality(state, config)
+    except KeyError as exc:
+        raise CheckpointError(f"rosinality state dict lacks {exc}") from None
+
+
+def _rename_rosinality(state: dict, config: GeneratorConfig) -> dict[str, torch.Tensor]:
     out = {"synthesis.b4.const": state["input.input"][0]}
     for i in range(config.mapping_layers):
         out[f"mapping.fc{i}.weight"] = state[f"style.{i + 1}.weight"]

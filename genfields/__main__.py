@@ -1,0 +1,3 @@
+from genfields.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""Images on disk and in the library: uint8 RGB PNG <-> float NCHW in [-1, 1], grids."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from genfields.errors import GenfieldsError
+
+
+class ImageError(GenfieldsError, ValueError):
+    """An image that cannot be used: missing, unreadable, not RGB, wrong size, NaN."""
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[B, C, H, W] float in [-1, 1] -> [B, H, W, C] uint8 (clamped, rounded as in the official code)."""
+    if images.ndim != 4:
+        raise ImageError(f"expected a [B, C, H, W] batch, got shape {list(images.shape)}")
+    x = (images.detach().float().cpu() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def from_uint8(array: np.ndarray) -> torch.Tensor:
+    """[B, H, W, C] or [H, W, C] uint8 -> [B, C, H, W] float32 in [-1, 1]."""
+    if array.ndim == 3:
+        array = array[None]
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
+    """Write one image ([C, H, W] / [1, C, H, W] float, or [H, W, C] uint8) as PNG, atomically."""
+    if isinstance(image, torch.Tensor):
+        image = to_uint8(image if image.ndim == 4 else image[None])[0]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def make_grid(images: torch.Tensor, cols: int | None = None, pad: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """Tile a batch [B, C, H, W] into one image [C, H', W'] with `cols` columns."""
+    b, c, h, w = images.shape
+    cols = cols or math.ceil(math.sqrt(b))
+    rows = math.ceil(b / cols)
+    grid = torch.full((c, rows * (h + pad) + pad, cols * (w + pad) + pad), pad_value, dtype=images.dtype)
+    for i in range(b):
+        r, k = divmod(i, cols)
+        grid[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+    return grid
+
+
+def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.Tensor:
+    """Read an RGB image as [1, 3, H, W] in [-1, 1]; resize (Lanczos) to `resolution` if given.
+
+    Refuses missing files, non-images, and non-RGB modes other than greyscale-free RGBA/P
+    palettes that convert losslessly; a 16-bit or CMYK image is an error rather than a guess.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"no such image: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("RGB", "RGBA", "P"):
+                raise ImageError(f"{path}: image mode {im.mode} is not RGB (convert it to 8-bit RGB first)")
+            im = im.convert("RGB")
+            if resolution is not None and im.size != (resolution, resolution):
+                if im.size[0] != im.size[1]:
+                    raise ImageError(f"{path}: {im.size[0]}x{im.size[1]} is not square; use an aligned square crop")
+                im = im.resize((resolution, resolution), Image.LANCZOS)
+            return from_uint8(np.asarray(im))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})") from None
+
+
+def check_images(images: torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """Validate a float image batch: [B, channels, H, W] and finite."""
+    if images.ndim != 4 or images.shape[1] != channels:
+        raise ImageError(f"expected images of shape [B, {channels}, H, W], got {list(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ImageError("images contain NaN or infinite values")
+    return images

@@ -1,0 +1,86 @@
+"""Generative fields: Eq. 1 against brute-force impulse responses, the paper's table, exact fields."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from genfields.fields import (PAPER_TABLE_256, eq1_generative_fields, exact_field_intervals, measure_exact_fields,
+                              measure_effective_fields, transposed_conv_fields)
+from genfields.stylegan2 import Generator, StyleLayout
+
+stacks = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=6)
+
+
+def impulse_extent(layers: list[tuple[int, int]], start: int, dilate_by_stride: bool) -> int:
+    """Width of the output support of an impulse entering layer `start` of an explicit transposed-conv stack."""
+    x = torch.zeros(1, 1, 1, dtype=torch.float64)
+    x[..., 0] = 1.0
+    for k, s in layers[start:]:
+        kernel = torch.ones(1, 1, k, dtype=torch.float64)
+        x = F.conv_transpose1d(x, kernel, stride=s, dilation=s if dilate_by_stride else 1)
+    nz = torch.nonzero(x[0, 0] > 0).flatten()
+    return int(nz.max() - nz.min() + 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(stacks)
+def test_eq1_is_the_field_of_a_stack_whose_strides_scale_their_own_kernels(layers):
+    # Eq. 1 multiplies each kernel's spread by its own stride: a transposed conv dilated by its stride.
+    kernels, strides = zip(*layers)
+    expected = [impulse_extent(layers, i, dilate_by_stride=True) for i in range(len(layers))]
+    assert eq1_generative_fields(kernels, strides) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(stacks)
+def test_plain_transposed_conv_stack_field(layers):
+    kernels, strides = zip(*layers)
+    expected = [impulse_extent(layers, i, dilate_by_stride=False) for i in range(len(layers))]
+    assert transposed_conv_fields(kernels, strides) == expected
+
+
+def test_eq1_reproduces_the_papers_table_except_its_conv0_entry():
+    layout = StyleLayout.from_arch("paper256")
+    eq1 = {layer.name: layer.gf for layer in layout}
+    differing = {name for name in eq1 if eq1[name] != PAPER_TABLE_256[name]}
+    assert differing == {"conv0"}  # Eq. 1 gives 507, the appendix prints 506
+    assert eq1["conv0"] == 507 and eq1["conv2"] == 251 and eq1["conv6"] == 59 and eq1["conv10"] == 11
+
+
+def test_exact_fields_measured_on_the_network_match_the_support_analysis():
+    G = Generator.from_arch("synth64", seed=3)
+    measured = measure_exact_fields(G)  # raises if the measurement and the analysis disagree
+    analytic = exact_field_intervals(G.layout)
+    assert measured["conv8"].gf_exact == 3  # last 3x3 conv, no resampling after it
+    assert measured["conv7"].gf_exact == 8  # 3 taps through the transposed conv and the 4-tap FIR
+    assert measured["conv0"].clipped and measured["conv0"].gf_exact_clipped == 64
+    for name, m in measured.items():
+        assert m.gf_exact == analytic[name].size
+        assert m.gf_exact_clipped <= 64
+
+
+def test_exact_fields_are_never_smaller_than_eq1_for_stylegan2():
+    for arch in ("paper256", "synth64", "config-f1024"):
+        layout = StyleLayout.from_arch(arch)
+        fields = exact_field_intervals(layout)
+        for layer in layout:
+            assert fields[layer.name].size >= layer.gf
+
+
+def test_effective_fields_are_inside_the_exact_fields(tiny_generator):
+    eff = measure_effective_fields(tiny_generator, share=0.9, samples=2, channels=4)
+    exact = measure_exact_fields(tiny_generator)
+    for name, side in eff.items():
+        assert 1 <= side <= max(exact[name].gf_exact_clipped, 1) + 1
+    # deeper layers have no larger effective fields than the first one
+    assert eff["conv0"] >= eff[f"conv{len(eff) - 1}"]
+
+
+def test_effective_share_validated(tiny_generator):
+    with pytest.raises(ValueError):
+        measure_effective_fields(tiny_generator, share=1.5)
