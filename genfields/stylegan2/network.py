@@ -95,15 +95,20 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: NoiseMode = "const",
                 noise_generator: torch.Generator | None = None) -> torch.Tensor:
-        x = ops.modulated_conv2d(x, self.weight, style, demodulate=True, up=self.up,
-                                 resample_filter=self.resample_filter)
+        # Demodulation, noise, bias and the leaky ReLU gain folded into the conv's epilogue:
+        # lrelu(conv * d + noise + b) * g == lrelu(conv * (d * g) + (noise + b) * g) for g > 0.
+        scale = ops.demodulation_coefficients(self.weight.to(x.dtype), style.to(x.dtype)) * ops.LRELU_GAIN
+        shift = self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if noise_mode == "const":
-            x = x + self.noise_const.to(x.dtype) * self.noise_strength
+            shift = shift + self.noise_const.to(x.dtype) * self.noise_strength
         elif noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=noise_generator,
                                 dtype=x.dtype, device=x.device)
-            x = x + noise * self.noise_strength
-        return ops.bias_act(x, self.bias, lrelu=True, gain=ops.LRELU_GAIN, clamp=self.conv_clamp)
+            shift = shift + noise * self.noise_strength
+        x = ops.modulated_conv2d(x, self.weight, style, up=self.up, resample_filter=self.resample_filter,
+                                 out_scale=scale, shift=shift * ops.LRELU_GAIN)
+        x = torch.nn.functional.leaky_relu(x, ops.LRELU_SLOPE)
+        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -118,8 +123,8 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        x = ops.modulated_conv2d(x, self.weight, style * self.weight_gain, demodulate=False)
-        return ops.bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
+        x = ops.modulated_conv2d(x, self.weight, style * self.weight_gain, shift=self.bias.reshape(1, -1, 1, 1))
+        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):

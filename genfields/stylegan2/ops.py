@@ -37,10 +37,12 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, pad: tuple[int, int
         x = x.reshape(b, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(b, c, h * up, w * up)
-    x = F.pad(x, [max(pad[0], 0), max(pad[1], 0), max(pad[2], 0), max(pad[3], 0)])
-    x = x[:, :, max(-pad[2], 0):x.shape[2] - max(-pad[3], 0), max(-pad[0], 0):x.shape[3] - max(-pad[1], 0)]
     kernel = (f * gain).flip([0, 1]).to(dtype=x.dtype, device=x.device)
     kernel = kernel[None, None].expand(c, 1, *f.shape)
+    if pad[0] == pad[1] >= 0 and pad[2] == pad[3] >= 0:  # symmetric: let the convolution pad
+        return F.conv2d(x, kernel, padding=(pad[2], pad[0]), groups=c)
+    x = F.pad(x, [max(pad[0], 0), max(pad[1], 0), max(pad[2], 0), max(pad[3], 0)])
+    x = x[:, :, max(-pad[2], 0):x.shape[2] - max(-pad[3], 0), max(-pad[0], 0):x.shape[3] - max(-pad[1], 0)]
     return F.conv2d(x, kernel, groups=c)
 
 
@@ -77,25 +79,44 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
     return (styles.square() @ wsq.t() + eps).rsqrt()
 
 
-def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                     up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """StyleGAN2's modulated (and optionally demodulated) convolution, non-fused form.
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, up: int = 1,
+                     resample_filter: torch.Tensor | None = None, out_scale: torch.Tensor | None = None,
+                     shift: torch.Tensor | None = None) -> torch.Tensor:
+    """StyleGAN2's modulated convolution: conv(x * styles, weight) * out_scale + shift.
 
-    x: [B, in, H, W]; weight: [out, in, k, k]; styles: [B, in]. With `up=2` the convolution is
-    a stride-2 transposed convolution followed by the FIR filter, as in the official
-    implementation, giving [B, out, 2H, 2W]. Otherwise 'same' padding.
+    x: [B, in, H, W]; weight: [out, in, k, k]; styles: [B, in]; out_scale: [B, out] (the
+    demodulation coefficients, times any gain); shift: broadcastable to the output. With `up=2`
+    the conv is a stride-2 transposed conv followed by the FIR filter, as in the official code,
+    giving [B, out, 2H, 2W]; otherwise 'same' padding.
+
+    A batch of one folds styles and out_scale into the weights (the official "fused" form);
+    larger batches scale the activations instead and share one convolution (the non-fused form,
+    faster on a CPU). Both run channels-last, which the CPU convolutions are faster in.
     """
-    x = x * styles.to(x.dtype).reshape(x.shape[0], -1, 1, 1)
+    b = x.shape[0]
     weight = weight.to(x.dtype)
+    if b == 1:
+        weight = weight * styles.to(x.dtype).reshape(1, -1, 1, 1)
+        if out_scale is not None:
+            weight = weight * out_scale.to(x.dtype).reshape(-1, 1, 1, 1)
+        y = _conv(x.contiguous(memory_format=torch.channels_last), weight, up, resample_filter)
+        return y if shift is None else y + shift
+    x = (x * styles.to(x.dtype).reshape(b, -1, 1, 1)).contiguous(memory_format=torch.channels_last)
+    y = _conv(x, weight, up, resample_filter)
+    if out_scale is None:
+        return y if shift is None else y + shift
+    out_scale = out_scale.to(x.dtype).reshape(b, -1, 1, 1)
+    if shift is None:
+        return y * out_scale
+    return torch.addcmul(shift.contiguous(memory_format=torch.channels_last), y, out_scale)
+
+
+def _conv(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter: torch.Tensor | None) -> torch.Tensor:
+    """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last."""
     if up == 1:
-        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-    else:
-        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up)
-        x = _crop_and_filter_after_transposed_conv(x, resample_filter, weight.shape[-1], up)
-    if demodulate:
-        d = demodulation_coefficients(weight, styles.to(weight.dtype))
-        x = x * d.reshape(x.shape[0], -1, 1, 1)
-    return x
+        return F.conv2d(x, weight.contiguous(memory_format=torch.channels_last), padding=weight.shape[-1] // 2)
+    x = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=torch.channels_last), stride=up)
+    return _crop_and_filter_after_transposed_conv(x, resample_filter, weight.shape[-1], up)
 
 
 def _crop_and_filter_after_transposed_conv(x: torch.Tensor, f: torch.Tensor, kernel: int, up: int) -> torch.Tensor:
