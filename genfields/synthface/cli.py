@@ -1,0 +1,35 @@
+"""Typer command ``genfields synth-data`` (registered by the main app); the work is in :mod:`dataset`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from .dataset import write_dataset
+
+
+def synth_data(
+    out: Path = typer.Option(..., "--out", help="Output directory (created; rerun the same command to resume)."),
+    n: int = typer.Option(50000, "--n", help="Number of faces."),
+    res: int = typer.Option(64, "--res", help="Image resolution in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same dataset."),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Faces per .npz shard."),
+    pose_dist: str = typer.Option("ffhq", "--pose-dist", help="Pose distribution: ffhq, uniform or frontal."),
+    supersample: int = typer.Option(2, "--supersample", help="Rays per pixel along each axis (anti-aliasing)."),
+    workers: int = typer.Option(0, "--workers", help="Worker processes (0 = one per CPU core)."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
+) -> None:
+    """Render a synthetic-face dataset: uint8 images plus exact labels (landmarks, pose, parameters)."""
+    try:
+        summary = write_dataset(out, n=n, res=res, seed=seed, shard_size=shard_size, pose_dist=pose_dist,
+                                supersample=supersample, workers=workers or None, progress=not json_out)
+    except ValueError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from err
+    if json_out:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"wrote {summary['n']} faces ({summary['rendered']} rendered, {summary['resumed']} already there) "
+                   f"in {summary['shards']} shards to {summary['out']}")

@@ -1,0 +1,363 @@
+"""Batched renderer of synthetic faces with exact landmarks, and on-the-fly batches.
+
+``render_batch(n, res, seed)`` samples parameters (see :mod:`params`) and renders them;
+``FaceRenderer(res).render(params)`` renders explicit parameters (e.g. the same identity under
+another pose). Images are traced at ``res * supersample`` and box-filtered down, shading is
+done in linear RGB with a gamma of 2 on output.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .geometry import (N_LANDMARKS, PRIMS, SKIN, SKIN_BLEND, FULL_FRAME, Head, build_head,
+                       landmarks_head_xy)
+from .paint import paint_eyes, paint_mouth, paint_nose
+from .params import FaceParams, ParameterRangeError, sample_params
+from .raycast import MISS, Hit, Quadrics, Window, cast, ellipsoid_boxes, smooth_union
+
+__all__ = ["FaceBatch", "FaceRenderer", "render_batch", "iterate_batches"]
+
+_HAIR = PRIMS.index("hair")
+_NECK = PRIMS.index("neck")
+_VIS_TOL_CM = 0.35
+
+
+@contextmanager
+def _num_threads(n: int | None):
+    """Temporarily set PyTorch's intra-op thread count."""
+    old = torch.get_num_threads()
+    if n is not None and n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None and n != old:
+            torch.set_num_threads(old)
+
+
+def _over(normal, albedo, cover, alpha, n_new, a_new) -> None:
+    """Paint a layer with coverage ``alpha`` over the accumulated normal/albedo/coverage."""
+    for dst, src in zip(normal + albedo, list(n_new) + list(a_new)):
+        dst.add_((src - dst).mul_(alpha))
+    torch.maximum(cover, alpha, out=cover)
+
+
+@dataclass
+class FaceBatch:
+    """Rendered faces and their exact labels.
+
+    ``landmarks`` are image pixels (x right, y down, pixel centres at integer + 0.5);
+    ``landmarks3d`` adds depth toward the camera in the same pixel units (relative to the
+    alignment anchor); ``visible`` flags landmarks not hidden by the head itself or the hair;
+    ``box`` is the tight box (x0, y0, x1, y1) of the 68 landmarks; ``index`` the sample index
+    within the seed (-1 for explicitly given parameters).
+    """
+
+    images: torch.Tensor
+    landmarks: torch.Tensor
+    landmarks3d: torch.Tensor
+    visible: torch.Tensor
+    box: torch.Tensor
+    pose: torch.Tensor
+    identity: torch.Tensor
+    expression: torch.Tensor
+    light: torch.Tensor
+    index: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def params(self) -> FaceParams:
+        return FaceParams(identity=self.identity, expression=self.expression, pose=self.pose, light=self.light)
+
+    def __getitem__(self, idx) -> "FaceBatch":
+        return FaceBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @staticmethod
+    def cat(items: list["FaceBatch"]) -> "FaceBatch":
+        return FaceBatch(**{f.name: torch.cat([getattr(b, f.name) for b in items]) for f in fields(FaceBatch)})
+
+
+class FaceRenderer:
+    """Renders :class:`FaceParams` to images of ``res`` x ``res`` pixels.
+
+    ``supersample`` traces ``supersample**2`` rays per pixel (anti-aliasing); ``chunk`` is the
+    number of images traced at once (small chunks keep the working set in cache). ``threads``
+    is the intra-op thread count used while rendering (restored afterwards; ``None`` leaves it
+    alone): the many small elementwise kernels scale badly across threads, so one thread per
+    process is fastest and several processes (see :mod:`dataset`) use several cores.
+    """
+
+    def __init__(self, res: int = 64, supersample: int = 2, chunk: int | None = None, threads: int | None = 1):
+        if not isinstance(res, int) or not 8 <= res <= 2048:
+            raise ParameterRangeError(f"res must be an integer in [8, 2048], got {res!r}")
+        if not isinstance(supersample, int) or not 1 <= supersample <= 8:
+            raise ParameterRangeError(f"supersample must be an integer in [1, 8], got {supersample!r}")
+        self.res = res
+        self.threads = threads
+        self.supersample = supersample
+        self.size = res * supersample
+        self.chunk = chunk or max(1, (1 << 16) // (self.size * self.size))
+        grid = (torch.arange(self.size, dtype=torch.float32) + 0.5) * (2.0 / self.size) - 1.0
+        vv, uu = torch.meshgrid(-grid, grid, indexing="ij")
+        self._u, self._v = uu.reshape(1, -1), vv.reshape(1, -1)
+
+    # ------------------------------------------------------------------ public
+    @torch.inference_mode()
+    def render(self, params: FaceParams, index: torch.Tensor | None = None) -> FaceBatch:
+        """Render a batch; raises :class:`ParameterRangeError` on out-of-range parameters."""
+        params = FaceParams(*(torch.as_tensor(t, dtype=torch.float32).cpu()
+                              for t in (params.identity, params.expression, params.pose, params.light))).validate()
+        n = len(params)
+        images = torch.empty(n, 3, self.res, self.res)
+        with _num_threads(self.threads):
+            for s in range(0, n, self.chunk):
+                images[s:s + self.chunk] = self._image(build_head(params[s:s + self.chunk]))
+            lm, lm3, vis = self._labels(build_head(params))
+        box = torch.cat([lm.amin(1), lm.amax(1)], 1) if n else torch.zeros(0, 4)
+        index = torch.full((n,), -1, dtype=torch.int64) if index is None else torch.as_tensor(index, dtype=torch.int64)
+        return FaceBatch(images=images, landmarks=lm, landmarks3d=lm3, visible=vis, box=box, pose=params.pose,
+                         identity=params.identity, expression=params.expression, light=params.light, index=index)
+
+    @torch.inference_mode()
+    def landmarks(self, params: FaceParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labels only (no image): landmarks [N, 68, 2], landmarks3d [N, 68, 3], visible [N, 68]."""
+        params.validate()
+        return self._labels(build_head(params))
+
+    # ------------------------------------------------------------------ geometry
+    def _camera_quadrics(self, head: Head):
+        """Primitives (head prims + torso) in the camera frame: quadrics and screen boxes."""
+        rt = head.rotation.transpose(1, 2)
+        hw = head.half_width
+        centers = torch.einsum("nij,nkj->nki", head.rotation, head.centers - head.anchor[:, None]) / hw[:, None, None]
+        inv_axes = hw[:, None, None, None] * head.inv_axes @ rt[:, None]
+        neck_base = head.to_camera(torch.tensor([[[0.0, -15.0, -1.8]]], dtype=torch.float64).expand(len(hw), 1, 3))[:, 0]
+        t_center = neck_base + torch.stack([torch.zeros_like(hw), -9.5 / hw, -4.0 / hw], 1)
+        t_inv = torch.diag_embed(torch.stack([hw / 19.0, hw / 10.0, hw / 9.0], 1))
+        centers = torch.cat([centers, t_center[:, None]], 1)
+        inv_axes = torch.cat([inv_axes, t_inv[:, None]], 1)
+        return Quadrics.from_ellipsoids(centers, inv_axes), ellipsoid_boxes(centers, inv_axes), centers, inv_axes
+
+    def _skin(self, quad: Quadrics, boxes, blend, u, v, windowed: bool) -> Hit:
+        """Smooth union of the skin primitives at rays (u, v)."""
+        acc = cast(quad[0], u, v)
+        for k in range(1, len(SKIN)):
+            qk = quad[k]
+            fade = 5.0 * qk.inv_a.sqrt()
+            if not windowed or SKIN[k] in FULL_FRAME:
+                acc = smooth_union(acc, cast(qk, u, v), blend[k], fade)
+                continue
+            win = Window(self.size, boxes[:, k])
+            names = ("z", "mask", "sq", "nx", "ny", "nz")
+            sub = Hit(z_back=None, **{name: win.gather(getattr(acc, name)) for name in names})
+            out = smooth_union(sub, cast(qk, win.u, win.v), blend[k], fade)
+            for name in names:
+                win.scatter(getattr(acc, name), getattr(out, name))
+        return acc
+
+    @staticmethod
+    def _hair_alpha(head: Head, quad: Quadrics, inv_axes32, u, v, z, e):
+        """Hair coverage of hair-shell points at camera (u, v, z) from the hairline model."""
+        q = quad[_HAIR]
+        d = (u - q.cx, v - q.cy, z - q.cz)
+        a = inv_axes32
+        qx = a[:, 0, 0:1] * d[0] + a[:, 0, 1:2] * d[1] + a[:, 0, 2:3] * d[2]
+        qy = a[:, 1, 0:1] * d[0] + a[:, 1, 1:2] * d[1] + a[:, 1, 2:3] * d[2]
+        qz = a[:, 2, 0:1] * d[0] + a[:, 2, 1:2] * d[1] + a[:, 2, 2:3] * d[2]
+        c = qz * (qx * qx + qz * qz + 1e-4).rsqrt()
+        sf = ((c - 0.15) * (1 / 0.35)).clamp_(0, 1)
+        sb = ((-c - 0.05) * 2.0).clamp_(0, 1)
+        t = head.hair_thresholds
+        thr = t[0] + (t[1] - t[0]) * sf + (t[2] - t[0]) * sb
+        return thr.sub_(qy).mul_(-1.0 / e).add_(0.5).clamp_(0, 1)
+
+    def _image(self, head: Head) -> torch.Tensor:
+        """Linear-light trace + shading -> output image [N, 3, res, res] in [-1, 1]."""
+        n, size = head.rotation.shape[0], self.size
+        quad, boxes, centers, inv_axes = self._camera_quadrics(head)
+        hw32 = head.half_width.float()[:, None]
+        blend = [torch.full_like(hw32, b) / hw32 for b in SKIN_BLEND]
+        u, v = self._u, self._v
+        skin = self._skin(quad, boxes, blend, u, v, windowed=True)
+        f32 = {k: t.float()[:, None] for k, t in head.f.items()}
+        col = {k: t.float() for k, t in head.colors.items()}
+        e_cm = hw32 * (2.0 / size)
+        # --- skin albedo with painted features
+        rgb = [col["skin"][:, i:i + 1].expand(n, size * size).clone() for i in range(3)]
+        r32 = head.rotation.float()
+        gaze = (1.1 * r32[:, 2, 0:1]).clamp(-0.5, 0.5) * f32["eye_hw"], (1.1 * r32[:, 2, 1:2]).clamp(-0.3, 0.3) * f32["eye_s"]
+        lh = torch.einsum("nji,nj->ni", head.rotation, head.light).float()
+        light_head = (lh[:, 0:1], lh[:, 1:2], lh[:, 2:3])
+        for box_fn, painter in ((self._eyes_box, "eyes"), (self._mouth_box, "mouth"), (self._nose_box, "nose")):
+            win = Window(size, box_fn(head))
+            z = win.gather(skin.z)
+            x_l = hw32 * (r32[:, 0, 0:1] * win.u + r32[:, 1, 0:1] * win.v + r32[:, 2, 0:1] * z) + head.anchor[:, 0:1].float()
+            y_l = hw32 * (r32[:, 0, 1:2] * win.u + r32[:, 1, 1:2] * win.v + r32[:, 2, 1:2] * z) + head.anchor[:, 1:2].float()
+            sub = [win.gather(c) for c in rgb]
+            if painter == "eyes":
+                paint_eyes(sub, x_l, y_l, f32, col, gaze, e_cm)
+            elif painter == "mouth":
+                paint_mouth(sub, x_l, y_l, f32, col, e_cm)
+            else:
+                paint_nose(sub, x_l, y_l, f32, col, light_head, e_cm)
+            for c, s in zip(rgb, sub):
+                win.scatter(c, s)
+        # --- other layers, composited back to front onto the background:
+        # hair seen through the face opening, torso, neck, skin, hair in front.
+        normal = [torch.zeros_like(skin.z) for _ in range(3)]
+        albedo = [torch.zeros_like(skin.z) for _ in range(3)]
+        cover = torch.zeros_like(skin.z)
+        hair = cast(quad[_HAIR], u, v, back=True)
+        inv32 = inv_axes[:, _HAIR].float()
+        ry_hair = (1.0 / head.inv_axes[:, _HAIR, 1, 1]).float()[:, None] / hw32
+        e_q = (3.0 / size) / ry_hair
+        a_front = self._hair_alpha(head, quad, inv32, u, v, hair.z, e_q).mul_(hair.mask)
+        a_back = self._hair_alpha(head, quad, inv32, u, v, hair.z_back, e_q).mul_(hair.mask)
+        q = quad[_HAIR]
+        wb = hair.z_back - q.cz
+        back_n = (((u - q.cx) * q.q11).addcmul_(v - q.cy, q.q12).addcmul_(wb, q.q13).mul_(-0.6),
+                  ((u - q.cx) * q.q12).addcmul_(v - q.cy, q.q22).addcmul_(wb, q.q23).mul_(-0.6), hair.nz)
+        _over(normal, albedo, cover, a_back, back_n, [col["hair"][:, i:i + 1] * 0.4 for i in range(3)])
+        for k, color in ((len(PRIMS), col["clothes"]), (_NECK, col["skin"] * 0.72)):
+            win = Window(size, boxes[:, k])
+            layer = cast(quad[k], win.u, win.v)
+            sub_n, sub_a, sub_c = [win.gather(t) for t in normal], [win.gather(t) for t in albedo], win.gather(cover)
+            _over(sub_n, sub_a, sub_c, layer.mask, (layer.nx, layer.ny, layer.nz), [color[:, i:i + 1] for i in range(3)])
+            for full, part in zip(normal + albedo + [cover], sub_n + sub_a + [sub_c]):
+                win.scatter(full, part)
+        _over(normal, albedo, cover, skin.mask, (skin.nx, skin.ny, skin.nz), rgb)
+        _over(normal, albedo, cover, a_front, (hair.nx, hair.ny, hair.nz), [col["hair"][:, i:i + 1] for i in range(3)])
+        lin = self._shade(head, *normal, albedo)
+        t = (self._v + 1) * 0.5
+        for i in range(3):
+            bg = col["bg_bottom"][:, i:i + 1] + (col["bg_top"][:, i:i + 1] - col["bg_bottom"][:, i:i + 1]) * t
+            lin[i] = bg + cover * (lin[i] - bg)
+        img = torch.stack(lin, 1).view(n, 3, size, size)
+        if self.supersample > 1:
+            img = F.avg_pool2d(img, self.supersample)
+        return img.clamp_(0, 1).sqrt_().mul_(2).sub_(1)
+
+    @staticmethod
+    def _shade(head: Head, nx, ny, nz, albedo, spec: float = 0.06):
+        """Wrapped Lambert + hemispheric ambient + Blinn-Phong, linear RGB."""
+        inv = (nx * nx + ny * ny + nz * nz + 1e-12).rsqrt()
+        nx, ny, nz = nx * inv, ny * inv, nz * inv
+        l = head.light.float()
+        ndl = nx * l[:, 0:1] + ny * l[:, 1:2] + nz * l[:, 2:3]
+        diff = ((ndl + 0.2) * (1 / 1.2)).clamp_(min=0)
+        amb = head.ambient.float()[:, None]
+        hv = l + torch.tensor([0.0, 0.0, 1.0])
+        hv = hv / hv.norm(dim=1, keepdim=True)
+        ndh = (nx * hv[:, 0:1] + ny * hv[:, 1:2] + nz * hv[:, 2:3]).clamp_(min=0)
+        ndh = ndh * ndh
+        ndh = ndh * ndh
+        ndh = ndh * ndh
+        s = spec * ndh * ndh
+        shade = amb * (0.8 + 0.2 * ny) + (1.15 - amb) * diff
+        lc = head.light_color.float()
+        return [albedo[i] * shade * lc[:, i:i + 1] + s * lc[:, i:i + 1] for i in range(3)]
+
+    # ------------------------------------------------------------------ painting windows
+    @staticmethod
+    def _box(head: Head, lo: list, hi: list) -> torch.Tensor:
+        """Camera box [N, 4] of head-frame boxes given by per-sample corner lists."""
+        lo = torch.stack([torch.as_tensor(t, dtype=torch.float64).expand(head.rotation.shape[0]) for t in lo], 1)
+        hi = torch.stack([torch.as_tensor(t, dtype=torch.float64).expand(head.rotation.shape[0]) for t in hi], 1)
+        sel = torch.tensor([[i >> k & 1 for k in range(3)] for i in range(8)], dtype=torch.float64)
+        corners = lo[:, None] + sel[None] * (hi - lo)[:, None]
+        cam = head.to_camera(corners)
+        return torch.stack([cam[..., 0].amin(1), cam[..., 0].amax(1), cam[..., 1].amin(1), cam[..., 1].amax(1)], 1)
+
+    def _eyes_box(self, head: Head):
+        f = head.f
+        xr = f["eye_x"] + f["eye_hw"] + 1.0
+        return self._box(head, [-xr, f["eye_y"] - 1.4, 4.5], [xr, f["brow_y"] + 1.3, 10.0])
+
+    def _mouth_box(self, head: Head):
+        f = head.f
+        xr = f["mouth_w"] + 1.2
+        return self._box(head, [-xr, f["mouth_y"] - 2.6, 5.0], [xr, f["nose_base_y"] + 0.3, 10.5])
+
+    def _nose_box(self, head: Head):
+        f = head.f
+        xr = 1.2 * f["nose_w"] + 2.5
+        return self._box(head, [-xr, f["nose_base_y"] - 1.5, 6.0], [xr, f["eye_y"], 11.5])
+
+    # ------------------------------------------------------------------ labels
+    @staticmethod
+    def _jaw_xy(head: Head) -> torch.Tensor:
+        """Jaw landmarks 1-17: points just inside the frontal face outline, [N, 17, 2]."""
+        idx = [SKIN.index(k) for k in ("cranium", "jaw", "chin")]
+        c = head.centers[:, idx]  # [N, P, 3]
+        r = 1.0 / torch.diagonal(head.inv_axes[:, idx], dim1=-2, dim2=-1)  # axis-aligned radii
+        theta = torch.linspace(-0.5, 0.5, 17, dtype=torch.float64) * torch.pi
+        st, ct = theta.sin()[None, :, None], theta.cos()[None, :, None]
+        yc = head.f["eye_y"][:, None, None] - 1.3
+        cx, cy = c[:, None, :, 0], c[:, None, :, 1]
+        rx, ry = r[:, None, :, 0], r[:, None, :, 1]
+        dy0 = yc - cy
+        qa = st * st / rx**2 + ct * ct / ry**2
+        qb = -2 * (st * cx / rx**2 + ct * dy0 / ry**2)
+        qc = cx * cx / rx**2 + dy0 * dy0 / ry**2 - 1
+        disc = (qb * qb - 4 * qa * qc).clamp(min=0)
+        rad = ((-qb + disc.sqrt()) / (2 * qa)).amax(-1) * 0.975
+        return torch.stack([rad * st[..., 0], yc[..., 0] - rad * ct[..., 0]], -1)
+
+    def _labels(self, head: Head):
+        n = head.rotation.shape[0]
+        xy = torch.cat([self._jaw_xy(head), landmarks_head_xy(head.f)], 1)  # [N, 68, 2] head frame
+        # depth on the skin, tracing straight at the face in the head frame
+        k = len(SKIN)
+        quad_h = Quadrics.from_ellipsoids(head.centers[:, :k], head.inv_axes[:, :k])
+        blend_h = [torch.full((n, 1), b) for b in SKIN_BLEND]
+        hit = self._skin(quad_h, None, blend_h, xy[..., 0].float(), xy[..., 1].float(), windowed=False)
+        p_head = torch.cat([xy, hit.z.double()[..., None]], -1)
+        cam = head.to_camera(p_head)  # [N, 68, 3]
+        # visibility: nothing nearer along the camera ray (skin, neck, hair)
+        quad, boxes, centers, inv_axes = self._camera_quadrics(head)
+        u, v = cam[..., 0].float(), cam[..., 1].float()
+        hw32 = head.half_width.float()[:, None]
+        blend = [torch.full_like(hw32, b) / hw32 for b in SKIN_BLEND]
+        front = self._skin(quad, None, blend, u, v, windowed=False).z
+        front = torch.maximum(front, cast(quad[_NECK], u, v).z)
+        hair = cast(quad[_HAIR], u, v)
+        a = self._hair_alpha(head, quad, inv_axes[:, _HAIR].float(), u, v, hair.z, torch.full_like(hw32, 1e-3))
+        front = torch.maximum(front, torch.where(a > 0.5, hair.z, MISS))
+        visible = front <= cam[..., 2].float() + _VIS_TOL_CM / hw32
+        px = (cam[..., 0] + 1) * 0.5 * self.res
+        py = (1 - cam[..., 1]) * 0.5 * self.res
+        pz = cam[..., 2] * 0.5 * self.res
+        lm = torch.stack([px, py], -1).float()
+        return lm, torch.stack([px, py, pz], -1).float(), visible
+
+
+def render_batch(n: int, res: int = 64, seed: int = 0, pose_dist: str = "ffhq", start_index: int = 0,
+                 supersample: int = 2) -> FaceBatch:
+    """Sample and render faces ``start_index .. start_index + n - 1`` of ``seed``."""
+    params = sample_params(n, seed=seed, start_index=start_index, pose_dist=pose_dist)
+    return FaceRenderer(res, supersample).render(params, index=torch.arange(start_index, start_index + n))
+
+
+def iterate_batches(batch_size: int, res: int = 64, seed: int = 0, start_index: int = 0,
+                    pose_dist: str = "ffhq", supersample: int = 2, stop: int | None = None) -> Iterator[FaceBatch]:
+    """Endless (or until index ``stop``) stream of batches of consecutive sample indices.
+
+    A trainer resumes exactly by passing the next unseen index as ``start_index``.
+    """
+    if batch_size < 1:
+        raise ParameterRangeError(f"batch_size must be >= 1, got {batch_size}")
+    renderer = FaceRenderer(res, supersample)
+    i = start_index
+    while stop is None or i < stop:
+        m = batch_size if stop is None else min(batch_size, stop - i)
+        params = sample_params(m, seed=seed, start_index=i, pose_dist=pose_dist)
+        yield renderer.render(params, index=torch.arange(i, i + m))
+        i += m
