@@ -197,19 +197,27 @@ class FaceRenderer:
         lh = torch.einsum("nji,nj->ni", head.rotation, head.light).float()
         light_head = (lh[:, 0:1], lh[:, 1:2], lh[:, 2:3])
         for box_fn, painter in ((self._eyes_box, "eyes"), (self._mouth_box, "mouth"), (self._nose_box, "nose")):
-            win = Window(size, box_fn(head))
+            lo, hi = box_fn(head)
+            win = Window(size, self._box(head, lo, hi))
             z = win.gather(skin.z)
-            x_l = hw32 * (r32[:, 0, 0:1] * win.u + r32[:, 1, 0:1] * win.v + r32[:, 2, 0:1] * z) + head.anchor[:, 0:1].float()
-            y_l = hw32 * (r32[:, 0, 1:2] * win.u + r32[:, 1, 1:2] * win.v + r32[:, 2, 1:2] * z) + head.anchor[:, 1:2].float()
+            p_l = [hw32 * (r32[:, 0, i:i + 1] * win.u + r32[:, 1, i:i + 1] * win.v + r32[:, 2, i:i + 1] * z)
+                   + head.anchor[:, i:i + 1].float() for i in range(3)]
+            # paint only inside the head-frame box, so the result does not depend on the window size
+            inside = torch.ones_like(z)
+            for c, a, b in zip(p_l, lo, hi):
+                a = torch.as_tensor(a, dtype=torch.float32).reshape(-1, 1)
+                b = torch.as_tensor(b, dtype=torch.float32).reshape(-1, 1)
+                inside.mul_(((c - a) * 1e6).clamp_(0, 1)).mul_(((b - c) * 1e6).clamp_(0, 1))
             sub = [win.gather(c) for c in rgb]
+            orig = [t.clone() for t in sub]
             if painter == "eyes":
-                paint_eyes(sub, x_l, y_l, f32, col, gaze, e_cm)
+                paint_eyes(sub, p_l[0], p_l[1], f32, col, gaze, e_cm)
             elif painter == "mouth":
-                paint_mouth(sub, x_l, y_l, f32, col, e_cm)
+                paint_mouth(sub, p_l[0], p_l[1], f32, col, e_cm)
             else:
-                paint_nose(sub, x_l, y_l, f32, col, light_head, e_cm)
-            for c, s in zip(rgb, sub):
-                win.scatter(c, s)
+                paint_nose(sub, p_l[0], p_l[1], f32, col, light_head, e_cm)
+            for c, s, o in zip(rgb, sub, orig):
+                win.scatter(c, s.sub_(o).mul_(inside).add_(o))
         # --- other layers, composited back to front onto the background:
         # hair seen through the face opening, torso, neck, skin, hair in front.
         normal = [torch.zeros_like(skin.z) for _ in range(3)]
@@ -265,7 +273,7 @@ class FaceRenderer:
         lc = head.light_color.float()
         return [albedo[i] * shade * lc[:, i:i + 1] + s * lc[:, i:i + 1] for i in range(3)]
 
-    # ------------------------------------------------------------------ painting windows
+    # ------------------------------------------------------------------ painting boxes (head frame, cm)
     @staticmethod
     def _box(head: Head, lo: list, hi: list) -> torch.Tensor:
         """Camera box [N, 4] of head-frame boxes given by per-sample corner lists."""
@@ -276,20 +284,23 @@ class FaceRenderer:
         cam = head.to_camera(corners)
         return torch.stack([cam[..., 0].amin(1), cam[..., 0].amax(1), cam[..., 1].amin(1), cam[..., 1].amax(1)], 1)
 
-    def _eyes_box(self, head: Head):
+    @staticmethod
+    def _eyes_box(head: Head):
         f = head.f
         xr = f["eye_x"] + f["eye_hw"] + 1.0
-        return self._box(head, [-xr, f["eye_y"] - 1.4, 4.5], [xr, f["brow_y"] + 1.3, 10.0])
+        return [-xr, f["eye_y"] - 1.4, 4.5], [xr, f["brow_y"] + 1.3, 10.0]
 
-    def _mouth_box(self, head: Head):
+    @staticmethod
+    def _mouth_box(head: Head):
         f = head.f
         xr = f["mouth_w"] + 1.2
-        return self._box(head, [-xr, f["mouth_y"] - 2.6, 5.0], [xr, f["nose_base_y"] + 0.3, 10.5])
+        return [-xr, f["mouth_y"] - 2.6, 5.0], [xr, f["nose_base_y"] + 0.3, 10.5]
 
-    def _nose_box(self, head: Head):
+    @staticmethod
+    def _nose_box(head: Head):
         f = head.f
         xr = 1.2 * f["nose_w"] + 2.5
-        return self._box(head, [-xr, f["nose_base_y"] - 1.5, 6.0], [xr, f["eye_y"], 11.5])
+        return [-xr, f["nose_base_y"] - 1.5, 6.0], [xr, f["eye_y"], 11.5]
 
     # ------------------------------------------------------------------ labels
     @staticmethod
