@@ -112,7 +112,7 @@ def paint_nose(rgb, x, y, f, colors, light, e) -> None:
     lx, ly, lz = light
     t = ((f["eye_y"] - y) / (f["eye_y"] - f["nose_base_y"])).clamp(0.0, 1.0)
     h = 0.3 + 2.2 * t * f["nose_p"]
-    k = 1.0 / lz.clamp(min=0.25)
+    k = 1.0 / lz.clamp(min=0.6)
     sx = x + lx * k * h
     width = (0.35 + 0.65 * t) * f["nose_w"]
     inside = _band(width - sx.abs(), 0.35 + e) * _band(y - f["nose_base_y"] + 0.25 * h, 0.4 + e)
