@@ -210,6 +210,41 @@ def demo(
     console.print(f"wrote {grid}: 16 images from {label}; fields table in {outdir / 'fields_paper256.json'}")
 
 
+@app.command("train-gan")
+def train_gan_command(
+    arch: str = typer.Option("synth64", help="Generator architecture (paper256, synth64, tiny16, ...)."),
+    outdir: Optional[Path] = typer.Option(None, help="Run folder (default runs/train-gan-<arch>-seed<seed>)."),
+    kimg: float = typer.Option(300.0, help="Total training length in thousands of real images shown."),
+    batch: int = typer.Option(32, help="Global batch size (split across torchrun processes)."),
+    seed: int = typer.Option(0, help="Seed of the weights, the data order and every random draw."),
+    data: str = typer.Option("render", help="'render' (synthetic faces on the fly) or a synth-data folder."),
+    r1_gamma: float = typer.Option(0.1, help="R1 regularisation weight."),
+    lr: float = typer.Option(0.0025, help="Learning rate of G and D."),
+    pl_weight: float = typer.Option(0.0, help="Path-length regularisation weight (0 = off)."),
+    mapping_layers: Optional[int] = typer.Option(None, help="Override the mapping depth."),
+    bf16: bool = typer.Option(True, help="bfloat16 autocast for the main passes (CPU)."),
+    sample_kimg: float = typer.Option(5.0, help="Write a sample grid every this many kimg."),
+    snapshot_kimg: float = typer.Option(25.0, help="Write a G_ema snapshot every this many kimg."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint, exactly."),
+    max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+) -> None:
+    """Train a StyleGAN2 generator on synthetic faces (resumable; multi-process with torchrun).
+
+    Example: torchrun --nproc_per_node=2 -m genfields train-gan --arch synth64 --max-minutes 120
+    """
+    from genfields.stylegan2.train import GANTrainConfig, train_gan
+
+    generator = {} if mapping_layers is None else {"mapping_layers": mapping_layers}
+    cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=kimg, seed=seed, data=data,
+                         r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
+                         sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
+    outdir = outdir or Path(f"runs/train-gan-{arch}-seed{seed}")
+    trainer = train_gan(cfg, outdir, resume=resume, max_minutes=max_minutes)
+    if trainer.dist.is_main:
+        console.print(f"{outdir}: {trainer.images_seen / 1000:.1f} of {trainer.cfg.total_kimg:g} kimg")
+    trainer.dist.close()
+
+
 def _register_optional_commands() -> None:
     """Commands whose modules live in other packages of genfields."""
     try:

@@ -97,7 +97,7 @@ class SynthesisLayer(nn.Module):
                 noise_generator: torch.Generator | None = None) -> torch.Tensor:
         # Demodulation, noise, bias and the leaky ReLU gain folded into the conv's epilogue:
         # lrelu(conv * d + noise + b) * g == lrelu(conv * (d * g) + (noise + b) * g) for g > 0.
-        scale = ops.demodulation_coefficients(self.weight.to(x.dtype), style.to(x.dtype)) * ops.LRELU_GAIN
+        scale = ops.demodulation_coefficients(self.weight, style) * ops.LRELU_GAIN
         shift = self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if noise_mode == "const":
             shift = shift + self.noise_const.to(x.dtype) * self.noise_strength

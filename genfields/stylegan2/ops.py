@@ -74,9 +74,13 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """1 / ||weight * style|| per sample and output channel: [B, out_channels]."""
-    wsq = weight.square().sum(dim=[2, 3])  # [out, in]
-    return (styles.square() @ wsq.t() + eps).rsqrt()
+    """1 / ||weight * style|| per sample and output channel: [B, out_channels].
+
+    Written with elementwise ops (not a matmul) so that it stays float32 under autocast.
+    """
+    dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
+    wsq = weight.to(dtype).square().sum(dim=[2, 3])  # [out, in]
+    return ((styles.to(dtype).square()[:, None, :] * wsq[None]).sum(dim=-1) + eps).rsqrt()
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, up: int = 1,

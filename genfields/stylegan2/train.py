@@ -1,0 +1,359 @@
+"""StyleGAN2 training for our generators (the `synth64` embedded default), resumable and multi-process.
+
+The recipe is StyleGAN2's: non-saturating logistic loss, lazy R1 on reals, optional lazy path-length
+regularisation, style mixing, an EMA of G, Adam(0, 0.99) with the lazy-regularisation corrections of
+the learning rate and betas. Every random draw of a step comes from `step_generator(seed, step,
+rank)`, so `--resume` continues exactly where a run stopped. Real images are rendered on the fly
+by the synthetic-face renderer, indexed by the number of images seen, or read from `synth-data`
+shards.
+
+Launch on several processes with `torchrun --nproc_per_node=2 -m genfields train-gan ...`: the
+batch is split across processes and gradients are averaged (gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from genfields.errors import ConfigError
+from genfields.imageio import make_grid, save_image
+from genfields.stylegan2.checkpoints import save_generator
+from genfields.stylegan2.config import GeneratorConfig, get_architecture
+from genfields.stylegan2.discriminator import Discriminator
+from genfields.stylegan2.network import Generator
+from genfields.training import (Distributed, RunFolder, StopWatch, load_module_tensors, load_optimizer_tensors,
+                                module_tensors, optimizer_tensors, step_generator)
+
+SAMPLE_SEED = 123456
+
+
+@dataclass
+class GANTrainConfig:
+    """Hyper-parameters of a GAN run (saved as the run's config.json)."""
+
+    arch: str = "synth64"
+    generator: dict = field(default_factory=dict)  # overrides of the architecture's GeneratorConfig
+    batch: int = 32
+    total_kimg: float = 300.0
+    lr_g: float = 0.0025
+    lr_d: float = 0.0025
+    beta1: float = 0.0
+    beta2: float = 0.99
+    r1_gamma: float = 0.1
+    r1_interval: int = 16
+    pl_weight: float = 0.0
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    style_mixing: float = 0.9
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    mbstd_group: int = 4
+    seed: int = 0
+    data: str = "render"  # 'render' (on the fly) or a synth-data folder
+    pose_dist: str = "ffhq"
+    bf16: bool = True  # bfloat16 autocast for the main G/D passes (R1 stays float32)
+    sample_kimg: float = 5.0
+    snapshot_kimg: float = 25.0
+    checkpoint_minutes: float = 10.0
+    log_steps: int = 10
+
+    def generator_config(self) -> GeneratorConfig:
+        base = get_architecture(self.arch).to_dict()
+        base.update(self.generator)
+        return GeneratorConfig.from_dict(base)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GANTrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --- data -------------------------------------------------------------------------------------
+class RenderedFaces:
+    """Real images rendered on the fly: sample i is always the same face (seeded by `seed`)."""
+
+    def __init__(self, res: int, seed: int, pose_dist: str):
+        from genfields.synthface import FaceRenderer
+
+        self.renderer = FaceRenderer(res)
+        self.seed, self.pose_dist = seed, pose_dist
+
+    def batch(self, start: int, n: int) -> torch.Tensor:
+        from genfields.synthface import sample_params
+
+        params = sample_params(n, seed=self.seed, start_index=start, pose_dist=self.pose_dist)
+        return self.renderer.render(params).images.clone()
+
+
+class ShardedFaces:
+    """Real images read from a `genfields synth-data` folder, cycling through it."""
+
+    def __init__(self, folder: str, res: int):
+        from genfields.synthface.dataset import open_dataset
+
+        self.dataset = open_dataset(folder)
+        if self.dataset.res != res:
+            raise ConfigError(f"{folder} holds {self.dataset.res}x{self.dataset.res} images, the generator makes {res}")
+
+    def batch(self, start: int, n: int) -> torch.Tensor:
+        idx = [(start + i) % len(self.dataset) for i in range(n)]
+        return self.dataset.images(idx)
+
+
+def make_data(cfg: GANTrainConfig, res: int):
+    return RenderedFaces(res, cfg.seed, cfg.pose_dist) if cfg.data == "render" else ShardedFaces(cfg.data, res)
+
+
+# --- the trainer ------------------------------------------------------------------------------
+class GANTrainer:
+    """Holds G, D, G_ema and their optimizers; runs steps; saves and restores everything."""
+
+    def __init__(self, cfg: GANTrainConfig, run: RunFolder, dist: Distributed):
+        self.cfg, self.run, self.dist = cfg, run, dist
+        gcfg = cfg.generator_config()
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)  # identical initial weights on every process
+            self.G = Generator(gcfg).train()
+            self.D = Discriminator(gcfg, mbstd_group_size=cfg.mbstd_group).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = self._adam(self.G, cfg.lr_g, cfg.pl_interval if cfg.pl_weight > 0 else None)
+        self.opt_D = self._adam(self.D, cfg.lr_d, cfg.r1_interval)
+        self.local_batch = dist.split_batch(cfg.batch)
+        self.step = 0
+        self.pl_mean = torch.zeros([])
+        self.data = make_data(cfg, gcfg.img_resolution)
+
+    def _adam(self, module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
+        ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+        return torch.optim.Adam(module.parameters(), lr=lr * ratio,
+                                betas=(self.cfg.beta1 ** ratio, self.cfg.beta2 ** ratio), eps=1e-8)
+
+    @property
+    def images_seen(self) -> int:
+        return self.step * self.cfg.batch
+
+    @property
+    def total_steps(self) -> int:
+        return math.ceil(self.cfg.total_kimg * 1000 / self.cfg.batch)
+
+    # --- one step -----------------------------------------------------------------------------
+    def run_G(self, z: torch.Tensor, gen: torch.Generator, update_w_avg: bool) -> torch.Tensor:
+        G = self.G
+        ws = G.mapping(z, update_w_avg=update_w_avg)
+        if self.cfg.style_mixing > 0:
+            cutoff = int(torch.randint(1, G.num_ws, (), generator=gen))
+            if float(torch.rand((), generator=gen)) >= self.cfg.style_mixing:
+                cutoff = G.num_ws
+            z2 = torch.randn(z.shape, generator=gen)
+            ws = torch.cat([ws[:, :cutoff], G.mapping(z2)[:, cutoff:]], dim=1)
+        S = G.styles(ws)  # mapping and affines stay float32; only the convolutions use the autocast
+        with self.autocast():
+            return G.synthesize(S, ws, noise_mode="random", noise_generator=gen)
+
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
+    def train_step(self) -> dict:
+        cfg, n, step = self.cfg, self.local_batch, self.step
+        gen = step_generator(cfg.seed, step, self.dist.rank)
+        real = self.data.batch(self.images_seen + self.dist.rank * n, n)
+        stats = {}
+
+        # G: non-saturating logistic loss.
+        z = torch.randn(n, self.G.z_dim, generator=gen)
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        fake = self.run_G(z, gen, update_w_avg=True)
+        with self.autocast():
+            loss_G = F.softplus(-self.D(fake).float()).mean()
+        self._update(self.opt_G, self.G, loss_G)
+        stats["loss_G"] = loss_G.item()
+        if cfg.pl_weight > 0 and step % cfg.pl_interval == 0:
+            stats["pl_penalty"] = self._path_length_step(gen)
+        self.G.requires_grad_(False)
+
+        # D: logistic loss on fakes and reals.
+        self.D.requires_grad_(True)
+        z = torch.randn(n, self.G.z_dim, generator=gen)
+        with torch.no_grad():
+            fake = self.run_G(z, gen, update_w_avg=False)
+        with self.autocast():
+            logits_fake = self.D(fake).float()
+            logits_real = self.D(real).float()
+            loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        self._update(self.opt_D, self.D, loss_D)
+        stats.update(loss_D=float(loss_D), D_real=float(logits_real.mean()), D_fake=float(logits_fake.mean()))
+
+        # D: lazy R1 on reals, in float32.
+        if cfg.r1_gamma > 0 and step % cfg.r1_interval == 0:
+            real_r1 = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.D(real_r1).sum(), real_r1, create_graph=True)
+            r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+            self._update(self.opt_D, self.D, r1 * (cfg.r1_gamma / 2) * cfg.r1_interval)
+            stats["r1"] = float(r1)
+        self.D.requires_grad_(False)
+
+        self._sync_w_avg()
+        self._update_ema()
+        self.step += 1
+        return stats
+
+    def _update(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in module.parameters() if p.grad is not None]
+        self.dist.average_gradients(params)
+        for p in params:
+            torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+
+    def _path_length_step(self, gen: torch.Generator) -> float:
+        """Lazy path-length regularisation on half a batch (StyleGAN2's pl_batch_shrink = 2)."""
+        n = max(1, self.local_batch // 2)
+        G = self.G
+        ws = G.mapping(torch.randn(n, G.z_dim, generator=gen))
+        ws = ws.detach().requires_grad_(True)
+        img = G.synthesize(G.styles(ws), ws, noise_mode="random", noise_generator=gen)
+        noise = torch.randn(img.shape, generator=gen) / math.sqrt(img.shape[2] * img.shape[3])
+        (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
+        lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
+        self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), self.cfg.pl_decay)
+        penalty = (lengths - self.pl_mean).square().mean()
+        self._update(self.opt_G, G, penalty * self.cfg.pl_weight * self.cfg.pl_interval)
+        return penalty.item()
+
+    def _sync_w_avg(self) -> None:
+        if self.dist.enabled:
+            import torch.distributed as tdist
+
+            tdist.all_reduce(self.G.mapping.w_avg)
+            self.G.mapping.w_avg /= self.dist.world_size
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        cfg = self.cfg
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, (self.step + 1) * cfg.batch * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # --- state ----------------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict]:
+        tensors = {**module_tensors("G", self.G), **module_tensors("D", self.D), **module_tensors("G_ema", self.G_ema),
+                   "pl_mean": self.pl_mean.reshape(1)}
+        t_g, meta_g = optimizer_tensors("opt_G", self.opt_G)
+        t_d, meta_d = optimizer_tensors("opt_D", self.opt_D)
+        tensors.update(t_g)
+        tensors.update(t_d)
+        state = {"step": self.step, "images_seen": self.images_seen, "opt_G": meta_g, "opt_D": meta_d,
+                 "world_size": self.dist.world_size}
+        return tensors, state
+
+    def load_state(self, tensors: dict, state: dict) -> None:
+        load_module_tensors("G", self.G, tensors)
+        load_module_tensors("D", self.D, tensors)
+        load_module_tensors("G_ema", self.G_ema, tensors)
+        load_optimizer_tensors("opt_G", self.opt_G, tensors, state["opt_G"])
+        load_optimizer_tensors("opt_D", self.opt_D, tensors, state["opt_D"])
+        self.pl_mean = tensors["pl_mean"].reshape([])
+        self.step = int(state["step"])
+
+    def save(self) -> None:
+        tensors, state = self.state()
+        self.run.save_checkpoint(tensors, state)
+
+    # --- outputs ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def write_samples(self, name: str, count: int = 32) -> Path:
+        G = self.G_ema
+        z = torch.randn(count, G.z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+        images = torch.cat([G(z[i:i + 8]) for i in range(0, count, 8)])
+        return save_image(make_grid(images, cols=8), self.run.path / "samples" / f"{name}.png")
+
+    def write_snapshot(self) -> Path:
+        return save_generator(self.G_ema, self.run.path / "snapshots" / f"kimg{self.images_seen // 1000:06d}",
+                              dtype=torch.float16, extra={"images_seen": str(self.images_seen)})
+
+
+def crossed(before_images: int, after_images: int, every_kimg: float) -> bool:
+    """True when the images-seen counter passed a multiple of `every_kimg` in this step."""
+    every = int(every_kimg * 1000)
+    return every > 0 and before_images // every != after_images // every
+
+
+def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max_minutes: float | None = None,
+              progress: bool = True) -> GANTrainer:
+    """Train (or resume) a GAN run in `outdir`; returns the trainer when done or out of time."""
+    torch.backends.cudnn.benchmark = False
+    dist = Distributed()
+    run = RunFolder(outdir, is_main=dist.is_main)
+    if resume and run.has_checkpoint():
+        saved = GANTrainConfig.from_dict(run.read_config())
+        cfg = dataclasses.replace(saved, total_kimg=cfg.total_kimg)
+    elif resume:
+        raise ConfigError(f"--resume: no checkpoint in {outdir}")
+    trainer = GANTrainer(cfg, run, dist)
+    if resume:
+        tensors, state = run.load_checkpoint()
+        if state.get("world_size", 1) * trainer.local_batch != cfg.batch:
+            raise ConfigError("resume with the same global batch (processes x per-process batch)")
+        trainer.load_state(tensors, state)
+        run.truncate_log("images_seen", trainer.images_seen)
+    else:
+        run.write_config(cfg)
+        if dist.is_main:
+            save_image(make_grid(trainer.data.batch(0, 32), cols=8), run.path / "samples" / "reals.png")
+            trainer.write_samples("fakes_init")
+    watch = StopWatch(max_minutes)
+    last_save = time.monotonic()
+    bar = tqdm(total=round(trainer.total_steps * cfg.batch / 1000, 3), initial=round(trainer.images_seen / 1000, 3),
+               unit="kimg", disable=not (progress and dist.is_main), dynamic_ncols=True, smoothing=0.1)
+    t_log, imgs_log = time.monotonic(), trainer.images_seen
+    while trainer.step < trainer.total_steps and not watch.should_stop():
+        before = trainer.images_seen
+        stats = trainer.train_step()
+        after = trainer.images_seen
+        bar.update(round((after - before) / 1000, 3))
+        if not all(math.isfinite(v) for v in stats.values()):
+            trainer.save()
+            raise FloatingPointError(f"non-finite losses at step {trainer.step}: {stats} (checkpoint saved)")
+        if trainer.step % cfg.log_steps == 0:
+            now = time.monotonic()
+            rate = (after - imgs_log) / max(now - t_log, 1e-9)
+            t_log, imgs_log = now, after
+            run.log({"step": trainer.step, "images_seen": after, "kimg": after / 1000, "images_per_s": rate,
+                     "time_s": watch.elapsed, **{k: round(v, 5) for k, v in stats.items()}})
+            bar.set_postfix(G=f"{stats['loss_G']:.3f}", D=f"{stats['loss_D']:.3f}", ips=f"{rate:.1f}")
+        if dist.is_main and crossed(before, after, cfg.sample_kimg):
+            trainer.write_samples(f"fakes{after // 1000:06d}")
+        if dist.is_main and crossed(before, after, cfg.snapshot_kimg):
+            trainer.write_snapshot()
+        if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
+            trainer.save()
+            last_save = time.monotonic()
+    bar.close()
+    trainer.save()
+    if dist.is_main:
+        trainer.write_samples(f"fakes{trainer.images_seen // 1000:06d}")
+        if trainer.step >= trainer.total_steps:
+            save_generator(trainer.G_ema, run.path / "final", extra={"images_seen": str(trainer.images_seen)})
+        (run.path / "status.json").write_text(json.dumps(
+            {"step": trainer.step, "images_seen": trainer.images_seen, "done": trainer.step >= trainer.total_steps,
+             "stopped_by": "signal" if watch.signalled else ("time" if trainer.step < trainer.total_steps else "done")},
+            indent=1) + "\n")
+    dist.barrier()
+    return trainer
