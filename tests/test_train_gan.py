@@ -72,3 +72,13 @@ def test_two_process_ddp_smoke_run(tmp_path):
     G = load_generator(tmp_path / "ddp" / "final")
     with torch.no_grad():
         assert torch.isfinite(G(torch.randn(2, G.z_dim))).all()
+
+
+def test_training_reads_synth_data_shards(tmp_path):
+    from genfields.synthface.dataset import write_dataset
+
+    write_dataset(tmp_path / "data", n=24, res=16, seed=0, shard_size=16, progress=False)
+    cfg = dataclasses.replace(TINY, data=str(tmp_path / "data"), total_kimg=0.016)
+    trainer = train_gan(cfg, tmp_path / "run", progress=False)
+    assert trainer.step == 2
+    assert trainer.data.batch(20, 8).shape == (8, 3, 16, 16)  # wraps around the 24 images

@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from genfields.errors import ConfigError
-from genfields.imageio import make_grid, save_image
+from genfields.imageio import from_uint8, make_grid, save_image
 from genfields.stylegan2.checkpoints import save_generator
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.discriminator import Discriminator
@@ -99,15 +100,15 @@ class ShardedFaces:
     """Real images read from a `genfields synth-data` folder, cycling through it."""
 
     def __init__(self, folder: str, res: int):
-        from genfields.synthface.dataset import open_dataset
+        from genfields.synthface.dataset import SynthFaceDataset
 
-        self.dataset = open_dataset(folder)
-        if self.dataset.res != res:
-            raise ConfigError(f"{folder} holds {self.dataset.res}x{self.dataset.res} images, the generator makes {res}")
+        self.dataset = SynthFaceDataset(folder)
+        if int(self.dataset.meta["res"]) != res:
+            raise ConfigError(f"{folder} holds {self.dataset.meta['res']}px images, the generator makes {res}px")
 
     def batch(self, start: int, n: int) -> torch.Tensor:
-        idx = [(start + i) % len(self.dataset) for i in range(n)]
-        return self.dataset.images(idx)
+        images = np.stack([self.dataset[(start + i) % len(self.dataset)]["images"] for i in range(n)])
+        return from_uint8(images)
 
 
 def make_data(cfg: GANTrainConfig, res: int):
@@ -192,7 +193,7 @@ class GANTrainer:
             logits_real = self.D(real).float()
             loss_D = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
         self._update(self.opt_D, self.D, loss_D)
-        stats.update(loss_D=float(loss_D), D_real=float(logits_real.mean()), D_fake=float(logits_fake.mean()))
+        stats.update(loss_D=loss_D.item(), D_real=logits_real.mean().item(), D_fake=logits_fake.mean().item())
 
         # D: lazy R1 on reals, in float32.
         if cfg.r1_gamma > 0 and step % cfg.r1_interval == 0:
