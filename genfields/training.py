@@ -162,7 +162,7 @@ class RunFolder:
         tmp = self.path / (CHECKPOINT_DIR + ".tmp")
         old = self.path / (CHECKPOINT_DIR + ".old")
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        tmp.mkdir(parents=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
         (tmp / "state.json").write_text(json.dumps(state, indent=1))
         _fsync_dir(tmp)

@@ -201,7 +201,7 @@ class GANTrainer:
             (grad,) = torch.autograd.grad(self.D(real_r1).sum(), real_r1, create_graph=True)
             r1 = grad.square().sum(dim=[1, 2, 3]).mean()
             self._update(self.opt_D, self.D, r1 * (cfg.r1_gamma / 2) * cfg.r1_interval)
-            stats["r1"] = float(r1)
+            stats["r1"] = r1.item()
         self.D.requires_grad_(False)
 
         self._sync_w_avg()
@@ -310,8 +310,9 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
     trainer = GANTrainer(cfg, run, dist)
     if resume:
         tensors, state = run.load_checkpoint()
-        if state.get("world_size", 1) * trainer.local_batch != cfg.batch:
-            raise ConfigError("resume with the same global batch (processes x per-process batch)")
+        if state.get("world_size", 1) != dist.world_size and dist.is_main:
+            print(f"note: resuming a {state.get('world_size', 1)}-process run on {dist.world_size} processes: "
+                  "the global batch is kept, but the random draws differ from an uninterrupted run")
         trainer.load_state(tensors, state)
         run.truncate_log("images_seen", trainer.images_seen)
     else:
