@@ -1,0 +1,86 @@
+"""Typer commands `genfields train-perception` and `genfields detect` (registered by the main app).
+
+`python -m genfields.perception.cli ...` runs them standalone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from genfields.errors import GenfieldsError
+
+
+def train_perception(
+    net: str = typer.Option(..., "--net", help="Which network: lnd (landmarks+pose), id (identity), attr (attributes)."),
+    out: Path = typer.Option(..., "--out", help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
+    steps: int = typer.Option(6000, help="Training steps."),
+    batch: int = typer.Option(64, help="Batch size (identity: pairs of views of batch/2 people)."),
+    lr: float = typer.Option(3e-3, help="Peak AdamW learning rate."),
+    ids: int = typer.Option(5000, help="People in the training renders."),
+    views: int = typer.Option(5, help="Views per person in the training renders."),
+    heldout_ids: int = typer.Option(400, help="Unseen people in the held-out renders."),
+    width: int = typer.Option(32, help="Channels of the first CNN stage."),
+    seed: int = typer.Option(0, help="Seed of the training renders, initial weights and batches."),
+    threads: int = typer.Option(1, help="Intra-op threads."),
+    cache: Optional[Path] = typer.Option(None, help="Folder for the cached renders (default ~/.cache/genfields)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this many minutes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the held-out results as JSON."),
+) -> None:
+    """Train a synthetic-world perception network on renders; evaluate it and export it to OUT/final."""
+    from .train import PerceptionTrainConfig
+    from .train import train_perception as run_training
+
+    cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
+                                heldout_ids=heldout_ids, width=width, seed=seed, threads=threads,
+                                cache=str(cache or ""))
+    trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json)
+    done = trainer.step >= trainer.cfg.steps
+    results = json.loads((out / "eval.json").read_text()) if done else {}
+    if as_json:
+        typer.echo(json.dumps({"step": trainer.step, "done": done, "results": results}))
+    else:
+        typer.echo(f"step {trainer.step}/{trainer.cfg.steps}" + (f"; held-out: {json.dumps(results)}" if done
+                                                                   else "; rerun with --resume to continue"))
+
+
+def detect(
+    image: Path = typer.Argument(..., help="An RGB image of one aligned face (non-square images are centre-cropped)."),
+    backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks) or dlib (real photos)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the image with landmarks and pose drawn on it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the detection as JSON."),
+) -> None:
+    """Landmarks, head pose and identity-embedding norm of a face image."""
+    from .detection import detect_file, draw_detection
+
+    try:
+        img, found = detect_file(image, backend)
+    except GenfieldsError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(2) from err
+    if out is not None:
+        from genfields.imageio import save_image
+
+        save_image(draw_detection(img, found), out)
+    if as_json:
+        typer.echo(json.dumps(found.to_dict()))
+    else:
+        yaw, pitch, roll = found.pose
+        typer.echo(f"{image}: {found.backend} backend, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
+                   f"face size {found.face_size:.1f} px, identity embedding norm {found.embedding_norm:.3f}"
+                   + (f"; wrote {out}" if out else ""))
+
+
+def _standalone() -> typer.Typer:
+    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+    app.command("train-perception")(train_perception)
+    app.command("detect")(detect)
+    return app
+
+
+if __name__ == "__main__":
+    _standalone()()

@@ -1,0 +1,104 @@
+"""`genfields detect`: landmarks, head pose and identity-embedding norm of one image, and a drawing of them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from genfields.errors import ConfigError
+from genfields.imageio import load_image, to_uint8
+
+from .metrics import face_size
+
+BACKENDS = ("synth", "dlib")
+
+
+@dataclass
+class Detection:
+    """One face: landmarks [68, 2] in image pixels, pose (yaw, pitch, roll) in degrees, embedding norm."""
+
+    backend: str
+    image_size: tuple[int, int]
+    landmarks: np.ndarray
+    pose: tuple[float, float, float]
+    embedding_norm: float
+
+    @property
+    def face_size(self) -> float:
+        return float(face_size(torch.as_tensor(self.landmarks)[None])[0])
+
+    def to_dict(self) -> dict:
+        yaw, pitch, roll = self.pose
+        return {"backend": self.backend, "width": self.image_size[0], "height": self.image_size[1],
+                "yaw": yaw, "pitch": pitch, "roll": roll, "face_size": self.face_size,
+                "embedding_norm": self.embedding_norm, "landmarks": np.round(self.landmarks, 2).tolist()}
+
+
+def centre_square(image: torch.Tensor) -> torch.Tensor:
+    """Crop [B, C, H, W] to its central square (aligned face crops are square)."""
+    h, w = image.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return image[..., top:top + s, left:left + s]
+
+
+@torch.no_grad()
+def detect_synth(image: torch.Tensor) -> Detection:
+    """The shipped synthetic-world networks on one square image [1, 3, S, S]."""
+    from .shipped import load_network
+
+    lnd, ident = load_network("synth_landmarks"), load_network("synth_identity")
+    found = lnd(image)
+    norm = float(ident.unnormalised(image).norm(dim=1)[0])
+    return Detection("synth", (image.shape[-1], image.shape[-2]), found.landmarks[0].numpy(),
+                     tuple(float(v) for v in found.pose[0]), norm)
+
+
+def detect(image: torch.Tensor, backend: str = "synth") -> Detection:
+    """Detect the face in `image` [1, 3, H, W] in [-1, 1] (centre-cropped to a square first)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
+    square = centre_square(image)
+    if backend == "dlib":
+        from .real import detect_dlib
+
+        found = detect_dlib(square)
+    else:
+        found = detect_synth(square)
+    offset = np.array([(image.shape[-1] - square.shape[-1]) // 2, (image.shape[-2] - square.shape[-2]) // 2])
+    found.landmarks = found.landmarks + offset
+    found.image_size = (image.shape[-1], image.shape[-2])
+    return found
+
+
+def detect_file(path: str | os.PathLike, backend: str = "synth") -> tuple[torch.Tensor, Detection]:
+    """Read an image (clear `ImageError` if it cannot be read) and detect its face."""
+    image = load_image(path)
+    return image, detect(image, backend)
+
+
+def draw_detection(image: torch.Tensor, found: Detection) -> np.ndarray:
+    """The image as uint8 HWC with the 68 landmarks, a nose direction line and the pose written on it."""
+    canvas = Image.fromarray(to_uint8(image)[0])
+    scale = max(1, min(canvas.size) // 64)
+    if min(canvas.size) < 256:  # small images: enlarge so that points and text stay legible
+        factor = 256 // min(canvas.size) + 1
+        canvas = canvas.resize((canvas.size[0] * factor, canvas.size[1] * factor), Image.NEAREST)
+        scale, lm = 2, found.landmarks * factor
+    else:
+        lm = found.landmarks
+    draw = ImageDraw.Draw(canvas)
+    for i, (x, y) in enumerate(lm):
+        colour = (255, 64, 64) if i < 17 else (64, 255, 64)
+        draw.ellipse([x - scale, y - scale, x + scale, y + scale], fill=colour)
+    yaw, pitch, roll = found.pose
+    nose = lm[30]
+    length = 0.5 * float(np.linalg.norm(lm[0] - lm[16]))
+    tip = nose + length * np.array([np.sin(np.radians(yaw)), -np.sin(np.radians(pitch))])
+    draw.line([tuple(nose), tuple(tip)], fill=(255, 255, 0), width=scale)
+    draw.text((4, 4), f"yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f}", fill=(255, 255, 255))
+    return np.asarray(canvas)

@@ -1,0 +1,121 @@
+"""Shipped perception weights: export (float16 safetensors + config.json + model card) and loading.
+
+A network folder holds `model.safetensors`, `config.json` (`NetConfig`, the training settings
+and the held-out results) and `MODEL_CARD.md`. `load_perception("synth")` returns the set of
+networks the editor and the evaluation use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genfields.errors import CheckpointError, ConfigError
+
+from .interfaces import AttributeEncoder, FeatureNetwork, IdentityEncoder, LandmarkPoseEstimator
+from .networks import NetConfig, SynthFeatureNetwork, build_network
+
+PERCEPTION_DIR = Path(__file__).resolve().parent.parent / "models" / "perception"
+FORMAT = "genfields-perception-v1"
+PRESETS = {"synth": {"landmarks": "synth_landmarks", "identity": "synth_identity", "attributes": "synth_attributes"}}
+PURPOSE = {
+    "landmarks": "E_lnd / E_pose: 68 iBUG landmarks (pixels) and yaw/pitch/roll (degrees) of a synthetic face.",
+    "identity": "E_id: unit-norm identity embedding; same person = high cosine similarity, "
+                "invariant to pose, expression, light and background.",
+    "attributes": "E_attr: 256-d penultimate features of a network regressing every render parameter "
+                  "(identity, expression, pose, light, landmarks); also the FD feature network.",
+}
+
+
+@dataclass
+class PerceptionSet:
+    """The networks of one preset: E_id, E_attr, E_lnd/E_pose and the FD feature network."""
+
+    identity: IdentityEncoder
+    attributes: AttributeEncoder
+    landmarks: LandmarkPoseEstimator
+    features: FeatureNetwork
+
+
+def export_network(model: torch.nn.Module, folder: str | os.PathLike, train_config: dict, results: dict,
+                   command: str = "") -> Path:
+    """Write `model` as float16 safetensors with its config and a generated model card."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": FORMAT})
+    config = {"format": FORMAT, "network": model.config.to_dict(), "train": train_config, "results": results,
+              "command": command}
+    (folder / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    (folder / "MODEL_CARD.md").write_text(model_card(config))
+    return folder
+
+
+def model_card(config: dict) -> str:
+    """A Markdown model card from a network folder's config."""
+    net, train, results = config["network"], config["train"], config["results"]
+    rows = "\n".join(f"| {k} | {results['clean'][k]:.4g} | {results['degraded'][k]:.4g} |" for k in results["clean"])
+    return f"""# Perception network `{net['kind']}` (synthetic world)
+
+{PURPOSE[net['kind']]}
+
+- **Architecture**: `SmallCNN` (genfields/perception/networks.py), input {net['input_res']}x{net['input_res']}
+  (other sizes are resized), width {net['width']}, features {net['feature_dim']}; weights float16.
+- **Data**: synthface renders at {train['res']} px, {train['ids']} people x {train['views']} views (seed {train['seed']});
+  a view redraws expression, pose, light, background and clothes; {round(100 * train['uniform_pose_share'])}% of
+  poses uniform (yaw +-45, pitch/roll +-30), the rest FFHQ-like. Augmentation: colour jitter, blur,
+  noise and JPEG-like quantisation, each with probability {train['augment_p']}.
+- **Training**: {train['steps']} steps of batch {train['batch']}, AdamW lr {train['lr']}, seed {train['seed']},
+  bfloat16 autocast, {train['threads']} thread(s).
+  Command: `{config.get('command') or 'genfields train-perception --net ' + net['kind']}`
+- **Held-out**: {results['heldout_people']} unseen people x {train['heldout_views']} views
+  ({results['heldout_images']} images, seed {train['heldout_seed']}); "degraded" applies each degradation
+  to 3 images in 4 at full strength (fixed seed).
+
+| metric | clean | degraded |
+|---|---|---|
+{rows}
+
+Metrics: `nme` = mean landmark error / face size (distance of landmarks 1-17); `*_mae` in degrees;
+`eer`, `roc_auc` = verification on all same-person pairs and 20000 random different-person pairs;
+`*_r2` = mean R^2 of the predicted parameters. Not meant for real photos.
+"""
+
+
+def network_folder(name: str | os.PathLike) -> Path:
+    """A shipped network name (e.g. `synth_landmarks`) or a folder path -> its folder."""
+    folder = Path(name)
+    if not (folder / "config.json").is_file():
+        folder = PERCEPTION_DIR / str(name)
+    if not (folder / "config.json").is_file():
+        known = ", ".join(sorted(p.name for p in PERCEPTION_DIR.glob("*") if (p / "config.json").is_file()))
+        raise CheckpointError(f"no perception network '{name}' (shipped: {known or 'none'})")
+    return folder
+
+
+def load_network(name: str | os.PathLike) -> torch.nn.Module:
+    """Load one network (float32, eval mode, no gradients for its parameters)."""
+    folder = network_folder(name)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        tensors = load_file(str(folder / "model.safetensors"))
+        model = build_network(NetConfig(**config["network"]))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    except (OSError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{folder}: cannot load perception network ({exc})") from None
+    return model.eval().requires_grad_(False)
+
+
+def load_perception(preset: str = "synth") -> PerceptionSet:
+    """The networks of a preset; `synth` = the shipped synthetic-world networks."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown perception preset '{preset}' (known: {', '.join(PRESETS)})")
+    names = PRESETS[preset]
+    attributes = load_network(names["attributes"])
+    return PerceptionSet(identity=load_network(names["identity"]), attributes=attributes,
+                         landmarks=load_network(names["landmarks"]), features=SynthFeatureNetwork(attributes))
