@@ -49,6 +49,7 @@ def export_network(model: torch.nn.Module, folder: str | os.PathLike, train_conf
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": FORMAT})
+    os.chmod(folder / "model.safetensors", 0o644)  # shipped with the package: world-readable like its code
     config = {"format": FORMAT, "network": model.config.to_dict(), "train": train_config, "results": results,
               "command": command}
     (folder / "config.json").write_text(json.dumps(config, indent=1) + "\n")
