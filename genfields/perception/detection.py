@@ -59,16 +59,19 @@ def detect_synth(image: torch.Tensor) -> Detection:
 
 
 def detect(image: torch.Tensor, backend: str = "synth") -> Detection:
-    """Detect the face in `image` [1, 3, H, W] in [-1, 1] (centre-cropped to a square first)."""
+    """Detect the face in `image` [1, 3, H, W] in [-1, 1].
+
+    The synthetic backend expects an aligned crop and sees the central square; dlib finds the
+    largest face anywhere in the photo.
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")
-    square = centre_square(image)
     if backend == "dlib":
         from .real import detect_dlib
 
-        found = detect_dlib(square)
-    else:
-        found = detect_synth(square)
+        return detect_dlib(image)
+    square = centre_square(image)
+    found = detect_synth(square)
     offset = np.array([(image.shape[-1] - square.shape[-1]) // 2, (image.shape[-2] - square.shape[-2]) // 2])
     found.landmarks = found.landmarks + offset
     found.image_size = (image.shape[-1], image.shape[-2])

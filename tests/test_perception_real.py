@@ -1,0 +1,78 @@
+"""The real-photo dlib backend: PnP pose on exact synthetic landmarks, and checks on real photos.
+
+The photos are the Obama/Biden test images of the `face_recognition==1.3.0` sdist, fetched once
+with `pip download` into the pytest cache; the tests skip with the reason when the optional
+packages or the photos are unavailable.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genfields.imageio import from_uint8, load_image
+
+cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (extra [real]) not installed")
+from genfields.perception.real import NoFaceError, pose_from_landmarks  # noqa: E402
+
+
+def test_pnp_pose_recovers_synthface_poses():
+    from genfields.synthface import FaceRenderer, sample_params
+
+    params = sample_params(5, seed=3)
+    pose = torch.tensor([[30.0, 0, 0], [0, 20, 0], [0, 0, 25], [-25, 10, -15], [40, -15, 10]])
+    lm, _, _ = FaceRenderer(256).landmarks(params.replace(pose=pose))
+    found = np.stack([pose_from_landmarks(lm[i].double().numpy(), 256, 256) for i in range(5)])
+    assert np.abs(found - pose.numpy()).max() < 4.0
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    pytest.importorskip("dlib", reason="dlib-bin (extra [real]) not installed")
+    folder = tmp_path_factory.getbasetemp().parent / "face_recognition_sdist"
+    images = folder / "face_recognition-1.3.0" / "tests" / "test_images"
+    if not (images / "obama.jpg").is_file():
+        folder.mkdir(exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "face_recognition==1.3.0", "--no-binary", ":all:",
+               "--no-deps", "-q", "-d", str(folder)]
+        if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0:
+            pytest.skip("could not fetch the face_recognition 1.3.0 sdist (offline?)")
+        with tarfile.open(folder / "face_recognition-1.3.0.tar.gz") as tar:
+            tar.extractall(folder, members=[m for m in tar.getmembers() if "/tests/test_images/" in m.name],
+                           filter="data")
+    return images
+
+
+def test_same_person_is_closer_than_a_different_person(photos):
+    from genfields.perception.real import DlibIdentityEncoder
+
+    enc = DlibIdentityEncoder()
+    obama, obama2, biden = (enc(load_image(photos / name)) for name in ("obama.jpg", "obama2.jpg", "biden.jpg"))
+    same, different = (obama - obama2).norm(), (obama - biden).norm()
+    assert same < 0.6 < different
+
+
+def test_mirrored_photo_flips_yaw_and_rotation_changes_roll(photos):
+    from genfields.perception.real import detect_dlib
+
+    rgb = np.asarray(Image.open(photos / "obama.jpg").convert("RGB"))
+    base = detect_dlib(from_uint8(rgb))
+    mirrored = detect_dlib(from_uint8(np.ascontiguousarray(rgb[:, ::-1])))
+    assert abs(base.pose[0] + mirrored.pose[0]) < max(3.0, 0.3 * abs(base.pose[0]))
+    turned = np.asarray(Image.fromarray(rgb).rotate(15, resample=Image.BICUBIC))  # counter-clockwise
+    rotated = detect_dlib(from_uint8(turned))
+    assert abs(rotated.pose[2] - base.pose[2] - 15) < 4.0
+
+
+def test_a_photo_without_a_face_is_refused(photos):
+    from genfields.perception.real import detect_dlib
+
+    with pytest.raises(NoFaceError):
+        detect_dlib(torch.zeros(1, 3, 128, 128))
