@@ -87,7 +87,7 @@ def detect_file(path: str | os.PathLike, backend: str = "synth") -> tuple[torch.
 def draw_detection(image: torch.Tensor, found: Detection) -> np.ndarray:
     """The image as uint8 HWC with the 68 landmarks, a nose direction line and the pose written on it."""
     canvas = Image.fromarray(to_uint8(image)[0])
-    scale = max(1, min(canvas.size) // 64)
+    scale = max(1, min(canvas.size) // 200)
     if min(canvas.size) < 256:  # small images: enlarge so that points and text stay legible
         factor = 256 // min(canvas.size) + 1
         canvas = canvas.resize((canvas.size[0] * factor, canvas.size[1] * factor), Image.NEAREST)
