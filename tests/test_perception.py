@@ -122,9 +122,15 @@ TINY = dict(ids=6, views=2, heldout_ids=3, heldout_views=2, batch=4, steps=4, wi
             embedding_dim=16, warmup=2, log_steps=1)
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> str:
+    """One render cache for the tiny runs of this module (the renders are the slow part)."""
+    return str(tmp_path_factory.mktemp("perception-cache"))
+
+
 @pytest.mark.parametrize("net", ["lnd", "id", "attr"])
-def test_tiny_run_trains_evaluates_exports_and_loads(tmp_path, net):
-    cfg = PerceptionTrainConfig(net=net, cache=str(tmp_path / "cache"), **TINY)
+def test_tiny_run_trains_evaluates_exports_and_loads(tmp_path, cache, net):
+    cfg = PerceptionTrainConfig(net=net, cache=cache, **TINY)
     trainer = train_perception(cfg, tmp_path / "run", progress=False)
     assert trainer.step == 4
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -136,8 +142,8 @@ def test_tiny_run_trains_evaluates_exports_and_loads(tmp_path, net):
     assert next(model.parameters()).dtype == torch.float32 and not next(model.parameters()).requires_grad
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    cfg = PerceptionTrainConfig(net="lnd", cache=str(tmp_path / "cache"), **TINY)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, cache):
+    cfg = PerceptionTrainConfig(net="lnd", cache=cache, **TINY)
     straight = train_perception(cfg, tmp_path / "a", progress=False)
     train_perception(dataclasses.replace(cfg, steps=2), tmp_path / "b", progress=False)
     resumed = train_perception(cfg, tmp_path / "b", resume=True, progress=False)
@@ -159,3 +165,18 @@ def test_unknown_network_is_a_config_error():
 
     with pytest.raises(ConfigError):
         PerceptionTrainConfig(net="ears")
+
+
+def test_train_perception_command_runs_and_reports_json(tmp_path, cache):
+    from typer.testing import CliRunner
+
+    from genfields.perception.cli import _standalone
+
+    args = ["train-perception", "--net", "id", "--out", str(tmp_path / "run"), "--steps", "2", "--batch", "4",
+            "--ids", "6", "--views", "2", "--heldout-ids", "3", "--width", "8", "--cache", cache, "--json"]
+    result = CliRunner().invoke(_standalone(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["done"] and 0 <= report["results"]["clean"]["eer"] <= 1
+    bad = CliRunner().invoke(_standalone(), args[:2] + ["ears"] + args[3:])
+    assert bad.exit_code == 2 and "--net must be one of" in bad.output

@@ -14,6 +14,12 @@ import typer
 from genfields.errors import GenfieldsError
 
 
+def fail(err: Exception) -> None:
+    """Report a user error as one line on stderr and exit with status 2 (as the main app does)."""
+    typer.echo(f"Error: {err}", err=True)
+    raise typer.Exit(2) from err
+
+
 def train_perception(
     net: str = typer.Option(..., "--net", help="Which network: lnd (landmarks+pose), id (identity), attr (attributes)."),
     out: Path = typer.Option(..., "--out", help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
@@ -35,10 +41,13 @@ def train_perception(
     from .train import PerceptionTrainConfig
     from .train import train_perception as run_training
 
-    cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
-                                heldout_ids=heldout_ids, width=width, seed=seed, threads=threads,
-                                cache=str(cache or ""))
-    trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json)
+    try:
+        cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
+                                    heldout_ids=heldout_ids, width=width, seed=seed, threads=threads,
+                                    cache=str(cache or ""))
+        trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json)
+    except GenfieldsError as err:
+        fail(err)
     done = trainer.step >= trainer.cfg.steps
     results = json.loads((out / "eval.json").read_text()) if done else {}
     if as_json:
@@ -60,8 +69,7 @@ def detect(
     try:
         img, found = detect_file(image, backend)
     except GenfieldsError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(2) from err
+        fail(err)
     if out is not None:
         from genfields.imageio import save_image
 
