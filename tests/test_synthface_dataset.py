@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from genfields.synthface import render_batch
 from genfields.synthface.cli import synth_data
-from genfields.synthface.dataset import SynthFaceDataset, read_shard, to_uint8, write_dataset
+from genfields.imageio import to_uint8
+from genfields.synthface.dataset import SynthFaceDataset, read_shard, write_dataset
 
 N = 20
 

@@ -77,7 +77,7 @@ def test_two_process_ddp_smoke_run(tmp_path):
 def test_training_reads_synth_data_shards(tmp_path):
     from genfields.synthface.dataset import write_dataset
 
-    write_dataset(tmp_path / "data", n=24, res=16, seed=0, shard_size=16, progress=False)
+    write_dataset(tmp_path / "data", n=24, res=16, seed=0, shard_size=16, workers=1, progress=False)
     cfg = dataclasses.replace(TINY, data=str(tmp_path / "data"), total_kimg=0.016)
     trainer = train_gan(cfg, tmp_path / "run", progress=False)
     assert trainer.step == 2

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from .params import EXPRESSION, IDENTITY, LIGHT, POSE, POSE_DISTRIBUTIONS, ParameterRangeError, sample_params
+from genfields.imageio import to_uint8
+
 from .render import FaceBatch, FaceRenderer
 
 __all__ = ["write_dataset", "SynthFaceDataset", "read_shard", "BLOCK", "FORMAT"]
@@ -48,11 +50,6 @@ def _check(n: int, res: int, seed: int, shard_size: int, pose_dist: str, supersa
     if pose_dist not in POSE_DISTRIBUTIONS:
         raise ParameterRangeError(f"--pose-dist must be one of {', '.join(sorted(POSE_DISTRIBUTIONS))}, got {pose_dist!r}")
     FaceRenderer(res, supersample)  # validates res and supersample
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] NCHW float -> uint8 NHWC (round to nearest)."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _render_range(start: int, stop: int, settings: dict) -> dict:
@@ -132,9 +129,8 @@ def write_dataset(out: str | os.PathLike, n: int, res: int = 64, seed: int = 0, 
         for job in todo:
             bar.update(_write_shard(job))
     else:
-        # fork like PyTorch's DataLoader workers (one intra-op thread each); spawn where fork is missing
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        with mp.get_context(method).Pool(workers, initializer=_worker_init) as pool:
+        # spawn, not fork: a fork taken after torch has started its thread pools can deadlock the child
+        with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
             for count in pool.imap_unordered(_write_shard, todo):
                 bar.update(count)
     bar.close()

@@ -14,6 +14,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from .params import FaceParams, sample_params
+from genfields.imageio import to_uint8
+
 from .render import FaceBatch, FaceRenderer
 
 COLS = 7
@@ -50,10 +52,9 @@ def contact_sheet(path: str, res: int = 256, seed: int = 0) -> None:
     batches = [renderer.render(p) for _, p in rows]
     lm_rows = [batches[1], batches[3]]
     sheet = Image.new("RGB", (COLS * res, (len(rows) + len(lm_rows)) * res), "white")
-    to_img = lambda t: Image.fromarray(((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
     for r, b in enumerate(batches + lm_rows):
         for c in range(COLS):
-            im = to_img(b.images[c])
+            im = Image.fromarray(to_uint8(b.images[c:c + 1])[0])
             if r >= len(batches):
                 im = _draw_landmarks(im, b, c, 1.0)
             sheet.paste(im, (c * res, r * res))
