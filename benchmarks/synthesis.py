@@ -1,6 +1,6 @@
 """Synthesis speed: our non-fused synthesis against the per-sample-weight reference, same run.
 
-    .venv/bin/python benchmarks/synthesis.py [--archs paper256 synth64] [--batches 1 8] [--seconds 6]
+    .venv/bin/python benchmarks/synthesis.py [--archs paper256 synth64] [--batches 1 8] [--seconds 6] [--threads N]
 
 The reference (`genfields.stylegan2.reference`) is the fused formulation that NVIDIA's code runs
 at inference (per-sample modulated weights, one grouped convolution per layer). Both run from
@@ -36,7 +36,10 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=["paper256", "synth64"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--seconds", type=float, default=6.0, help="Minimum timed seconds per measurement.")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     print(f"{'arch':10s} {'batch':>5s} {'reference img/s':>16s} {'ours img/s':>11s} {'ours/ref':>9s}")
     for arch in args.archs:

@@ -98,17 +98,27 @@ class SynthesisLayer(nn.Module):
         # Demodulation, noise, bias and the leaky ReLU gain folded into the conv's epilogue:
         # lrelu(conv * d + noise + b) * g == lrelu(conv * (d * g) + (noise + b) * g) for g > 0.
         scale = ops.demodulation_coefficients(self.weight, style) * ops.LRELU_GAIN
-        shift = self.bias.to(x.dtype).reshape(1, -1, 1, 1)
-        if noise_mode == "const":
-            shift = shift + self.noise_const.to(x.dtype) * self.noise_strength
-        elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=noise_generator,
-                                dtype=x.dtype, device=x.device)
-            shift = shift + noise * self.noise_strength
         x = ops.modulated_conv2d(x, self.weight, style, up=self.up, resample_filter=self.resample_filter,
-                                 out_scale=scale, shift=shift * ops.LRELU_GAIN)
+                                 out_scale=scale, shift=self._shift(x, noise_mode, noise_generator))
         x = torch.nn.functional.leaky_relu(x, ops.LRELU_SLOPE)
         return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
+
+    def _shift(self, x: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None) -> torch.Tensor:
+        """(noise + bias) * gain, built directly in channels-last layout when it is full-size."""
+        bias = self.bias.to(x.dtype).reshape(1, -1, 1, 1) * ops.LRELU_GAIN
+        if noise_mode == "none":
+            return bias
+        if noise_mode == "const":
+            noise = self.noise_const.to(x.dtype).reshape(1, 1, self.resolution, self.resolution)
+        else:
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=noise_generator,
+                                dtype=x.dtype, device=x.device)
+        noise = noise * (self.noise_strength * ops.LRELU_GAIN)
+        if torch.is_grad_enabled() and (bias.requires_grad or noise.requires_grad):
+            return (bias + noise).contiguous(memory_format=torch.channels_last)  # `out=` has no autograd
+        shift = torch.empty(noise.shape[0], bias.shape[1], self.resolution, self.resolution, dtype=x.dtype,
+                            device=x.device, memory_format=torch.channels_last)
+        return torch.add(bias, noise, out=shift)
 
 
 class ToRGBLayer(nn.Module):

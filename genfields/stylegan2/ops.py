@@ -89,7 +89,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     """StyleGAN2's modulated convolution: conv(x * styles, weight) * out_scale + shift.
 
     x: [B, in, H, W]; weight: [out, in, k, k]; styles: [B, in]; out_scale: [B, out] (the
-    demodulation coefficients, times any gain); shift: broadcastable to the output. With `up=2`
+    demodulation coefficients, times any gain); shift: broadcastable to the output, and
+    channels-last if it is full-size (mixed layouts take a slow elementwise path). With `up=2`
     the conv is a stride-2 transposed conv followed by the FIR filter, as in the official code,
     giving [B, out, 2H, 2W]; otherwise 'same' padding.
 
@@ -112,7 +113,7 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     out_scale = out_scale.to(x.dtype).reshape(b, -1, 1, 1)
     if shift is None:
         return y * out_scale
-    return torch.addcmul(shift.contiguous(memory_format=torch.channels_last), y, out_scale)
+    return torch.addcmul(shift, y, out_scale)
 
 
 def _conv(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter: torch.Tensor | None) -> torch.Tensor:
