@@ -245,16 +245,17 @@ def train_gan_command(
     trainer.dist.close()
 
 
-def _register_optional_commands() -> None:
-    """Commands whose modules live in other packages of genfields."""
-    try:
-        from genfields.synthface.cli import synth_data
-    except ImportError:
-        return
+def _register_package_commands() -> None:
+    """Commands whose code lives with the package they drive (synthface, perception)."""
+    from genfields.perception.cli import detect, train_perception
+    from genfields.synthface.cli import synth_data
+
     app.command("synth-data")(synth_data)
+    app.command("train-perception")(train_perception)
+    app.command("detect")(detect)
 
 
-_register_optional_commands()
+_register_package_commands()
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from genfields.fields import (PAPER_TABLE_256, eq1_generative_fields, exact_field_intervals, measure_exact_fields,
                               measure_effective_fields, transposed_conv_fields)
-from genfields.stylegan2 import Generator, StyleLayout
+from genfields.stylegan2 import Generator, GeneratorConfig, StyleLayout
 
 stacks = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=6)
 
@@ -53,7 +53,9 @@ def test_eq1_reproduces_the_papers_table_except_its_conv0_entry():
 
 
 def test_exact_fields_measured_on_the_network_match_the_support_analysis():
-    G = Generator.from_arch("synth64", seed=3)
+    # synth64's geometry with few channels: the support does not depend on the channel count
+    config = GeneratorConfig(img_resolution=64, z_dim=16, w_dim=16, mapping_layers=1, channel_base=128, channel_max=8)
+    G = Generator(config).eval()
     measured = measure_exact_fields(G)  # raises if the measurement and the analysis disagree
     analytic = exact_field_intervals(G.layout)
     assert measured["conv8"].gf_exact == 3  # last 3x3 conv, no resampling after it
@@ -73,7 +75,7 @@ def test_exact_fields_are_never_smaller_than_eq1_for_stylegan2():
 
 
 def test_effective_fields_are_inside_the_exact_fields(tiny_generator):
-    eff = measure_effective_fields(tiny_generator, share=0.9, samples=2, channels=4)
+    eff = measure_effective_fields(tiny_generator, share=0.9, samples=2, channels=2)
     exact = measure_exact_fields(tiny_generator)
     for name, side in eff.items():
         assert 1 <= side <= max(exact[name].gf_exact_clipped, 1) + 1

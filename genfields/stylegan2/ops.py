@@ -37,13 +37,22 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, pad: tuple[int, int
         x = x.reshape(b, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(b, c, h * up, w * up)
-    kernel = (f * gain).flip([0, 1]).to(dtype=x.dtype, device=x.device)
-    kernel = kernel[None, None].expand(c, 1, *f.shape)
+    kernel = (f * gain).flip([0, 1]).to(dtype=x.dtype, device=x.device)[None, None]
     if pad[0] == pad[1] >= 0 and pad[2] == pad[3] >= 0:  # symmetric: let the convolution pad
-        return F.conv2d(x, kernel, padding=(pad[2], pad[0]), groups=c)
+        return _depthwise(x, kernel, padding=(pad[2], pad[0]))
     x = F.pad(x, [max(pad[0], 0), max(pad[1], 0), max(pad[2], 0), max(pad[3], 0)])
     x = x[:, :, max(-pad[2], 0):x.shape[2] - max(-pad[3], 0), max(-pad[0], 0):x.shape[3] - max(-pad[1], 0)]
-    return F.conv2d(x, kernel, groups=c)
+    return _depthwise(x, kernel, padding=(0, 0))
+
+
+def _depthwise(x: torch.Tensor, kernel: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
+    """The same 2D filter on every channel. float64 (used for field measurements) has no fast
+    grouped kernel on the CPU, so it folds the channels into the batch instead."""
+    b, c, h, w = x.shape
+    if x.dtype == torch.float64:
+        y = F.conv2d(x.reshape(b * c, 1, h, w), kernel, padding=padding)
+        return y.reshape(b, c, *y.shape[-2:])
+    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape[-2:]), padding=padding, groups=c)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, factor: int = 2) -> torch.Tensor:
