@@ -29,7 +29,7 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     """[B, H, W, C] or [H, W, C] uint8 -> [B, C, H, W] float32 in [-1, 1]."""
     if array.ndim == 3:
         array = array[None]
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:

@@ -77,3 +77,27 @@ def test_a_photo_without_a_face_is_refused(photos):
 
     with pytest.raises(NoFaceError):
         detect_dlib(torch.zeros(1, 3, 128, 128))
+
+
+def test_detect_command_on_the_astronaut_photo_with_both_backends(tmp_path):
+    """The issue's check: `genfields detect` on scikit-image's astronaut, offline, both backends."""
+    skdata = pytest.importorskip("skimage.data", reason="scikit-image (extra [real]) not installed")
+    pytest.importorskip("dlib", reason="dlib-bin (extra [real]) not installed")
+    import json
+
+    from typer.testing import CliRunner
+
+    from genfields.cli import app
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    found = {}
+    for backend in ("dlib", "synth"):
+        out = tmp_path / f"{backend}.png"
+        result = CliRunner().invoke(app, ["detect", str(photo), "--backend", backend, "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        found[backend] = json.loads(result.stdout)
+        assert out.stat().st_size > 10_000 and len(found[backend]["landmarks"]) == 68
+    lm = np.array(found["dlib"]["landmarks"])
+    assert (170 < lm[:, 0]).all() and (lm[:, 0] < 290).all() and (70 < lm[:, 1]).all() and (lm[:, 1] < 200).all()
+    assert abs(found["dlib"]["yaw"]) < 15 and abs(found["dlib"]["roll"]) < 10  # a near-frontal, upright face
