@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Train (or resume) the shipped synth64 GAN: 2 single-threaded DDP processes, which degrade
+# gracefully when other work shares the 2 cores (one 2-thread process does not).
+#   scripts/train_synth64.sh [MAX_MINUTES]      # resumes automatically when a checkpoint exists
+# The run folder lives outside the work tree (GENFIELDS_RUNS, default ~/genfields-runs) so that it
+# survives a fresh checkout between sessions.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+RUN="${GENFIELDS_RUNS:-$HOME/genfields-runs}/train-gan-synth64-seed0"
+RESUME=""
+[ -f "$RUN/checkpoint/state.json" ] && RESUME="--resume"
+mkdir -p "$(dirname "$RUN")"
+cd "$(dirname "$RUN")"
+OMP_NUM_THREADS=1 exec "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29611 \
+  -m genfields train-gan --arch synth64 --outdir "$RUN" --kimg 300 --batch 32 --seed 0 --r1-gamma 0.05 \
+  --max-minutes "${1:-120}" $RESUME
