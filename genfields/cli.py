@@ -245,6 +245,56 @@ def train_gan_command(
     trainer.dist.close()
 
 
+@app.command("gan-quality")
+def gan_quality_command(
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    run: Optional[Path] = typer.Option(None, help="A train-gan run folder: evaluate every snapshot in it "
+                                       "(appends quality.jsonl, draws curves.png)."),
+    n: int = typer.Option(2000, help="Images per set (GAN samples, renders, and the second render set)."),
+    seed: int = typer.Option(0, help="Seed of the GAN samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """FD of a generator against rendered faces (with the render-vs-render floor) and pose/expression coverage.
+
+    FD is measured in the synthetic world's feature network (not FID). Coverage is the ratio of
+    standard deviations of the pose angles and expression measures that the landmark/pose network
+    finds on GAN samples and on renders.
+    """
+    from genfields.evaluation.gan_quality import gan_quality, render_reference
+    from genfields.evaluation.plots import plot_gan_run, read_jsonl
+    from genfields.perception import load_perception
+    from genfields.stylegan2 import load_generator
+
+    if (model is None) == (run is None):
+        raise ConfigError("give exactly one of --model or --run")
+    nets = load_perception("synth")
+    if model:
+        _report(gan_quality(load_generator(model), nets, n=n, seed=seed), as_json)
+        return
+    snapshots = sorted((run / "snapshots").glob("kimg*"))
+    if not snapshots:
+        raise ConfigError(f"{run}: no snapshots/ to evaluate")
+    done = {q["snapshot"] for q in read_jsonl(run / "quality.jsonl")}
+    reference = None
+    for snap in snapshots:
+        if snap.name in done:
+            continue
+        G = load_generator(snap)
+        reference = reference or render_reference(nets, n, G.config.img_resolution)
+        result = {"snapshot": snap.name, "kimg": int(snap.name[4:]), **gan_quality(G, nets, n, seed, reference)}
+        with open(run / "quality.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        _report(result, as_json)
+    plot_gan_run(run, run / "curves.png")
+
+
+def _report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+
+
 def _register_package_commands() -> None:
     """Commands whose code lives with the package they drive (synthface, perception)."""
     from genfields.perception.cli import detect, train_perception

@@ -82,3 +82,20 @@ def test_training_reads_synth_data_shards(tmp_path):
     trainer = train_gan(cfg, tmp_path / "run", progress=False)
     assert trainer.step == 2
     assert trainer.data.batch(20, 8).shape == (8, 3, 16, 16)  # wraps around the 24 images
+
+
+def test_gan_quality_on_a_run_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from genfields.cli import app
+
+    train_gan(TINY, tmp_path, progress=False)
+    result = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in (tmp_path / "quality.jsonl").read_text().splitlines()]
+    assert [q["kimg"] for q in lines] == [0]  # one snapshot at 32 images (kimg 0)
+    q = lines[0]
+    assert q["fd"] > q["fd_floor"] >= 0 and 0 < q["yaw_std_ratio"] < 100
+    assert (tmp_path / "curves.png").stat().st_size > 5000
+    again = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
+    assert again.exit_code == 0 and len((tmp_path / "quality.jsonl").read_text().splitlines()) == 1

@@ -1,0 +1,1 @@
+"""Metrics, the paper's experiments, plots and reports."""

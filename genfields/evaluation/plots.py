@@ -1,0 +1,48 @@
+"""Plots of runs: training curves and quality curves, written as PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def plot_gan_run(run: str | Path, out: str | Path) -> Path:
+    """Losses and speed from metrics.jsonl, FD and coverage from quality.jsonl, against kimg."""
+    plt = _pyplot()
+    run = Path(run)
+    metrics, quality = read_jsonl(run / "metrics.jsonl"), read_jsonl(run / "quality.jsonl")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    kimg = [m["kimg"] for m in metrics]
+    for key in ("loss_G", "loss_D"):
+        axes[0].plot(kimg, [m[key] for m in metrics], label=key, lw=0.8)
+    axes[0].set(xlabel="kimg", title="losses")
+    axes[0].legend()
+    if quality:
+        qk = [q["kimg"] for q in quality]
+        axes[1].plot(qk, [q["fd"] for q in quality], "o-", label="FD (GAN vs renders)")
+        axes[1].plot(qk, [q["fd_floor"] for q in quality], "--", label="FD floor (renders vs renders)")
+        axes[1].set(xlabel="kimg", ylabel="FD (synthetic feature network)", yscale="log", title="FD")
+        axes[1].legend()
+        for key in ("yaw", "pitch", "roll"):
+            axes[2].plot(qk, [q[f"{key}_std_ratio"] for q in quality], "o-", label=key)
+        axes[2].axhspan(0.7, 1.3, color="green", alpha=0.1)
+        axes[2].set(xlabel="kimg", ylabel="std(GAN) / std(renders)", title="pose coverage")
+        axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return Path(out)
