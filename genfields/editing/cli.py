@@ -1,0 +1,178 @@
+"""Typer commands of the editing pipeline (registered by `genfields.cli`): thin calls into the library.
+
+    genfields make-dataset --preset synth64 --out data/edit-synth64
+    genfields train-editor --preset synth64 --config paper --dataset data/edit-synth64
+    genfields edit --model synth64 --identity-seed 7 --attribute face.png --out edit.png
+    genfields evaluate --preset synth64 --pairs 1000 --seed 0 --json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import typer
+
+from genfields.errors import ConfigError
+
+MODEL_HELP = "Generator override: a shipped name, random:<arch>[:seed] (smoke tests) or a checkpoint path."
+
+
+def _threads(n: Optional[int]) -> None:
+    if n is not None:
+        torch.set_num_threads(n)
+
+
+def make_dataset(
+    preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (dataset.json, data.safetensors, preview.png)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    identities: Optional[int] = typer.Option(None, help="Identity images (default: the preset's; synth64 9000)."),
+    attributes: Optional[int] = typer.Option(None, help="Attribute images (default: the preset's; synth64 3000)."),
+    truncation: float = typer.Option(1.0, help="Truncation psi of the generated set."),
+    seed: int = typer.Option(0, help="Seed of the recorded z."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+) -> None:
+    """Generate the editor's training set (z recorded, perception targets) and the S statistics."""
+    from genfields.perception import load_perception
+    from genfields.stylegan2 import load_generator
+
+    from .dataset import DatasetConfig
+    from .dataset import make_dataset as run
+    from .presets import get_preset
+
+    _threads(threads)
+    p = get_preset(preset)
+    cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
+                        identities=identities or p.identities, attributes=attributes or p.attribute_images,
+                        truncation=truncation, seed=seed)
+    run(cfg, load_generator(cfg.generator), load_perception(cfg.perception), out)
+    typer.echo(f"wrote {cfg.identities} identity and {cfg.attributes} attribute records with S statistics to {out}")
+
+
+def train_editor(
+    preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
+    config: str = typer.Option("paper", help="default | no-concat | style-reg | paper (Table 2) | wspace (Table 1)."),
+    dataset: Optional[Path] = typer.Option(None, help="A make-dataset folder (required unless --resume)."),
+    outdir: Optional[Path] = typer.Option(None, help="Run folder (default runs/train-editor-<preset>-<config>)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: the preset's)."),
+    batch: int = typer.Option(6, help="Global batch (split across torchrun processes)."),
+    lr_start: Optional[float] = typer.Option(None, help="Initial learning rate (default: the preset's)."),
+    lr_end: Optional[float] = typer.Option(None, help="Final learning rate (default: the preset's)."),
+    layers: Optional[str] = typer.Option(None, help="Control units by conv range, e.g. conv0-conv4."),
+    gf: Optional[str] = typer.Option(None, help="Control units by generative field (Eq. 1), e.g. 43-506."),
+    mask_mode: str = typer.Option("train", help="train: mask while training and editing; inference: editing only."),
+    seed: int = typer.Option(0, help="Seed of the weights and every batch."),
+    sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly."),
+    max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+) -> None:
+    """Train M_ref (or the W-space baseline) on a generated set; the final editor goes to OUTDIR/final."""
+    import dataclasses
+
+    from .presets import get_preset
+    from .trainer import train_editor as run
+
+    _threads(threads)
+    p = get_preset(preset)
+    cfg = p.train_config(config, generator=model, dataset=str(dataset) if dataset else None, steps=steps,
+                         batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed, sample_every=sample_every)
+    cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
+    outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
+    trainer = run(cfg, outdir, resume=resume, max_minutes=max_minutes)
+    if trainer.dist.is_main:
+        done = trainer.step >= trainer.cfg.steps
+        typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"
+                   + (f"; editor in {outdir / 'final'}" if done else "; rerun with --resume to continue"))
+    trainer.dist.close()
+
+
+def read_z(path: Path, z_dim: int) -> torch.Tensor:
+    """z [1, z_dim] from a .npy or a .npz with key `z` (as `genfields generate` writes)."""
+    try:
+        data = np.load(path)
+        z = data["z"] if isinstance(data, np.lib.npyio.NpzFile) else data
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{path}: cannot read z (a .npy, or a .npz with key 'z': {exc})") from None
+    z = np.asarray(z, dtype=np.float32).reshape(-1)
+    if z.shape[0] != z_dim or not np.isfinite(z).all():
+        raise ConfigError(f"{path}: z must hold {z_dim} finite numbers, got {z.shape[0]}")
+    return torch.from_numpy(z)[None]
+
+
+def edit(
+    attribute: Path = typer.Option(..., help="Attribute image: an aligned square face (resized to the generator's)."),
+    model: str = typer.Option("synth64", help=MODEL_HELP),
+    editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
+    identity_seed: Optional[int] = typer.Option(None, help="Identity z = RandomState(seed).randn(1, z_dim)."),
+    identity_z: Optional[Path] = typer.Option(None, help="Identity z from a .npy or .npz (key z)."),
+    layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers, e.g. conv0-conv4."),
+    gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields, e.g. 43-506."),
+    out: Path = typer.Option(Path("edit.png"), "--out", help="I_out; the panel goes beside it as <name>_panel.png."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Give a generated identity the head pose and expression of an attribute image."""
+    from genfields.imageio import load_image, save_image
+    from genfields.stylegan2 import seed_to_z
+
+    from .editor import load_editor
+    from .evaluate import result_metrics
+    from .panel import edit_panel
+
+    if (identity_seed is None) == (identity_z is None):
+        raise ConfigError("give exactly one of --identity-seed or --identity-z")
+    ed = load_editor(editor or model, model=model)
+    z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
+    result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf)
+    metrics = {side: {k: float(v[0]) for k, v in m.items()} for side, m in result_metrics(result).items()}
+    panel = out.with_name(out.stem + "_panel.png")
+    save_image(result.image, out)
+    m = metrics["method"]
+    save_image(edit_panel(result, captions=("identity", "attribute", f"output id {m['identity']:.2f}")), panel)
+    if as_json:
+        typer.echo(json.dumps({"output": str(out), "panel": str(panel), **metrics}))
+    else:
+        typer.echo(f"wrote {out} and {panel}: identity similarity {m['identity']:.3f}, landmark distance "
+                   f"{m['expression']:.4f} (unedited {metrics['unedited']['expression']:.4f}), pose MSE "
+                   f"{m['pose']:.2f} deg^2 (unedited {metrics['unedited']['pose']:.2f})")
+
+
+def evaluate(
+    preset: str = typer.Option("synth64", help="Editing preset: its attribute images and real set."),
+    editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the preset name)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    pairs: int = typer.Option(1000, help="Identity/attribute pairs."),
+    seed: int = typer.Option(0, help="Seed of the identities and of the attribute renders."),
+    batch: int = typer.Option(50, help="Pairs per batch."),
+    layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers."),
+    gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results as JSON here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline."""
+    from .editor import load_editor
+    from .evaluate import evaluate_editor
+    from .presets import get_preset
+
+    _threads(threads)
+    if pairs < 2:
+        raise ConfigError("--pairs must be at least 2 (FD needs a covariance)")
+    p = get_preset(preset)
+    results = evaluate_editor(load_editor(editor or preset, model=model), p, pairs, seed, batch, layers, gf,
+                              progress=not as_json)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+    if as_json:
+        typer.echo(json.dumps(results))
+        return
+    for side in ("method", "unedited"):
+        r = results[side]
+        typer.echo(f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  "
+                   f"pose {r['pose']:.2f}  FD {r['fd']:.2f}")

@@ -1,0 +1,137 @@
+"""Configuration of the editing pipeline: the network, the losses and training, as dataclasses.
+
+Every run saves its `TrainConfig` (with the nested `ModelConfig` and `LossConfig`) as
+config.json; a shipped editor carries its `ModelConfig`. The four rows of the paper's Table 2
+and the W-space baseline of Table 1 are named configurations (`NAMED_CONFIGS`), not code paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from genfields.errors import ConfigError
+
+KINDS = ("style", "wspace")
+MASK_MODES = ("train", "inference")
+
+
+@dataclass
+class ModelConfig:
+    """The trained network: M_ref in S (`style`) or the IDDISEN-like mapper to W (`wspace`)."""
+
+    kind: str = "style"
+    concat: bool = True  # input F_id ++ F_attr (the paper's "default configuration"); False: F_attr only
+    hidden: tuple[int, ...] = (1024, 1024, 1024)
+    f_id_dim: int = 128
+    f_attr_dim: int = 256
+    s_dim: int = 0  # style-space dimension of the generator (filled in from it)
+    w_dim: int = 0
+    scale_by_std: bool = True  # outputs in units of the per-channel std of S (or w) of the generated set
+    layers: str | None = None  # control units, e.g. "conv0-conv4" (None: all)
+    gf: str | None = None  # or by generative field (Eq. 1), e.g. "43-506"
+    mask_mode: str = "train"  # train: mask while training and editing; inference: only when editing
+    disc_hidden: tuple[int, ...] = (512, 512)  # wspace: the W discriminator
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.disc_hidden = tuple(int(h) for h in self.disc_hidden)
+        if self.kind not in KINDS:
+            raise ConfigError(f"unknown model kind '{self.kind}' (choose from {', '.join(KINDS)})")
+        if self.mask_mode not in MASK_MODES:
+            raise ConfigError(f"unknown mask mode '{self.mask_mode}' (choose from {', '.join(MASK_MODES)})")
+        if self.kind == "wspace" and (self.layers or self.gf):
+            raise ConfigError("masks (--layers/--gf) select style channels: they do not apply to the W-space baseline")
+
+    @property
+    def input_dim(self) -> int:
+        return self.f_attr_dim + (self.f_id_dim if self.concat else 0)
+
+
+@dataclass
+class LossConfig:
+    """Weights of the terms of Eq. 11 plus the regularisers; a weight of 0 switches its term off.
+
+    total = identity * L_id + attribute * (L_lnd + L_pose) + reconstruction * L_rec
+            + style_reg * (-L(S)) + adversarial * L_adv
+    """
+
+    identity: float = 1.0  # lambda_1
+    attribute: float = 0.01  # lambda_2
+    reconstruction: float = 0.02  # lambda_3 (reconstruction steps only)
+    landmarks: bool = True  # L_lnd inside L_attr
+    pose: bool = True  # L_pose (the Euler-angle loss) inside L_attr
+    style_reg: float = 0.0  # weight of -L(S), Eq. 12
+    adversarial: float = 0.0  # wspace: non-saturating loss of the W discriminator
+    msssim_alpha: float = 0.84  # alpha of L_mix (Eq. 9), Zhao et al.
+    msssim_win: int | None = None  # MS-SSIM window; None: the largest odd size <= 11 the resolution allows
+
+
+@dataclass
+class TrainConfig:
+    """One editor training run (saved as the run's config.json)."""
+
+    preset: str = "synth64"
+    config_name: str = "paper"
+    generator: str = ""  # generator name or path ("" = the preset's)
+    dataset: str = ""  # a `make-dataset` folder
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    steps: int = 20000
+    batch: int = 6
+    lr_start: float = 1e-4
+    lr_end: float = 1e-6
+    beta1: float = 0.9
+    beta2: float = 0.999
+    lr_disc: float = 1e-4  # wspace: the W discriminator
+    cross_ratio: int = 3  # cross steps per reconstruction step
+    truncation: float = 1.0
+    seed: int = 0
+    sample_every: int = 500
+    log_every: int = 10
+    checkpoint_minutes: float = 10.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = ModelConfig(**self.model)
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig(**self.loss)
+        for name in ("steps", "batch", "cross_ratio"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not 0 < self.lr_end <= self.lr_start:
+            raise ConfigError(f"need 0 < lr_end <= lr_start, got {self.lr_start} -> {self.lr_end}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {', '.join(unknown)}")
+        return cls(**d)
+
+
+# The paper's Table 2 rows (each on top of the previous one) and the Table 1 baseline.
+NAMED_CONFIGS: dict[str, dict] = {
+    "default": {"model": {"concat": True}, "loss": {"pose": False, "style_reg": False}},
+    "no-concat": {"model": {"concat": False}, "loss": {"pose": False, "style_reg": False}},
+    "style-reg": {"model": {"concat": False}, "loss": {"pose": False, "style_reg": True}},
+    "paper": {"model": {"concat": False}, "loss": {"pose": True, "style_reg": True}},
+    "wspace": {"model": {"kind": "wspace", "concat": True}, "loss": {"pose": False, "style_reg": False,
+                                                                       "adversarial": True}},
+}
+
+
+def named_config(name: str, loss: LossConfig, style_reg_weight: float, adversarial_weight: float,
+                 model: ModelConfig) -> tuple[ModelConfig, LossConfig]:
+    """The model and loss of a named configuration, from a preset's defaults."""
+    if name not in NAMED_CONFIGS:
+        raise ConfigError(f"unknown editor configuration '{name}' (choose from {', '.join(NAMED_CONFIGS)})")
+    spec = NAMED_CONFIGS[name]
+    loss_spec = dict(spec["loss"])
+    loss_spec["style_reg"] = style_reg_weight if loss_spec["style_reg"] else 0.0
+    loss_spec["adversarial"] = adversarial_weight if loss_spec.pop("adversarial", False) else 0.0
+    return dataclasses.replace(model, **spec["model"]), dataclasses.replace(loss, **loss_spec)

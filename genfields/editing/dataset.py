@@ -1,0 +1,184 @@
+"""The generated training set of the editor, and the "real" attribute images of a preset.
+
+`make_dataset` samples z for N_id identity and N_attr attribute images, generates them with the
+frozen generator, and records z with everything the losses need from the frozen perception
+networks: E_id embeddings, F_attr features, landmarks and pose (so training never runs E_attr
+or perceives a target twice), plus the per-channel mean and std of S and w (Sec. 3.4). Images
+are not stored: I_id = G(S(z_id)) is regenerated exactly when a reconstruction step needs it.
+
+Folder layout: `dataset.json` (a `DatasetConfig` and the counts), `data.safetensors`, and
+`preview.png` (the first identity and attribute images).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from genfields.errors import CheckpointError, ConfigError
+from genfields.imageio import load_image, make_grid, save_image
+from genfields.perception import PerceptionSet
+from genfields.stylegan2 import Generator
+
+from .regularizer import StyleStatistics
+
+FORMAT = "genfields-editing-dataset-v1"
+PERCEIVED = ("embedding", "f_attr", "landmarks", "pose")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass
+class DatasetConfig:
+    """How a generated set was made (saved as dataset.json)."""
+
+    preset: str = "synth64"
+    generator: str = "synth64"
+    perception: str = "synth"
+    identities: int = 9000
+    attributes: int = 3000
+    truncation: float = 1.0
+    seed: int = 0
+    chunk: int = 64
+
+    def __post_init__(self) -> None:
+        if self.identities < 1 or self.attributes < 1:
+            raise ConfigError(f"need at least one identity and one attribute image, got "
+                              f"{self.identities} and {self.attributes}")
+
+
+class MomentAccumulator:
+    """Running float64 sums for the per-channel mean and std of a stream of [N, D] batches."""
+
+    def __init__(self) -> None:
+        self.n, self.sum, self.sumsq = 0, 0.0, 0.0
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.detach().double()
+        self.n += x.shape[0]
+        self.sum = self.sum + x.sum(0)
+        self.sumsq = self.sumsq + x.square().sum(0)
+
+    def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.sum / self.n
+        var = (self.sumsq - self.n * mean.square()) / max(self.n - 1, 1)
+        return mean.float(), var.clamp_min(0).sqrt().float()
+
+
+@torch.no_grad()
+def perceive(nets: PerceptionSet, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Embedding, F_attr, landmarks and pose of images (what the losses compare)."""
+    found = nets.landmarks(images)
+    return {"embedding": nets.identity(images), "f_attr": nets.attributes(images),
+            "landmarks": found.landmarks, "pose": found.pose}
+
+
+@torch.no_grad()
+def generate(G: Generator, z: torch.Tensor, truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """w, S and the image of z (constant noise: an identity is a function of its z alone)."""
+    w = G.mapping(z, truncation_psi=truncation)
+    S = G.styles(w)
+    return w, S, G.synthesize(S, w, noise_mode="const")
+
+
+def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: str | os.PathLike,
+                 progress: bool = True) -> Path:
+    """Generate and perceive the identity and attribute sets; write them with the S statistics."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    z = torch.randn(cfg.identities + cfg.attributes, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    moments_S, moments_w = MomentAccumulator(), MomentAccumulator()
+    columns: dict[str, list[torch.Tensor]] = {k: [] for k in PERCEIVED}
+    for start in tqdm(range(0, len(z), cfg.chunk), disable=not progress, unit="chunk", desc="make-dataset"):
+        w, S, images = generate(G, z[start:start + cfg.chunk], cfg.truncation)
+        moments_S.add(S)
+        moments_w.add(w[:, 0])
+        for k, v in perceive(nets, images).items():
+            columns[k].append(v)
+    data = {k: torch.cat(v) for k, v in columns.items()}
+    stats = StyleStatistics(*moments_S.mean_std(), *moments_w.mean_std())
+    tensors = {"z_id": z[:cfg.identities], "z_attr": z[cfg.identities:], **stats.tensors()}
+    for k, v in data.items():
+        tensors[f"id_{k}"], tensors[f"attr_{k}"] = v[:cfg.identities], v[cfg.identities:]
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(outdir / "data.safetensors"),
+              metadata={"format": FORMAT})
+    meta = {"format": FORMAT, "config": dataclasses.asdict(cfg), "s_dim": G.layout.dim, "w_dim": G.config.w_dim,
+            "z_dim": G.z_dim, "resolution": G.config.img_resolution}
+    (outdir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+    preview = torch.cat([z[:16], z[cfg.identities:cfg.identities + 8]])
+    save_image(make_grid(generate(G, preview, cfg.truncation)[2], cols=8), outdir / "preview.png")
+    return outdir
+
+
+@dataclass
+class TrainBatch:
+    """One training batch: identity latents and the targets of the step's stage."""
+
+    z: torch.Tensor  # z_id [B, z_dim]
+    embedding: torch.Tensor  # E_id(I_id) = F_id
+    f_attr: torch.Tensor  # E_attr(I_attr)
+    landmarks: torch.Tensor  # E_lnd(I_attr)
+    pose: torch.Tensor  # E_pose(I_attr)
+    reconstruction: bool  # I_attr = I_id
+
+
+class GeneratedSet:
+    """A `make-dataset` folder in memory."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        try:
+            self.meta = json.loads((self.folder / "dataset.json").read_text())
+            self.tensors = load_file(str(self.folder / "data.safetensors"))
+        except (OSError, json.JSONDecodeError, Exception) as exc:
+            raise CheckpointError(f"{self.folder}: not a make-dataset folder ({exc})") from None
+        if self.meta.get("format") != FORMAT:
+            raise CheckpointError(f"{self.folder}: unknown dataset format {self.meta.get('format')!r}")
+        self.config = DatasetConfig(**self.meta["config"])
+        self.stats = StyleStatistics.from_tensors(self.tensors)
+
+    @property
+    def num_identities(self) -> int:
+        return self.tensors["z_id"].shape[0]
+
+    @property
+    def num_attributes(self) -> int:
+        return self.tensors["z_attr"].shape[0]
+
+    def check_generator(self, G: Generator) -> None:
+        """Refuse a generator whose S or z does not match the one the set was made with."""
+        if (self.meta["s_dim"], self.meta["z_dim"]) != (G.layout.dim, G.z_dim):
+            raise ConfigError(f"{self.folder} was made with a generator of S dim {self.meta['s_dim']} and z dim "
+                              f"{self.meta['z_dim']}, this one has {G.layout.dim} and {G.z_dim}")
+
+    def sample(self, n: int, gen: torch.Generator, reconstruction: bool) -> TrainBatch:
+        """n random identities; attributes from other generated images, or the identities themselves."""
+        t = self.tensors
+        i = torch.randint(self.num_identities, (n,), generator=gen)
+        if reconstruction:
+            src, j = "id", i
+        else:
+            src, j = "attr", torch.randint(self.num_attributes, (n,), generator=gen)
+        return TrainBatch(z=t["z_id"][i], embedding=t["id_embedding"][i], f_attr=t[f"{src}_f_attr"][j],
+                          landmarks=t[f"{src}_landmarks"][j], pose=t[f"{src}_pose"][j], reconstruction=reconstruction)
+
+
+def attribute_images(source: str, count: int, resolution: int, seed: int, start: int = 0) -> torch.Tensor:
+    """The preset's real attribute images: synthface renders of `seed`, or the sorted photos of a folder."""
+    if source == "synthface":
+        from genfields.synthface import render_batch
+
+        return render_batch(count, res=resolution, seed=seed, start_index=start).images
+    folder = Path(source)
+    if not folder.is_dir():
+        raise ConfigError(f"attribute source '{source}' is neither 'synthface' nor a folder of face photos")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[start:start + count]
+    if len(files) < count:
+        raise ConfigError(f"{folder} holds {len(files)} usable images from index {start}, {count} are needed")
+    return torch.cat([load_image(p, resolution) for p in files])

@@ -1,0 +1,178 @@
+"""`Editor`: the frozen generator and perception networks with a trained M_ref (or W mapper).
+
+    editor = load_editor("synth64")                       # shipped, or a trained run's final/ folder
+    result = editor.edit(seed_to_z(7, editor.G.z_dim), load_image("attr.png", 64))
+    result.image                                          # I_out = G(S_id + dS), one pass
+
+Generation and editing happen in one pass (the paper's SGE): S_id comes from z_id, dS from the
+attribute image. Masks restrict dS to a conv range or a generative-field range (Table 3).
+An editor folder holds `editor.safetensors` and `config.json` (format, `ModelConfig`, preset,
+generator, perception, truncation, training settings and results).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from genfields.errors import CheckpointError, ConfigError
+from genfields.perception import LandmarksPose, PerceptionSet, load_perception
+from genfields.stylegan2 import Generator, load_generator
+
+from .config import ModelConfig
+from .mref import MRef, WMapper, build_network
+from .regularizer import StyleStatistics
+
+FORMAT = "genfields-editor-v1"
+EDITORS_DIR = Path(__file__).resolve().parent.parent / "models" / "editing"
+
+
+@dataclass
+class EditResult:
+    """An edit and what the perception networks see in its three images."""
+
+    identity_image: torch.Tensor  # I_id [B, 3, H, W]
+    attribute_image: torch.Tensor  # I_attr
+    image: torch.Tensor  # I_out
+    delta: torch.Tensor  # dS actually applied (masked) [B, dim S]; S_out - S_id for the W baseline
+    identity: torch.Tensor  # E_id(I_id)
+    output_identity: torch.Tensor  # E_id(I_out)
+    attribute: LandmarksPose  # E_lnd/E_pose(I_attr)
+    identity_pose: LandmarksPose  # E_lnd/E_pose(I_id)
+    output: LandmarksPose  # E_lnd/E_pose(I_out)
+
+
+class Editor(nn.Module):
+    """Edits generated identities towards the pose and expression of attribute images."""
+
+    def __init__(self, G: Generator, nets: PerceptionSet, network: MRef | WMapper, config: ModelConfig,
+                 truncation: float = 1.0, meta: dict | None = None):
+        super().__init__()
+        if config.s_dim != G.layout.dim or config.w_dim != G.config.w_dim:
+            raise ConfigError(f"the editor was trained for S dim {config.s_dim} / w dim {config.w_dim}, "
+                              f"the generator has {G.layout.dim} / {G.config.w_dim}")
+        self.G, self.nets, self.network, self.config = G, nets, network, config
+        self.truncation = truncation
+        self.meta = meta or {}
+
+    # --- masks ---------------------------------------------------------------------------------
+    def training_mask(self) -> torch.Tensor:
+        """The mask applied while training: the configured one in `train` mode, else all ones."""
+        if self.config.mask_mode == "train":
+            return self.G.layout.mask(self.config.layers, self.config.gf)
+        return torch.ones(self.G.layout.dim)
+
+    def inference_mask(self, layers: str | None = None, gf: str | None = None) -> torch.Tensor:
+        """The configured mask (both modes apply it when editing) times an extra one chosen at edit time."""
+        if self.config.kind == "wspace" and (layers or gf):
+            raise ConfigError("--layers/--gf select style channels: the W-space baseline has none to mask")
+        layout = self.G.layout
+        return layout.mask(self.config.layers, self.config.gf) * layout.mask(layers, gf)
+
+    # --- the pipeline ----------------------------------------------------------------------------
+    def identity_styles(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """w_id and S_id = A(M_G(z_id)) (Eq. 5)."""
+        w = self.G.mapping(z, truncation_psi=self.truncation)
+        return w, self.G.styles(w)
+
+    def edit_styles(self, S_id: torch.Tensor, w_id: torch.Tensor, f_id: torch.Tensor | None, f_attr: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S_out, w_out): S_id + mask * M_ref(F) (Eq. 4-6), or the styles of the baseline's new w."""
+        if self.config.kind == "style":
+            return S_id + mask * self.network(f_attr, f_id), w_id
+        w = self.network(f_attr, f_id).unsqueeze(1).expand(-1, self.G.num_ws, -1)
+        return self.G.styles(w), w
+
+    def synthesize(self, S: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.G.synthesize(S, w, noise_mode="const")
+
+    @torch.no_grad()
+    def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
+             gf: str | None = None) -> EditResult:
+        """Edit identities z [B, z_dim] towards attribute images [B, 3, H, W] (a single one is broadcast)."""
+        if attribute_images.shape[0] == 1 and z.shape[0] > 1:
+            attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
+        if attribute_images.shape[0] != z.shape[0]:
+            raise ConfigError(f"{z.shape[0]} identities but {attribute_images.shape[0]} attribute images")
+        w_id, S_id = self.identity_styles(z)
+        image_id = self.synthesize(S_id, w_id)
+        f_id = self.nets.identity(image_id)
+        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.nets.attributes(attribute_images),
+                                        self.inference_mask(layers, gf))
+        image = self.synthesize(S_out, w_out)
+        return EditResult(identity_image=image_id, attribute_image=attribute_images, image=image, delta=S_out - S_id,
+                          identity=f_id, output_identity=self.nets.identity(image),
+                          attribute=self.nets.landmarks(attribute_images), identity_pose=self.nets.landmarks(image_id),
+                          output=self.nets.landmarks(image))
+
+
+# --- files ------------------------------------------------------------------------------------------
+def save_editor(editor: Editor, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write the trained network (float32 safetensors) and config.json; other parts are named, not copied."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous() for k, v in editor.network.state_dict().items()}
+    tmp = folder / "editor.safetensors.tmp"
+    save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    os.replace(tmp, folder / "editor.safetensors")
+    meta = {**editor.meta, **(extra or {}), "format": FORMAT, "model": dataclasses.asdict(editor.config),
+            "truncation": editor.truncation}
+    (folder / "config.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return folder
+
+
+def shipped_editors() -> list[str]:
+    if not EDITORS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in EDITORS_DIR.iterdir() if (p / "editor.safetensors").is_file())
+
+
+def editor_folder(name_or_path: str | os.PathLike) -> Path:
+    """A shipped editor name (e.g. `synth64`) or a folder (a run's `final/`) -> its folder."""
+    for folder in (EDITORS_DIR / str(name_or_path), Path(name_or_path)):
+        if (folder / "editor.safetensors").is_file():
+            return folder
+    raise CheckpointError(f"no editor '{name_or_path}' (shipped: {', '.join(shipped_editors()) or 'none yet'}; "
+                          "or give a folder with editor.safetensors, e.g. a train-editor run's final/)")
+
+
+def load_editor(name_or_path: str | os.PathLike, model: str | None = None,
+                perception: str | None = None) -> Editor:
+    """An editor from a folder; `model`/`perception` override the generator and networks it names."""
+    folder = editor_folder(name_or_path)
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+        tensors = load_file(str(folder / "editor.safetensors"))
+        config = ModelConfig(**meta["model"])
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{folder}: cannot read the editor ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{folder}: unknown editor format {meta.get('format')!r}")
+    network = build_network(config)
+    try:
+        network.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{folder}: weights do not fit the configuration ({str(exc).splitlines()[0]})") from None
+    G = load_generator(model or meta["generator"])
+    nets = load_perception(perception or meta["perception"])
+    return Editor(G, nets, network.eval().requires_grad_(False), config, meta.get("truncation", 1.0), meta)
+
+
+def new_editor(G: Generator, nets: PerceptionSet, config: ModelConfig, stats: StyleStatistics,
+               truncation: float = 1.0, meta: dict | None = None) -> Editor:
+    """A fresh (untrained) editor whose output scale comes from the generated set's statistics."""
+    config = dataclasses.replace(config, s_dim=G.layout.dim, w_dim=G.config.w_dim,
+                                 f_id_dim=nets.identity.embedding_dim, f_attr_dim=nets.attributes.feature_dim)
+    network = build_network(config)
+    if config.scale_by_std:
+        network.scale.copy_(stats.style_std if config.kind == "style" else stats.w_std)
+    if config.kind == "wspace":
+        network.offset.copy_(stats.w_mean)
+    return Editor(G, nets, network, config, truncation, meta)

@@ -1,0 +1,221 @@
+"""Training of M_ref (or the W-space baseline): two stages, frozen G and perception networks.
+
+Every step is a *cross* step (I_attr another generated image: learn to transfer pose and
+expression) or a *reconstruction* step (I_attr = I_id: L_rec keeps the content); with
+`cross_ratio = 3` steps 0, 1, 2 are cross and step 3 is reconstruction, and so on (Nitzan et
+al.'s ratio, Sec. 3.5). Adam(0.9, 0.999) with a learning rate that decays log-linearly from
+`lr_start` to `lr_end` over the run. Every random draw of a step comes from
+`step_generator(seed, step, rank)`, so `--resume` continues exactly; run folders, checkpoints,
+time budgets and multi-process gradient averaging are the shared `genfields.training` machinery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from genfields.errors import ConfigError
+from genfields.imageio import save_image
+from genfields.perception import PerceptionSet, load_perception
+from genfields.stylegan2 import Generator, load_generator
+from genfields.training import (
+    Distributed,
+    RunFolder,
+    StopWatch,
+    load_module_tensors,
+    load_optimizer_tensors,
+    module_tensors,
+    optimizer_tensors,
+    step_generator,
+)
+
+from .config import TrainConfig
+from .dataset import GeneratedSet, attribute_images
+from .editor import new_editor, save_editor
+from .losses import EditingLoss, EditOutputs, EditTargets
+from .mref import WDiscriminator
+from .panel import edit_grid
+from .presets import get_preset
+from .regularizer import adversarial_loss, discriminator_loss
+
+SAMPLE_COUNT = 4
+CROSS, RECONSTRUCTION = "cross", "reconstruction"
+
+
+def stage(step: int, cross_ratio: int) -> str:
+    """`cross` for `cross_ratio` steps, then one `reconstruction` step, repeating."""
+    return RECONSTRUCTION if step % (cross_ratio + 1) == cross_ratio else CROSS
+
+
+def learning_rate(step: int, total: int, lr_start: float, lr_end: float) -> float:
+    """Log-linear decay from lr_start (step 0) to lr_end (the last step)."""
+    t = min(step / max(total - 1, 1), 1.0)
+    return lr_start * (lr_end / lr_start) ** t
+
+
+class EditorTrainer:
+    """Holds the editor, its optimizer (and the W discriminator); runs steps; saves and restores."""
+
+    def __init__(self, cfg: TrainConfig, run: RunFolder, dist: Distributed, G: Generator, nets: PerceptionSet,
+                 data: GeneratedSet):
+        self.cfg, self.run, self.dist, self.data = cfg, run, dist, data
+        data.check_generator(G)
+        meta = {"preset": cfg.preset, "config_name": cfg.config_name, "generator": cfg.generator,
+                "perception": data.config.perception}
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)  # identical initial weights on every process
+            self.editor = new_editor(G, nets, cfg.model, data.stats, cfg.truncation, meta)
+            self.D = WDiscriminator(self.editor.config) if cfg.model.kind == "wspace" else None
+        self.network = self.editor.network.train()
+        self.opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr_start, betas=(cfg.beta1, cfg.beta2))
+        self.opt_D = (torch.optim.Adam(self.D.parameters(), lr=cfg.lr_disc, betas=(cfg.beta1, cfg.beta2))
+                      if self.D is not None else None)
+        self.loss = EditingLoss(cfg.loss, data.stats)
+        self.mask = self.editor.training_mask()
+        self.local_batch = dist.split_batch(cfg.batch)
+        self.step = 0
+
+    # --- one step -------------------------------------------------------------------------------
+    def train_step(self) -> dict:
+        cfg, editor = self.cfg, self.editor
+        gen = step_generator(cfg.seed, self.step, self.dist.rank)
+        current = stage(self.step, cfg.cross_ratio)
+        batch = self.data.sample(self.local_batch, gen, reconstruction=current == RECONSTRUCTION)
+        lr = learning_rate(self.step, cfg.steps, cfg.lr_start, cfg.lr_end)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        with torch.no_grad():
+            w_id, S_id = editor.identity_styles(batch.z)
+            image_id = editor.synthesize(S_id, w_id) if batch.reconstruction and cfg.loss.reconstruction > 0 else None
+        S_out, w_out = editor.edit_styles(S_id, w_id, batch.embedding, batch.f_attr, self.mask)
+        outputs = self._perceive(editor.synthesize(S_out, w_out), S_out)
+        total, terms = self.loss(outputs, EditTargets(batch.embedding, batch.landmarks, batch.pose, image_id))
+        if self.D is not None and cfg.loss.adversarial > 0:
+            terms["adv"] = adversarial_loss(self.D(w_out[:, 0]))
+            total = total + cfg.loss.adversarial * terms["adv"]
+            terms["adv"] = float(terms["adv"].detach())
+        self._update(self.opt, self.network, total)
+        if self.D is not None:
+            terms["disc"] = self._discriminator_step(w_out[:, 0].detach(), gen)
+        self.step += 1
+        return {"stage": current, "lr": lr, "loss": float(total.detach()), **terms}
+
+    def _perceive(self, image: torch.Tensor, styles: torch.Tensor) -> EditOutputs:
+        nets = self.editor.nets
+        found = nets.landmarks(image)
+        return EditOutputs(nets.identity(image), found.landmarks, found.pose, image, styles)
+
+    def _discriminator_step(self, fake: torch.Tensor, gen: torch.Generator) -> float:
+        """One update of the W discriminator: mapping(z) samples are real, the mapper's w fake."""
+        with torch.no_grad():
+            real = self.editor.G.mapping(torch.randn(fake.shape[0], self.editor.G.z_dim, generator=gen))[:, 0]
+        loss = discriminator_loss(self.D(real), self.D(fake))
+        self._update(self.opt_D, self.D, loss)
+        return float(loss.detach())
+
+    def _update(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.dist.average_gradients([p for p in module.parameters() if p.grad is not None])
+        opt.step()
+
+    # --- state ------------------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict]:
+        tensors = module_tensors("network", self.network)
+        t_opt, meta_opt = optimizer_tensors("opt", self.opt)
+        tensors.update(t_opt)
+        state = {"step": self.step, "opt": meta_opt, "world_size": self.dist.world_size}
+        if self.D is not None:
+            tensors.update(module_tensors("D", self.D))
+            t_d, state["opt_D"] = optimizer_tensors("opt_D", self.opt_D)
+            tensors.update(t_d)
+        return tensors, state
+
+    def load_state(self, tensors: dict, state: dict) -> None:
+        load_module_tensors("network", self.network, tensors)
+        load_optimizer_tensors("opt", self.opt, tensors, state["opt"])
+        if self.D is not None:
+            load_module_tensors("D", self.D, tensors)
+            load_optimizer_tensors("opt_D", self.opt_D, tensors, state["opt_D"])
+        self.step = int(state["step"])
+
+    def save(self) -> None:
+        self.run.save_checkpoint(*self.state())
+
+    # --- outputs ----------------------------------------------------------------------------------
+    def write_samples(self, name: str) -> Path:
+        """Fixed identities (the set's first) x fixed real attribute images, edited by the current network."""
+        preset = get_preset(self.cfg.preset)
+        res = self.editor.G.config.img_resolution
+        attrs = attribute_images(preset.attributes, SAMPLE_COUNT, res, preset.eval_render_seed)
+        z = self.data.tensors["z_id"][:SAMPLE_COUNT]
+        self.network.eval()
+        result = self.editor.edit(z.repeat_interleave(len(attrs), 0), attrs.repeat(len(z), 1, 1, 1))
+        self.network.train()
+        grid = edit_grid(result.identity_image[::len(attrs)], attrs, result.image)
+        return save_image(grid, self.run.path / "samples" / f"{name}.png")
+
+
+def resolve_config(cfg: TrainConfig, run: RunFolder, resume: bool) -> TrainConfig:
+    """The configuration to run: the saved one when resuming (keeping a new, longer `steps`)."""
+    if not resume:
+        return cfg
+    if not run.has_checkpoint():
+        raise ConfigError(f"--resume: no checkpoint in {run.path}")
+    return dataclasses.replace(TrainConfig.from_dict(run.read_config()), steps=cfg.steps)
+
+
+def train_editor(cfg: TrainConfig, outdir: str | Path, resume: bool = False, max_minutes: float | None = None,
+                 progress: bool = True) -> EditorTrainer:
+    """Train (or resume) an editor run in `outdir`; writes `final/` when all steps are done."""
+    dist = Distributed()
+    run = RunFolder(outdir, is_main=dist.is_main)
+    cfg = resolve_config(cfg, run, resume)
+    if not cfg.dataset:
+        raise ConfigError("no dataset: make one with `genfields make-dataset` and pass --dataset")
+    data = GeneratedSet(cfg.dataset)
+    trainer = EditorTrainer(cfg, run, dist, load_generator(cfg.generator), load_perception(data.config.perception),
+                            data)
+    if resume:
+        tensors, state = run.load_checkpoint()
+        trainer.load_state(tensors, state)
+        run.truncate_log("step", trainer.step)
+    else:
+        run.write_config(cfg.to_dict())
+        if dist.is_main:
+            trainer.write_samples("init")
+    _loop(trainer, StopWatch(max_minutes), progress and dist.is_main)
+    trainer.save()
+    done = trainer.step >= cfg.steps
+    if dist.is_main:
+        trainer.write_samples(f"step{trainer.step:06d}")
+        if done:
+            save_editor(trainer.editor, run.path / "final", {"train": cfg.to_dict(), "dataset": str(cfg.dataset)})
+        (run.path / "status.json").write_text(json.dumps({"step": trainer.step, "done": done}, indent=1) + "\n")
+    dist.barrier()
+    return trainer
+
+
+def _loop(trainer: EditorTrainer, watch: StopWatch, progress: bool) -> None:
+    """Steps until done or out of time: log, sample and checkpoint on schedule."""
+    cfg, run = trainer.cfg, trainer.run
+    last_save = time.monotonic()
+    bar = tqdm(total=cfg.steps, initial=trainer.step, unit="step", disable=not progress, dynamic_ncols=True)
+    while trainer.step < cfg.steps and not watch.should_stop():
+        stats = trainer.train_step()
+        bar.update(1)
+        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+            run.log({"step": trainer.step, "time_s": round(watch.elapsed, 2),
+                     **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats.items()}})
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", stage=stats["stage"][:5])
+        if trainer.dist.is_main and cfg.sample_every and trainer.step % cfg.sample_every == 0:
+            trainer.write_samples(f"step{trainer.step:06d}")
+        if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
+            trainer.save()
+            last_save = time.monotonic()
+    bar.close()
