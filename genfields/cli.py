@@ -288,6 +288,22 @@ def gan_quality_command(
     plot_gan_run(run, run / "curves.png")
 
 
+@app.command("ship-gan")
+def ship_gan_command(
+    run: Path = typer.Option(..., help="A finished train-gan run folder (with quality.jsonl from gan-quality)."),
+    name: str = typer.Option("synth64", help="Name of the shipped model (genfields/models/<name>/)."),
+    command: str = typer.Option("scripts/train_synth64.sh", help="The training command, for the model card."),
+) -> None:
+    """Ship a run's final G_ema (float16) with samples, curves and a model card written from the run's files."""
+    from genfields.evaluation.gan_card import ship_gan
+
+    try:
+        out = ship_gan(run, name, command)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    console.print(f"shipped {name} to {out}")
+
+
 def _report(result: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))

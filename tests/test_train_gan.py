@@ -99,3 +99,12 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 5000
     again = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
     assert again.exit_code == 0 and len((tmp_path / "quality.jsonl").read_text().splitlines()) == 1
+    # ...and ship it: float16 weights that load, a samples grid, curves and a card written from the run's files
+    from genfields.evaluation.gan_card import ship_gan
+
+    out = ship_gan(tmp_path, "tiny", "genfields train-gan --arch tiny16", models_dir=tmp_path / "models")
+    G = load_generator(out)
+    assert G.config.img_resolution == 16
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "genfields train-gan --arch tiny16" in card and f"| 0 | {q['fd']:.2f} |" in card
+    assert (out / "samples.png").is_file() and (out / "curves.png").is_file()

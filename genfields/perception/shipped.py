@@ -16,11 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from genfields.errors import CheckpointError, ConfigError
+from genfields.models import MODELS_DIR
 
 from .interfaces import AttributeEncoder, FeatureNetwork, IdentityEncoder, LandmarkPoseEstimator
 from .networks import NetConfig, SynthFeatureNetwork, build_network
 
-PERCEPTION_DIR = Path(__file__).resolve().parent.parent / "models" / "perception"
+PERCEPTION_DIR = MODELS_DIR / "perception"
 FORMAT = "genfields-perception-v1"
 PRESETS = {"synth": {"landmarks": "synth_landmarks", "identity": "synth_identity", "attributes": "synth_attributes"}}
 PURPOSE = {

@@ -25,11 +25,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from genfields.errors import CheckpointError, ConfigError, GenfieldsError
+from genfields.models import MODELS_DIR
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.network import Generator
 from genfields.stylegan2.safe_pickle import PersistentRecord, safe_load_pickle
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 CONFIG_KEY = "genfields_config"
 PICKLE_MAGIC = (b"\x80",)
 ZIP_MAGIC = b"PK\x03\x04"

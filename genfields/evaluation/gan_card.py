@@ -1,0 +1,72 @@
+"""Ship a trained GAN: its final G_ema as float16 safetensors, a sample grid, curves and a model card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from genfields.evaluation.plots import plot_gan_run, read_jsonl
+from genfields.imageio import make_grid, save_image
+from genfields.models import MODELS_DIR
+from genfields.stylegan2 import load_generator, save_generator
+from genfields.stylegan2.network import seed_to_z
+
+
+def ship_gan(run: str | Path, name: str, command: str, models_dir: Path = MODELS_DIR) -> Path:
+    """Copy `run`'s final G_ema into `models_dir/name` (float16) with samples, curves and MODEL_CARD.md.
+
+    The card's numbers are read from the run's config.json, status.json and quality.jsonl (write
+    that with `genfields gan-quality --run RUN` first): nothing is typed in by hand.
+    """
+    run = Path(run)
+    status = json.loads((run / "status.json").read_text())
+    if not status.get("done"):
+        raise ValueError(f"{run} has not finished training ({status.get('images_seen', 0)} images seen)")
+    quality = read_jsonl(run / "quality.jsonl")
+    if not quality:
+        raise ValueError(f"{run}: no quality.jsonl; run `genfields gan-quality --run {run}` first")
+    G = load_generator(run / "final")
+    out = save_generator(G, Path(models_dir) / name, dtype=torch.float16,
+                         extra={"images_seen": str(status["images_seen"])})
+    with torch.no_grad():
+        grid = torch.cat([G(seed_to_z(s, G.z_dim)) for s in range(64)])
+    save_image(make_grid(grid, cols=8), out / "samples.png")
+    plot_gan_run(run, out / "curves.png")
+    (out / "MODEL_CARD.md").write_text(model_card(name, run, status, quality, command))
+    shutil.copy(run / "config.json", out / "train_config.json")
+    return out
+
+
+def model_card(name: str, run: Path, status: dict, quality: list[dict], command: str) -> str:
+    cfg = json.loads((run / "config.json").read_text())
+    last = quality[-1]
+    rows = "\n".join(f"| {q['kimg']} | {q['fd']:.2f} | {q['fd_floor']:.2f} | {q['yaw_std_ratio']:.2f} | "
+                     f"{q['pitch_std_ratio']:.2f} | {q['roll_std_ratio']:.2f} |" for q in quality)
+    expr = ", ".join(f"{k.removesuffix('_std_ratio')} {v:.2f}" for k, v in last.items()
+                     if k.endswith("_std_ratio") and not k.startswith(("yaw", "pitch", "roll")))
+    return f"""# {name}: StyleGAN2 trained on synthetic faces
+
+- **Architecture**: `{cfg['arch']}` (overrides: {cfg.get('generator') or 'none'}), G_ema stored as float16
+  safetensors; loads with `genfields.load_generator("{name}")`.
+- **Data**: synthetic faces rendered on the fly (`genfields.synthface`, seed {cfg['seed']}, pose
+  distribution `{cfg['pose_dist']}`), {status['images_seen']:,} images seen.
+- **Recipe**: batch {cfg['batch']}, Adam lr G {cfg['lr_g']} / D {cfg['lr_d']}, betas ({cfg['beta1']}, {cfg['beta2']}),
+  R1 gamma {cfg['r1_gamma']} every {cfg['r1_interval']} steps, path-length weight {cfg['pl_weight']},
+  style mixing {cfg['style_mixing']}, EMA {cfg['ema_kimg']} kimg, bfloat16 autocast {cfg['bf16']}.
+- **Command**: `{command}`
+- **Quality** (`genfields gan-quality --run RUN --n {last['n']}`; FD in the synthetic feature network,
+  not FID; the floor is FD between two disjoint render sets of the same size):
+
+| kimg | FD | FD floor | yaw std ratio | pitch std ratio | roll std ratio |
+|---|---|---|---|---|---|
+{rows}
+
+Expression coverage at the end (std ratio GAN / renders): {expr}.
+
+![samples](samples.png)
+
+![curves](curves.png)
+"""
