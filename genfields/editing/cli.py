@@ -69,7 +69,8 @@ def train_editor(
     seed: int = typer.Option(0, help="Seed of the weights and every batch."),
     sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
+                                "only --steps and --max-minutes apply)."),
     max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
 ) -> None:
     """Train M_ref (or the W-space baseline) on a generated set; the final editor goes to OUTDIR/final."""
@@ -79,12 +80,14 @@ def train_editor(
     from .trainer import train_editor as run
 
     _threads(threads)
-    p = get_preset(preset)
-    cfg = p.train_config(config, generator=model, dataset=str(dataset) if dataset else None, steps=steps,
-                         batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed, sample_every=sample_every)
-    cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
+    cfg = None
+    if not resume:
+        cfg = get_preset(preset).train_config(config, generator=model, dataset=str(dataset) if dataset else None,
+                                              batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
+                                              sample_every=sample_every)
+        cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
-    trainer = run(cfg, outdir, resume=resume, max_minutes=max_minutes)
+    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes)
     if trainer.dist.is_main:
         done = trainer.step >= trainer.cfg.steps
         typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"

@@ -161,21 +161,27 @@ class EditorTrainer:
         return save_image(grid, self.run.path / "samples" / f"{name}.png")
 
 
-def resolve_config(cfg: TrainConfig, run: RunFolder, resume: bool) -> TrainConfig:
-    """The configuration to run: the saved one when resuming (keeping a new, longer `steps`)."""
-    if not resume:
-        return cfg
-    if not run.has_checkpoint():
-        raise ConfigError(f"--resume: no checkpoint in {run.path}")
-    return dataclasses.replace(TrainConfig.from_dict(run.read_config()), steps=cfg.steps)
+def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps: int | None) -> TrainConfig:
+    """The configuration to run: the saved one when resuming, with `steps` changed if given."""
+    if resume:
+        if not run.has_checkpoint():
+            raise ConfigError(f"--resume: no checkpoint in {run.path}")
+        cfg = TrainConfig.from_dict(run.read_config())
+    elif cfg is None:
+        raise ConfigError("a new run needs a training configuration")
+    return cfg if steps is None else dataclasses.replace(cfg, steps=steps)
 
 
-def train_editor(cfg: TrainConfig, outdir: str | Path, resume: bool = False, max_minutes: float | None = None,
-                 progress: bool = True) -> EditorTrainer:
-    """Train (or resume) an editor run in `outdir`; writes `final/` when all steps are done."""
+def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = False, steps: int | None = None,
+                 max_minutes: float | None = None, progress: bool = True) -> EditorTrainer:
+    """Train (or resume) an editor run in `outdir`; writes `final/` when all steps are done.
+
+    Resuming reads the run's own config.json (`cfg` may be None); `steps` lengthens or shortens
+    the run (the learning-rate schedule then stretches to the new length).
+    """
     dist = Distributed()
     run = RunFolder(outdir, is_main=dist.is_main)
-    cfg = resolve_config(cfg, run, resume)
+    cfg = resolve_config(cfg, run, resume, steps)
     if not cfg.dataset:
         raise ConfigError("no dataset: make one with `genfields make-dataset` and pass --dataset")
     data = GeneratedSet(cfg.dataset)
@@ -209,7 +215,7 @@ def _loop(trainer: EditorTrainer, watch: StopWatch, progress: bool) -> None:
     while trainer.step < cfg.steps and not watch.should_stop():
         stats = trainer.train_step()
         bar.update(1)
-        if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+        if trainer.step % cfg.log_every == 0:
             run.log({"step": trainer.step, "time_s": round(watch.elapsed, 2),
                      **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats.items()}})
             bar.set_postfix(loss=f"{stats['loss']:.4f}", stage=stats["stage"][:5])

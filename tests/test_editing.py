@@ -1,0 +1,225 @@
+"""Editing pipeline: losses against hand-computed values, the regulariser's gradient, networks, masks,
+stage alternation, the generated set, a tiny training run with exact resume, save/load and evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from genfields.editing import (GeneratedSet, StyleStatistics, get_preset, identity_loss, landmark_loss, load_editor,
+                               make_dataset, pose_loss, reconstruction_loss, style_nll, train_editor)
+from genfields.editing.config import LossConfig, ModelConfig
+from genfields.editing.dataset import DatasetConfig, MomentAccumulator, generate
+from genfields.editing.editor import new_editor
+from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.losses import EditingLoss, EditOutputs, EditTargets, msssim_window
+from genfields.editing.mref import MRef, WMapper
+from genfields.editing.trainer import RECONSTRUCTION, learning_rate, stage
+from genfields.errors import ConfigError
+from genfields.perception import load_perception
+from genfields.stylegan2 import load_generator
+
+TINY = get_preset("tiny16")
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return load_perception("synth")
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory, nets):
+    folder = tmp_path_factory.mktemp("editing") / "ds"
+    cfg = DatasetConfig(preset="tiny16", generator=TINY.generator, identities=12, attributes=6, chunk=8)
+    make_dataset(cfg, load_generator(TINY.generator), nets, folder, progress=False)
+    return folder
+
+
+def tiny_config(dataset, name: str = "paper", **changes):
+    return dataclasses.replace(TINY.train_config(name, dataset=str(dataset), sample_every=0, log_every=2), **changes)
+
+
+# --- losses ---------------------------------------------------------------------------------------
+def test_identity_loss_is_the_batch_mean_of_l1_distances():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[0.0, 0.0], [0.0, 0.5]])
+    assert identity_loss(a, b).item() == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_landmark_loss_uses_only_the_51_inner_points():
+    a, b = torch.zeros(2, 68, 2), torch.zeros(2, 68, 2)
+    b[:, :17] = 100.0  # the jaw (iBUG 1-17) does not count
+    b[0, 17] = torch.tensor([3.0, 4.0])  # iBUG 18 counts: distance 5 for sample 0, 0 for sample 1
+    assert landmark_loss(a, b).item() == pytest.approx(2.5, abs=1e-4)
+
+
+def test_pose_loss_is_the_euclidean_distance_of_the_angles():
+    a = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 12.0]])
+    assert pose_loss(a, torch.zeros(2, 3)).item() == pytest.approx((5 + 12) / 2, abs=1e-4)
+
+
+def test_norm_losses_have_finite_gradients_at_an_exact_match():
+    x = torch.zeros(1, 68, 2, requires_grad=True)
+    landmark_loss(torch.zeros(1, 68, 2), x).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_reconstruction_loss_hand_computed_on_constant_images():
+    # 0 vs 1 in [0, 1]: every contrast-structure term is C2/C2 = 1, the last SSIM is the luminance
+    # term C1/(1+C1), so MS-SSIM = (C1/(1+C1))^w5 and L1 = 1.
+    black, white = -torch.ones(2, 3, 64, 64), torch.ones(2, 3, 64, 64)
+    c1 = 0.01 ** 2
+    expected = 0.84 * (1 - (c1 / (1 + c1)) ** 0.1333) + 0.16 * 1.0
+    assert reconstruction_loss(black, white).item() == pytest.approx(expected, rel=1e-4)
+    assert reconstruction_loss(white, white).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_msssim_window_fits_the_resolution():
+    assert [msssim_window(r) for r in (256, 128, 64, 16)] == [11, 7, 3, 1]
+    with pytest.raises(ConfigError, match="does not fit 64 px"):
+        msssim_window(64, 11)
+    noisy = (torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert 0 < reconstruction_loss(noisy, (noisy + 0.1 * torch.randn_like(noisy)).clamp(-1, 1)).item() < 0.3
+
+
+def test_style_regulariser_value_and_gradient():
+    stats = StyleStatistics(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 2.0]), torch.zeros(1), torch.ones(1))
+    S = torch.tensor([[1.0, 3.0]], requires_grad=True)
+    value = style_nll(S, stats)
+    assert value.item() == pytest.approx((1 / 1 + 4 / 4) / 2)  # sum (s - mu)^2 / (2 sigma^2)
+    value.sum().backward()
+    assert torch.allclose(S.grad, torch.tensor([[1.0, 2.0 / 4]]))  # (s - mu) / sigma^2
+
+
+def test_total_loss_weights_and_switches():
+    stats = StyleStatistics(torch.zeros(3), torch.ones(3), torch.zeros(1), torch.ones(1))
+    out = EditOutputs(torch.tensor([[1.0, 0.0]]), torch.zeros(1, 68, 2), torch.tensor([[3.0, 4.0, 0.0]]),
+                      torch.zeros(1, 3, 64, 64), torch.tensor([[2.0, 0.0, 0.0]]))
+    lnd = torch.zeros(1, 68, 2)
+    lnd[0, 30] = torch.tensor([6.0, 8.0])
+    cross = EditTargets(torch.tensor([[0.0, 0.0]]), lnd, torch.zeros(1, 3))
+    loss = EditingLoss(LossConfig(identity=1.0, attribute=0.5, reconstruction=0.02, style_reg=0.1), stats)
+    total, terms = loss(out, cross)
+    assert set(terms) == {"id", "lnd", "pose", "style_reg"}  # no L_rec in a cross step
+    assert total.item() == pytest.approx(1.0 * 1 + 0.5 * (10 + 5) + 0.1 * 2, abs=1e-3)
+    no_pose = EditingLoss(LossConfig(pose=False, identity=0.0), None)
+    total, terms = no_pose(out, dataclasses.replace(cross, image=torch.zeros(1, 3, 64, 64)))
+    assert set(terms) == {"lnd", "rec"} and terms["rec"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ConfigError, match="S statistics"):
+        EditingLoss(LossConfig(style_reg=1.0), None)
+
+
+# --- networks and masks --------------------------------------------------------------------------
+def test_networks_start_from_the_unedited_image_and_the_mean_w():
+    cfg = ModelConfig(hidden=(8,), s_dim=5, w_dim=4, f_id_dim=3, f_attr_dim=2)
+    assert torch.equal(MRef(cfg)(torch.randn(2, 2), torch.randn(2, 3)), torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="concatenates"):
+        MRef(cfg)(torch.randn(2, 2))
+    mapper = WMapper(dataclasses.replace(cfg, kind="wspace"))
+    mapper.offset.fill_(0.5)
+    assert torch.equal(mapper(torch.randn(2, 2), torch.randn(2, 3)), torch.full((2, 4), 0.5))
+    with pytest.raises(ConfigError, match="W-space"):
+        ModelConfig(kind="wspace", layers="conv0")
+
+
+def test_masks_restrict_the_edit_to_the_chosen_layers(tiny_set, nets):
+    data = GeneratedSet(tiny_set)
+    G = load_generator(TINY.generator)
+    editor = new_editor(G, nets, ModelConfig(hidden=(8,), concat=False, layers="conv1-conv2"), data.stats)
+    torch.nn.init.normal_(editor.network.net[-1].weight)
+    mask = editor.training_mask()
+    inside = torch.zeros(G.layout.dim, dtype=torch.bool)
+    for name in ("conv1", "conv2"):
+        inside[G.layout.layer(name).slice] = True
+    assert torch.equal(mask.bool(), inside)
+    w, S = editor.identity_styles(data.tensors["z_id"][:2])
+    S_out, _ = editor.edit_styles(S, w, None, data.tensors["attr_f_attr"][:2], mask)
+    assert torch.equal(S_out[:, ~inside], S[:, ~inside]) and not torch.equal(S_out[:, inside], S[:, inside])
+    assert torch.equal(editor.inference_mask(layers="conv2").bool(), inside & G.layout.mask("conv2").bool())
+    editor.config = dataclasses.replace(editor.config, mask_mode="inference")
+    assert torch.equal(editor.training_mask(), torch.ones(G.layout.dim))
+
+
+def test_stages_alternate_three_cross_steps_and_one_reconstruction(tiny_set):
+    stages = [stage(i, 3) for i in range(8)]
+    assert stages == ["cross"] * 3 + [RECONSTRUCTION] + ["cross"] * 3 + [RECONSTRUCTION]
+    data = GeneratedSet(tiny_set)
+    gen = torch.Generator().manual_seed(0)
+    rec = data.sample(4, gen, reconstruction=True)
+    index = [int((data.tensors["z_id"] == z).all(1).nonzero()) for z in rec.z]
+    assert torch.equal(rec.landmarks, data.tensors["id_landmarks"][index])  # I_attr = I_id
+    assert learning_rate(0, 10, 1e-4, 1e-6) == pytest.approx(1e-4)
+    assert learning_rate(9, 10, 1e-4, 1e-6) == pytest.approx(1e-6)
+    assert learning_rate(5, 11, 1e-4, 1e-6) == pytest.approx(1e-5)
+
+
+# --- the generated set -------------------------------------------------------------------------------
+def test_generated_set_records_z_targets_and_style_statistics(tiny_set, nets):
+    data = GeneratedSet(tiny_set)
+    G = load_generator(TINY.generator)
+    assert data.num_identities == 12 and data.num_attributes == 6
+    z = torch.cat([data.tensors["z_id"], data.tensors["z_attr"]])
+    w, S, images = generate(G, z)
+    assert torch.allclose(data.stats.style_mean, S.mean(0), atol=1e-5)
+    assert torch.allclose(data.stats.style_std, S.std(0), atol=1e-5)
+    assert torch.allclose(data.tensors["attr_pose"], nets.landmarks(images[12:]).pose, atol=1e-4)
+    assert torch.allclose(data.tensors["id_embedding"], nets.identity(images[:12]), atol=1e-5)
+    acc = MomentAccumulator()
+    for chunk in S.split(5):
+        acc.add(chunk)
+    assert torch.allclose(acc.mean_std()[1], S.std(0), atol=1e-5)
+    assert (tiny_set / "preview.png").is_file()
+    with pytest.raises(ConfigError, match="S dim"):
+        data.check_generator(load_generator("random:synth64"))
+
+
+# --- training -------------------------------------------------------------------------------------
+def test_tiny_run_trains_resumes_exactly_and_writes_an_editor(tmp_path, tiny_set):
+    cfg = tiny_config(tiny_set, "paper", steps=8, lr_end=TINY.lr_start)  # constant lr: steps may change on resume
+    straight = train_editor(cfg, tmp_path / "a", progress=False)
+    train_editor(dataclasses.replace(cfg, steps=5), tmp_path / "b", progress=False)
+    resumed = train_editor(None, tmp_path / "b", resume=True, steps=8, progress=False)
+    a, b = straight.state()[0], resumed.state()[0]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    lines = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4, 6, 8]
+    assert [x["stage"] for x in lines] == ["cross", RECONSTRUCTION, "cross", RECONSTRUCTION]
+    assert "rec" in lines[1] and "rec" not in lines[0] and all(math.isfinite(x["loss"]) for x in lines)
+    assert not torch.equal(a["network.net.2.weight"], torch.zeros_like(a["network.net.2.weight"]))
+    assert {p.name for p in (tmp_path / "a" / "samples").iterdir()} == {"init.png", "step000008.png"}
+    editor = load_editor(tmp_path / "a" / "final")
+    assert editor.config.concat is False and editor.meta["config_name"] == "paper"
+    z = torch.randn(2, editor.G.z_dim)
+    attrs = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(editor.edit(z, attrs).image,
+                       straight.editor.edit(z, attrs).image)
+
+
+def test_wspace_baseline_trains_with_its_discriminator(tmp_path, tiny_set):
+    trainer = train_editor(tiny_config(tiny_set, "wspace", steps=2, log_every=1), tmp_path, progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all("adv" in x and "disc" in x for x in lines)
+    assert "D.net.0.weight" in trainer.state()[0]
+    editor = load_editor(tmp_path / "final")
+    with pytest.raises(ConfigError, match="W-space"):
+        editor.edit(torch.randn(1, editor.G.z_dim), torch.zeros(1, 3, 16, 16), layers="conv0")
+
+
+def test_resume_without_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train_editor(None, tmp_path, resume=True, progress=False)
+
+
+def test_evaluation_reports_method_and_unedited(tmp_path, tiny_set):
+    train_editor(tiny_config(tiny_set, "default", steps=1), tmp_path, progress=False)
+    results = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=3)
+    assert set(results) == {"method", "unedited"}
+    for side in results.values():
+        assert set(side) == {"identity", "expression", "pose", "fd"}
+    assert results["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
+    again = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=6)
+    assert again["method"]["pose"] == pytest.approx(results["method"]["pose"], rel=1e-4)

@@ -1,0 +1,83 @@
+"""The editing commands on the tiny16 preset: make-dataset, train-editor (and --resume), edit, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from genfields.cli import app
+from genfields.imageio import save_image
+from genfields.synthface import render_batch
+
+runner = CliRunner()
+MODEL = "random:tiny16:1"
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("editing-cli")
+    invoke("make-dataset", "--preset", "tiny16", "--out", str(root / "ds"), "--identities", "8", "--attributes", "4")
+    invoke("train-editor", "--preset", "tiny16", "--config", "paper", "--dataset", str(root / "ds"),
+           "--outdir", str(root / "run"), "--steps", "2", "--sample-every", "0", "--layers", "conv0-conv4")
+    save_image(render_batch(1, res=64, seed=3).images, root / "attr.png")
+    return root
+
+
+def test_train_editor_writes_a_run_and_resumes_longer(run):
+    assert json.loads((run / "run" / "status.json").read_text()) == {"step": 2, "done": True}
+    config = json.loads((run / "run" / "config.json").read_text())
+    assert config["config_name"] == "paper" and config["model"]["layers"] == "conv0-conv4"
+    result = invoke("train-editor", "--preset", "tiny16", "--outdir", str(run / "run"), "--resume", "--steps", "3")
+    assert "step 3/3" in result.output
+
+
+def test_edit_writes_output_panel_and_json(run):
+    out = run / "edit" / "out.png"
+    result = invoke("edit", "--model", MODEL, "--editor", str(run / "run" / "final"), "--identity-seed", "5",
+                    "--attribute", str(run / "attr.png"), "--out", str(out), "--json")
+    data = json.loads(result.stdout)
+    assert set(data["method"]) == {"identity", "expression", "pose"}
+    assert out.is_file() and (run / "edit" / "out_panel.png").is_file()
+    np.save(run / "z.npy", np.random.RandomState(5).randn(1, 32))
+    again = invoke("edit", "--model", MODEL, "--editor", str(run / "run" / "final"), "--identity-z",
+                   str(run / "z.npy"), "--attribute", str(run / "attr.png"), "--out", str(out), "--json",
+                   "--layers", "conv0-conv2")
+    assert json.loads(again.stdout)["unedited"] == data["unedited"]  # same z as seed 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--identity-seed", "1", "--identity-z", "z.npy"], "exactly one of"),
+    (["--identity-seed", "1", "--attribute-missing"], "no such image"),
+    (["--identity-seed", "1", "--layers", "conv9"], "no layer"),
+])
+def test_edit_reports_bad_input_in_one_line(run, args, message):
+    attribute = str(run / ("missing.png" if "--attribute-missing" in args else "attr.png"))
+    args = [a for a in args if a != "--attribute-missing"]
+    result = runner.invoke(app, ["edit", "--model", MODEL, "--editor", str(run / "run" / "final"),
+                                 "--attribute", attribute, *args], catch_exceptions=True)
+    assert result.exit_code != 0
+    assert message in str(result.exception) or message in result.output
+
+
+def test_evaluate_prints_method_and_unedited(run):
+    result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                    "--batch", "4", "--json", "--out", str(run / "eval.json"))
+    data = json.loads(result.stdout)
+    assert set(data) == {"method", "unedited"} and set(data["method"]) == {"identity", "expression", "pose", "fd"}
+    assert json.loads((run / "eval.json").read_text()) == data
+
+
+def test_run_demo_on_a_trained_editor(run):
+    from genfields.editing import run_demo
+
+    summary = run_demo(run / "demo", seed=0, editor=str(run / "run" / "final"))
+    assert (run / "demo" / "demo_edits.png").is_file() and 0 < summary["method"]["identity"] <= 1.0001
