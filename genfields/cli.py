@@ -182,26 +182,35 @@ def info(
 @app.command()
 def demo(
     outdir: Path = typer.Option(Path("runs/demo"), help="Output folder."),
-    seed: int = typer.Option(0, help="Seed of the first image."),
+    seed: int = typer.Option(0, help="Seed of the first identity."),
 ) -> None:
-    """The main job on the embedded default: generative fields, and a grid of generated images.
+    """The main job on the embedded default: edits of generated faces towards rendered ones, and the fields.
 
-    Until the synthetic-face model `synth64` ships, the grid comes from a randomly initialised
-    synth64 generator, and is labelled as such (its images are noise).
+    With the shipped synth64 generator and editor: a panel of identities x attribute faces with
+    their edits, and the mean identity/expression/pose metrics. Until those ship, the generative
+    fields of the paper's model and a grid from a randomly initialised synth64 generator, labelled
+    as such (its images are noise).
     """
+    from genfields.editing.editor import shipped_editors
     from genfields.fields import field_table
     from genfields.imageio import make_grid, save_image
-    from genfields.stylegan2 import Generator, StyleLayout, shipped_models
+    from genfields.stylegan2 import Generator, StyleLayout, load_generator, shipped_models
     from genfields.stylegan2.network import seed_to_z
 
     outdir.mkdir(parents=True, exist_ok=True)
     rows = field_table(StyleLayout.from_arch("paper256"))
     _print_fields_table(rows, "paper256 (the paper's model)", measure=False)
     (outdir / "fields_paper256.json").write_text(json.dumps(rows, indent=1))
-    if "synth64" in shipped_models():
-        from genfields.stylegan2 import load_generator
+    if "synth64" in shipped_editors() and "synth64" in shipped_models():
+        from genfields.editing.demo import run_demo
 
-        G, label = load_generator("synth64"), "synth64"
+        summary = run_demo(outdir, seed=seed)
+        console.print(f"wrote {summary['panel']}: identities x rendered attribute faces, edited by the shipped "
+                      "synth64 editor")
+        _report({k: v for k, v in summary.items() if k != "panel"}, as_json=True)
+        return
+    if "synth64" in shipped_models():
+        G, label = load_generator("synth64"), "synth64 (no shipped editor yet)"
     else:
         G, label = Generator.from_arch("synth64", seed=seed), "RANDOMLY INITIALISED synth64 (untrained: noise)"
     with torch.no_grad():
