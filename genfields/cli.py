@@ -18,12 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genfields.errors import ConfigError, GenfieldsError
+from genfields.errors import ConfigError, GenfieldsError, exit_with_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="StyleGAN2 generative fields and style-space face editing.")
 console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
 
 MODEL_HELP = ("A shipped model name (e.g. synth64), random:<arch>[:seed] for random weights, or a path to an "
               "NVIDIA .pkl, a rosinality .pt, or a genfields checkpoint folder/.safetensors.")
@@ -322,6 +321,7 @@ def _report(result: dict, as_json: bool) -> None:
 
 def _register_package_commands() -> None:
     """Commands whose code lives with the package they drive (synthface, perception, editing)."""
+    from genfields.downloads_cli import download
     from genfields.editing.cli import edit, evaluate, make_dataset, train_editor
     from genfields.perception.cli import detect, train_perception
     from genfields.synthface.cli import synth_data
@@ -333,6 +333,7 @@ def _register_package_commands() -> None:
     app.command("synth-data")(synth_data)
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
+    app.command("download")(download)
 
 
 _register_package_commands()
@@ -342,8 +343,7 @@ def main() -> None:
     try:
         app()
     except GenfieldsError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
+        exit_with_error(exc)
 
 
 if __name__ == "__main__":

@@ -15,3 +15,11 @@ class CheckpointError(GenfieldsError):
 
 class UnsafePickleError(CheckpointError):
     """A pickle that references code outside the allow-list; refused before anything runs."""
+
+
+def exit_with_error(err: BaseException) -> "NoReturn":  # noqa: F821
+    """Report a user error as one line on stderr and exit with status 2 (every command does this)."""
+    import sys
+
+    print(f"error: {err}", file=sys.stderr)
+    raise SystemExit(2)

@@ -12,12 +12,7 @@ from typing import Optional
 import typer
 
 from genfields.errors import GenfieldsError
-
-
-def fail(err: Exception) -> None:
-    """Report a user error as one line on stderr and exit with status 2 (as the main app does)."""
-    typer.echo(f"Error: {err}", err=True)
-    raise typer.Exit(2) from err
+from genfields.errors import exit_with_error as fail
 
 
 def train_perception(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from genfields.errors import exit_with_error
+
 from .dataset import write_dataset
 
 
@@ -26,8 +28,7 @@ def synth_data(
         summary = write_dataset(out, n=n, res=res, seed=seed, shard_size=shard_size, pose_dist=pose_dist,
                                 supersample=supersample, workers=workers or None, progress=not json_out)
     except ValueError as err:
-        typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(2) from err
+        exit_with_error(err)
     if json_out:
         typer.echo(json.dumps(summary))
     else:
