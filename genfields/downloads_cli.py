@@ -1,0 +1,52 @@
+"""`genfields download`: fetch and verify the real-world components, or list what is present."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genfields.downloads import REGISTRY, download as fetch_asset, get_asset, home, iter_status
+
+console = Console()
+
+
+def _print_status(as_json: bool, verify: bool) -> None:
+    """The registry as a table (or JSON): name, status, verification, size, path."""
+    rows = list(iter_status(verify=verify))
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title=f"genfields components in {home()}")
+    for column in ("name", "status", "verification", "size", "file"):
+        table.add_column(column)
+    for row in rows:
+        size = f"{row['size'] / 1e6:.1f} MB" if row["size"] else "?"
+        table.add_row(row["name"], row["status"], row["verification"], size, row["file"])
+    console.print(table)
+
+
+def download(
+    names: Optional[list[str]] = typer.Argument(None, help="Component names, or 'all' (see --list)."),
+    list_: bool = typer.Option(False, "--list", help="Show every component and whether it is present/verified."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="With --list: do not hash the files (faster)."),
+    force: bool = typer.Option(False, "--force", help="Download again even if a verified file is cached."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: print JSON rows."),
+) -> None:
+    """Download the paper's real components (generator, 3DDFA, FaceNet, FID Inception, dlib) into GENFIELDS_HOME.
+
+    Each file is resumed if interrupted, checked against its SHA-256 and renamed into place only
+    when it matches. See docs/ffhq.md.
+    """
+    if list_ or not names:
+        _print_status(as_json, verify=not no_verify)
+        return
+    selected = list(REGISTRY) if names == ["all"] else names
+    for name in selected:
+        asset = get_asset(name)
+        path = fetch_asset(asset, force=force)
+        note = "" if asset.verification == "sha256" else f" (verification: {asset.verification})"
+        console.print(f"{name}: {path}{note}")
