@@ -9,7 +9,7 @@ done in linear RGB with a gamma of 2 on output.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Iterator
 
 import torch
@@ -19,7 +19,8 @@ from .geometry import (N_LANDMARKS, PRIMS, SKIN, SKIN_BLEND, FULL_FRAME, Head, b
                        landmarks_head_xy)
 from .paint import paint_eyes, paint_mouth, paint_nose
 from .params import FaceParams, ParameterRangeError, sample_params
-from .raycast import MISS, Hit, Quadrics, Window, cast, ellipsoid_boxes, smooth_union
+from .raycast import (MISS, Hit, Quadrics, Window, cast, ellipsoid_boxes, pixel_bounds, pixel_grid,
+                      smooth_union)
 
 __all__ = ["FaceBatch", "FaceRenderer", "render_batch", "iterate_batches"]
 
@@ -46,6 +47,46 @@ def _over(normal, albedo, cover, alpha, n_new, a_new) -> None:
     for dst, src in zip(normal + albedo, list(n_new) + list(a_new)):
         dst.add_((src - dst).mul_(alpha))
     torch.maximum(cover, alpha, out=cover)
+
+
+def _rows(obj, sl: slice):
+    """Samples ``sl`` of every tensor in a (nested) dataclass / dict / list / tuple (batch dim first)."""
+    if isinstance(obj, torch.Tensor):
+        return obj[sl]
+    if isinstance(obj, dict):
+        return {k: _rows(v, sl) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rows(v, sl) for v in obj)
+    if is_dataclass(obj):
+        return replace(obj, **{f.name: _rows(getattr(obj, f.name), sl) for f in fields(obj)})
+    return obj
+
+
+@dataclass
+class _Scene:
+    """Per-sample constants of the image pass, computed once per :meth:`FaceRenderer.render`
+    call and sliced per chunk: building them per chunk took hundreds of tiny tensor ops.
+
+    All float32 with a leading batch dimension. ``bounds`` [N, B, 4] are the pixel ranges of the
+    windows: primitives + torso (``boxes`` order), then the eye, mouth and nose paint boxes;
+    ``limits`` [N, 3, 2, 3] the (lo, hi) head-frame corners of the three paint boxes.
+    """
+
+    head: Head
+    quad: Quadrics
+    bounds: torch.Tensor
+    limits: torch.Tensor
+    inv_hair: torch.Tensor
+    hw: torch.Tensor
+    blend: list
+    f: dict
+    col: dict
+    rot: torch.Tensor
+    anchor: torch.Tensor
+    gaze: tuple
+    light_head: tuple
+    e_cm: torch.Tensor
+    e_hair: torch.Tensor
 
 
 @dataclass
@@ -104,10 +145,8 @@ class FaceRenderer:
         self.threads = threads
         self.supersample = supersample
         self.size = res * supersample
-        self.chunk = chunk or max(1, (1 << 16) // (self.size * self.size))
-        grid = (torch.arange(self.size, dtype=torch.float32) + 0.5) * (2.0 / self.size) - 1.0
-        vv, uu = torch.meshgrid(-grid, grid, indexing="ij")
-        self._u, self._v = uu.reshape(1, -1), vv.reshape(1, -1)
+        self.chunk = chunk or max(1, (1 << 18) // (self.size * self.size))
+        self._u, self._v = pixel_grid(self.size)
 
     # ------------------------------------------------------------------ public
     @torch.inference_mode()
@@ -118,9 +157,11 @@ class FaceRenderer:
         n = len(params)
         images = torch.empty(n, 3, self.res, self.res)
         with _num_threads(self.threads):
+            head = build_head(params)
+            scene = self._scene(head)
             for s in range(0, n, self.chunk):
-                images[s:s + self.chunk] = self._image(build_head(params[s:s + self.chunk]))
-            lm, lm3, vis = self._labels(build_head(params))
+                images[s:s + self.chunk] = self._image(_rows(scene, slice(s, s + self.chunk)))
+            lm, lm3, vis = self._labels(head)
         box = torch.cat([lm.amin(1), lm.amax(1)], 1) if n else torch.zeros(0, 4)
         index = torch.full((n,), -1, dtype=torch.int64) if index is None else torch.as_tensor(index, dtype=torch.int64)
         return FaceBatch(images=images, landmarks=lm, landmarks3d=lm3, visible=vis, box=box, pose=params.pose,
@@ -146,8 +187,8 @@ class FaceRenderer:
         inv_axes = torch.cat([inv_axes, t_inv[:, None]], 1)
         return Quadrics.from_ellipsoids(centers, inv_axes), ellipsoid_boxes(centers, inv_axes), centers, inv_axes
 
-    def _skin(self, quad: Quadrics, boxes, blend, u, v, windowed: bool) -> Hit:
-        """Smooth union of the skin primitives at rays (u, v)."""
+    def _skin(self, quad: Quadrics, bounds, blend, u, v, windowed: bool) -> Hit:
+        """Smooth union of the skin primitives at rays (u, v); ``bounds`` [N, B, 4] windows."""
         acc = cast(quad[0], u, v)
         for k in range(1, len(SKIN)):
             qk = quad[k]
@@ -155,7 +196,7 @@ class FaceRenderer:
             if not windowed or SKIN[k] in FULL_FRAME:
                 acc = smooth_union(acc, cast(qk, u, v), blend[k], fade)
                 continue
-            win = Window(self.size, boxes[:, k])
+            win = Window(self.size, bounds[:, k])
             names = ("z", "mask", "sq", "nx", "ny", "nz")
             sub = Hit(z_back=None, **{name: win.gather(getattr(acc, name)) for name in names})
             out = smooth_union(sub, cast(qk, win.u, win.v), blend[k], fade)
@@ -179,63 +220,79 @@ class FaceRenderer:
         thr = t[0] + (t[1] - t[0]) * sf + (t[2] - t[0]) * sb
         return thr.sub_(qy).mul_(-1.0 / e).add_(0.5).clamp_(0, 1)
 
-    def _image(self, head: Head) -> torch.Tensor:
-        """Linear-light trace + shading -> output image [N, 3, res, res] in [-1, 1]."""
-        n, size = head.rotation.shape[0], self.size
-        quad, boxes, centers, inv_axes = self._camera_quadrics(head)
+    def _scene(self, head: Head) -> _Scene:
+        """Everything :meth:`_image` needs besides the pixels, for the whole batch at once."""
+        n = head.rotation.shape[0]
+        quad, boxes, _, inv_axes = self._camera_quadrics(head)
+        paint = [fn(head) for fn in (self._eyes_box, self._mouth_box, self._nose_box)]
+        feature_boxes = torch.stack([self._box(head, lo, hi) for lo, hi in paint], 1)
+        as32 = lambda t: torch.as_tensor(t, dtype=torch.float32).reshape(-1, 1).expand(n, 1)
+        limits = torch.stack([torch.stack([torch.cat([as32(t) for t in corner], 1) for corner in box], 1)
+                              for box in paint], 1)
         hw32 = head.half_width.float()[:, None]
-        blend = [torch.full_like(hw32, b) / hw32 for b in SKIN_BLEND]
-        u, v = self._u, self._v
-        skin = self._skin(quad, boxes, blend, u, v, windowed=True)
         f32 = {k: t.float()[:, None] for k, t in head.f.items()}
-        col = {k: t.float() for k, t in head.colors.items()}
-        e_cm = hw32 * (2.0 / size)
-        # --- skin albedo with painted features
-        rgb = [col["skin"][:, i:i + 1].expand(n, size * size).clone() for i in range(3)]
         r32 = head.rotation.float()
-        gaze = (1.1 * r32[:, 2, 0:1]).clamp(-0.5, 0.5) * f32["eye_hw"], (1.1 * r32[:, 2, 1:2]).clamp(-0.3, 0.3) * f32["eye_s"]
+        gaze = ((1.1 * r32[:, 2, 0:1]).clamp(-0.5, 0.5) * f32["eye_hw"],
+                (1.1 * r32[:, 2, 1:2]).clamp(-0.3, 0.3) * f32["eye_s"])
         lh = torch.einsum("nji,nj->ni", head.rotation, head.light).float()
-        light_head = (lh[:, 0:1], lh[:, 1:2], lh[:, 2:3])
-        for box_fn, painter in ((self._eyes_box, "eyes"), (self._mouth_box, "mouth"), (self._nose_box, "nose")):
-            lo, hi = box_fn(head)
-            win = Window(size, self._box(head, lo, hi))
-            z = win.gather(skin.z)
-            p_l = [hw32 * (r32[:, 0, i:i + 1] * win.u + r32[:, 1, i:i + 1] * win.v + r32[:, 2, i:i + 1] * z)
-                   + head.anchor[:, i:i + 1].float() for i in range(3)]
+        ry_hair = (1.0 / head.inv_axes[:, _HAIR, 1, 1]).float()[:, None] / hw32
+        return _Scene(head=head, quad=quad, bounds=pixel_bounds(self.size, torch.cat([boxes, feature_boxes], 1)),
+                      limits=limits, inv_hair=inv_axes[:, _HAIR].float(), hw=hw32,
+                      blend=[torch.full_like(hw32, b) / hw32 for b in SKIN_BLEND], f=f32,
+                      col={k: t.float() for k, t in head.colors.items()}, rot=r32, anchor=head.anchor.float(),
+                      gaze=gaze, light_head=(lh[:, 0:1], lh[:, 1:2], lh[:, 2:3]),
+                      e_cm=hw32 * (2.0 / self.size), e_hair=(3.0 / self.size) / ry_hair)
+
+    def _paint_features(self, sc: _Scene, z: torch.Tensor) -> list[torch.Tensor]:
+        """Skin albedo channels [N, S*S] with eyes, mouth and nose painted in their windows."""
+        n, size = z.shape[0], self.size
+        rgb = [sc.col["skin"][:, i:i + 1].expand(n, size * size).clone() for i in range(3)]
+        first = len(PRIMS) + 1  # paint-box windows follow the primitives and the torso
+        for p, painter in enumerate(("eyes", "mouth", "nose")):
+            win = Window(size, sc.bounds[:, first + p])
+            zw = win.gather(z)
+            r = sc.rot
+            p_l = [sc.hw * (r[:, 0, i:i + 1] * win.u + r[:, 1, i:i + 1] * win.v + r[:, 2, i:i + 1] * zw)
+                   + sc.anchor[:, i:i + 1] for i in range(3)]
             # paint only inside the head-frame box, so the result does not depend on the window size
-            inside = torch.ones_like(z)
-            for c, a, b in zip(p_l, lo, hi):
-                a = torch.as_tensor(a, dtype=torch.float32).reshape(-1, 1)
-                b = torch.as_tensor(b, dtype=torch.float32).reshape(-1, 1)
+            inside = torch.ones_like(zw)
+            for i, c in enumerate(p_l):
+                a, b = sc.limits[:, p, 0, i:i + 1], sc.limits[:, p, 1, i:i + 1]
                 inside.mul_(((c - a) * 1e6).clamp_(0, 1)).mul_(((b - c) * 1e6).clamp_(0, 1))
             sub = [win.gather(c) for c in rgb]
             orig = [t.clone() for t in sub]
             if painter == "eyes":
-                paint_eyes(sub, p_l[0], p_l[1], f32, col, gaze, e_cm)
+                paint_eyes(sub, p_l[0], p_l[1], sc.f, sc.col, sc.gaze, sc.e_cm)
             elif painter == "mouth":
-                paint_mouth(sub, p_l[0], p_l[1], f32, col, e_cm)
+                paint_mouth(sub, p_l[0], p_l[1], sc.f, sc.col, sc.e_cm)
             else:
-                paint_nose(sub, p_l[0], p_l[1], f32, col, light_head, e_cm)
+                paint_nose(sub, p_l[0], p_l[1], sc.f, sc.col, sc.light_head, sc.e_cm)
             for c, s, o in zip(rgb, sub, orig):
                 win.scatter(c, s.sub_(o).mul_(inside).add_(o))
+        return rgb
+
+    def _image(self, sc: _Scene) -> torch.Tensor:
+        """Linear-light trace + shading -> output image [N, 3, res, res] in [-1, 1]."""
+        head, quad, col = sc.head, sc.quad, sc.col
+        n, size = head.rotation.shape[0], self.size
+        u, v = self._u, self._v
+        skin = self._skin(quad, sc.bounds, sc.blend, u, v, windowed=True)
+        rgb = self._paint_features(sc, skin.z)
         # --- other layers, composited back to front onto the background:
         # hair seen through the face opening, torso, neck, skin, hair in front.
         normal = [torch.zeros_like(skin.z) for _ in range(3)]
         albedo = [torch.zeros_like(skin.z) for _ in range(3)]
         cover = torch.zeros_like(skin.z)
         hair = cast(quad[_HAIR], u, v, back=True)
-        inv32 = inv_axes[:, _HAIR].float()
-        ry_hair = (1.0 / head.inv_axes[:, _HAIR, 1, 1]).float()[:, None] / hw32
-        e_q = (3.0 / size) / ry_hair
-        a_front = self._hair_alpha(head, quad, inv32, u, v, hair.z, e_q).mul_(hair.mask)
-        a_back = self._hair_alpha(head, quad, inv32, u, v, hair.z_back, e_q).mul_(hair.mask)
+        a_front = self._hair_alpha(head, quad, sc.inv_hair, u, v, hair.z, sc.e_hair).mul_(hair.mask)
+        a_back = self._hair_alpha(head, quad, sc.inv_hair, u, v, hair.z_back, sc.e_hair).mul_(hair.mask)
         q = quad[_HAIR]
         wb = hair.z_back - q.cz
         back_n = (((u - q.cx) * q.q11).addcmul_(v - q.cy, q.q12).addcmul_(wb, q.q13).mul_(-0.6),
                   ((u - q.cx) * q.q12).addcmul_(v - q.cy, q.q22).addcmul_(wb, q.q23).mul_(-0.6), hair.nz)
         _over(normal, albedo, cover, a_back, back_n, [col["hair"][:, i:i + 1] * 0.4 for i in range(3)])
         for k, color in ((len(PRIMS), col["clothes"]), (_NECK, col["skin"] * 0.72)):
-            win = Window(size, boxes[:, k])
+            win = Window(size, sc.bounds[:, k])
             layer = cast(quad[k], win.u, win.v)
             sub_n, sub_a, sub_c = [win.gather(t) for t in normal], [win.gather(t) for t in albedo], win.gather(cover)
             _over(sub_n, sub_a, sub_c, layer.mask, (layer.nx, layer.ny, layer.nz), [color[:, i:i + 1] for i in range(3)])
