@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,21 @@ def tiny_generator():
                 p.add_(0.1 * torch.randn_like(p))
         G.mapping.w_avg.normal_()
     return G
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """The Obama/Biden test images of the face_recognition 1.3.0 sdist, fetched once with `pip download`."""
+    pytest.importorskip("dlib", reason="dlib-bin (extra [real]) not installed")
+    folder = tmp_path_factory.getbasetemp().parent / "face_recognition_sdist"
+    images = folder / "face_recognition-1.3.0" / "tests" / "test_images"
+    if not (images / "obama.jpg").is_file():
+        folder.mkdir(exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "face_recognition==1.3.0", "--no-binary", ":all:",
+               "--no-deps", "-q", "-d", str(folder)]
+        if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0:
+            pytest.skip("could not fetch the face_recognition 1.3.0 sdist (offline?)")
+        with tarfile.open(folder / "face_recognition-1.3.0.tar.gz") as tar:
+            tar.extractall(folder, members=[m for m in tar.getmembers() if "/tests/test_images/" in m.name],
+                           filter="data")
+    return images

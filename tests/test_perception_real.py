@@ -1,16 +1,11 @@
 """The real-photo dlib backend: PnP pose on exact synthetic landmarks, and checks on real photos.
 
-The photos are the Obama/Biden test images of the `face_recognition==1.3.0` sdist, fetched once
-with `pip download` into the pytest cache; the tests skip with the reason when the optional
-packages or the photos are unavailable.
+The photos are the Obama/Biden test images of the `face_recognition==1.3.0` sdist (the `photos`
+fixture of conftest.py); the tests skip with the reason when the optional packages or the
+photos are unavailable.
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,23 +26,6 @@ def test_pnp_pose_recovers_synthface_poses():
     lm, _, _ = FaceRenderer(256).landmarks(params.replace(pose=pose))
     found = np.stack([pose_from_landmarks(lm[i].double().numpy(), 256, 256) for i in range(5)])
     assert np.abs(found - pose.numpy()).max() < 4.0
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    pytest.importorskip("dlib", reason="dlib-bin (extra [real]) not installed")
-    folder = tmp_path_factory.getbasetemp().parent / "face_recognition_sdist"
-    images = folder / "face_recognition-1.3.0" / "tests" / "test_images"
-    if not (images / "obama.jpg").is_file():
-        folder.mkdir(exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "face_recognition==1.3.0", "--no-binary", ":all:",
-               "--no-deps", "-q", "-d", str(folder)]
-        if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0:
-            pytest.skip("could not fetch the face_recognition 1.3.0 sdist (offline?)")
-        with tarfile.open(folder / "face_recognition-1.3.0.tar.gz") as tar:
-            tar.extractall(folder, members=[m for m in tar.getmembers() if "/tests/test_images/" in m.name],
-                           filter="data")
-    return images
 
 
 def test_same_person_is_closer_than_a_different_person(photos):
