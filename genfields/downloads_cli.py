@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genfields.downloads import REGISTRY, download as fetch_asset, get_asset, home, iter_status
+from genfields import downloads
+from genfields.downloads import DownloadError, download as fetch_asset, get_asset, home, iter_status
 
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _print_status(as_json: bool, verify: bool) -> None:
@@ -44,9 +46,17 @@ def download(
     if list_ or not names:
         _print_status(as_json, verify=not no_verify)
         return
-    selected = list(REGISTRY) if names == ["all"] else names
-    for name in selected:
-        asset = get_asset(name)
-        path = fetch_asset(asset, force=force)
+    selected = list(downloads.REGISTRY) if names == ["all"] else names
+    assets = [get_asset(name) for name in selected]  # unknown names fail before anything downloads
+    failed = []
+    for asset in assets:
+        try:
+            path = fetch_asset(asset, force=force)
+        except DownloadError as exc:
+            err_console.print(f"[red]failed:[/red] {exc}", highlight=False)
+            failed.append(asset.name)
+            continue
         note = "" if asset.verification == "sha256" else f" (verification: {asset.verification})"
-        console.print(f"{name}: {path}{note}")
+        console.print(f"{asset.name}: {path}{note}")
+    if failed:
+        raise DownloadError(f"{len(failed)} of {len(assets)} downloads failed: {', '.join(failed)} (see above)")

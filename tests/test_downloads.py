@@ -132,3 +132,15 @@ def test_cli_list_and_download(server, tmp_path, monkeypatch):
     assert rows["test-weights"]["status"] == "verified"
     assert rows["inception-fid"]["status"] == "missing"
     assert set(downloads.REGISTRY) <= set(rows)
+
+
+def test_cli_download_all_goes_on_after_a_failure(server, tmp_path, monkeypatch):
+    from genfields.cli import app
+
+    monkeypatch.setenv("GENFIELDS_HOME", str(tmp_path))
+    monkeypatch.setattr(downloads, "REGISTRY", {
+        "broken": Asset(name="broken", filename="x.pth", url=f"{server}/missing.pth"),
+        "test-weights": _asset(f"{server}/w.pth", SHA)})
+    result = CliRunner().invoke(app, ["download", "all"])
+    assert isinstance(result.exception, DownloadError) and "1 of 2 downloads failed: broken" in str(result.exception)
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
