@@ -147,6 +147,7 @@ class FaceRenderer:
         self.size = res * supersample
         self.chunk = chunk or max(1, (1 << 18) // (self.size * self.size))
         self._u, self._v = pixel_grid(self.size)
+        self._t_bg = (self._v + 1) * 0.5  # background gradient parameter, 0 at the bottom
 
     # ------------------------------------------------------------------ public
     @torch.inference_mode()
@@ -187,37 +188,44 @@ class FaceRenderer:
         inv_axes = torch.cat([inv_axes, t_inv[:, None]], 1)
         return Quadrics.from_ellipsoids(centers, inv_axes), ellipsoid_boxes(centers, inv_axes), centers, inv_axes
 
-    def _skin(self, quad: Quadrics, bounds, blend, u, v, windowed: bool) -> Hit:
-        """Smooth union of the skin primitives at rays (u, v); ``bounds`` [N, B, 4] windows."""
+    def _skin(self, quad: Quadrics, blend, u, v, bounds: torch.Tensor | None = None) -> Hit:
+        """Smooth union of the skin primitives at rays (u, v), in :data:`SKIN` order.
+
+        With ``bounds`` ([N, B, 4] pixel ranges in primitive order, see :meth:`_scene`) the
+        primitives not in :data:`FULL_FRAME` are traced only inside their windows.
+        """
         acc = cast(quad[0], u, v)
+        fade = 5.0 * quad.inv_a.sqrt()
         for k in range(1, len(SKIN)):
-            qk = quad[k]
-            fade = 5.0 * qk.inv_a.sqrt()
-            if not windowed or SKIN[k] in FULL_FRAME:
-                acc = smooth_union(acc, cast(qk, u, v), blend[k], fade)
+            if bounds is None or SKIN[k] in FULL_FRAME:
+                acc = smooth_union(acc, cast(quad[k], u, v), blend[k], fade[:, k])
                 continue
             win = Window(self.size, bounds[:, k])
             names = ("z", "mask", "sq", "nx", "ny", "nz")
             sub = Hit(z_back=None, **{name: win.gather(getattr(acc, name)) for name in names})
-            out = smooth_union(sub, cast(qk, win.u, win.v), blend[k], fade)
+            out = smooth_union(sub, cast(quad[k], win.u, win.v), blend[k], fade[:, k])
             for name in names:
                 win.scatter(getattr(acc, name), getattr(out, name))
         return acc
 
     @staticmethod
-    def _hair_alpha(head: Head, quad: Quadrics, inv_axes32, u, v, z, e):
-        """Hair coverage of hair-shell points at camera (u, v, z) from the hairline model."""
-        q = quad[_HAIR]
-        d = (u - q.cx, v - q.cy, z - q.cz)
-        a = inv_axes32
-        qx = a[:, 0, 0:1] * d[0] + a[:, 0, 1:2] * d[1] + a[:, 0, 2:3] * d[2]
-        qy = a[:, 1, 0:1] * d[0] + a[:, 1, 1:2] * d[1] + a[:, 1, 2:3] * d[2]
-        qz = a[:, 2, 0:1] * d[0] + a[:, 2, 1:2] * d[1] + a[:, 2, 2:3] * d[2]
-        c = qz * (qx * qx + qz * qz + 1e-4).rsqrt()
-        sf = ((c - 0.15) * (1 / 0.35)).clamp_(0, 1)
-        sb = ((-c - 0.05) * 2.0).clamp_(0, 1)
+    def _hair_alpha(head: Head, q: Quadrics, a: torch.Tensor, du, dv, z, e) -> torch.Tensor:
+        """Hair coverage of hair-shell points at camera (u, v, z) from the hairline model.
+
+        ``q`` is the hair quadric, ``a`` its float32 inverse axes [N, 3, 3], ``du``, ``dv`` the
+        ray offsets ``u - q.cx``, ``v - q.cy`` (shared with the other hair terms). In-place
+        chains keep the rounding of the plain expressions while allocating less.
+        """
+        dz = z - q.cz
+
+        def row(i: int) -> torch.Tensor:
+            return (du * a[:, i, 0:1]).add_(dv * a[:, i, 1:2]).add_(dz * a[:, i, 2:3])
+
+        qx, qy, qz = row(0), row(1), row(2)
+        c = qx.mul_(qx).add_(qz * qz).add_(1e-4).rsqrt_().mul_(qz)
         t = head.hair_thresholds
-        thr = t[0] + (t[1] - t[0]) * sf + (t[2] - t[0]) * sb
+        sb = c.neg().sub_(0.05).mul_(2.0).clamp_(0, 1).mul_(t[2] - t[0])
+        thr = c.sub_(0.15).mul_(1 / 0.35).clamp_(0, 1).mul_(t[1] - t[0]).add_(t[0]).add_(sb)
         return thr.sub_(qy).mul_(-1.0 / e).add_(0.5).clamp_(0, 1)
 
     def _scene(self, head: Head) -> _Scene:
@@ -276,20 +284,21 @@ class FaceRenderer:
         head, quad, col = sc.head, sc.quad, sc.col
         n, size = head.rotation.shape[0], self.size
         u, v = self._u, self._v
-        skin = self._skin(quad, sc.bounds, sc.blend, u, v, windowed=True)
+        skin = self._skin(quad, sc.blend, u, v, sc.bounds)
         rgb = self._paint_features(sc, skin.z)
         # --- other layers, composited back to front onto the background:
         # hair seen through the face opening, torso, neck, skin, hair in front.
         normal = [torch.zeros_like(skin.z) for _ in range(3)]
         albedo = [torch.zeros_like(skin.z) for _ in range(3)]
         cover = torch.zeros_like(skin.z)
-        hair = cast(quad[_HAIR], u, v, back=True)
-        a_front = self._hair_alpha(head, quad, sc.inv_hair, u, v, hair.z, sc.e_hair).mul_(hair.mask)
-        a_back = self._hair_alpha(head, quad, sc.inv_hair, u, v, hair.z_back, sc.e_hair).mul_(hair.mask)
         q = quad[_HAIR]
+        hair = cast(q, u, v, back=True)
+        du, dv = u - q.cx, v - q.cy
+        a_front = self._hair_alpha(head, q, sc.inv_hair, du, dv, hair.z, sc.e_hair).mul_(hair.mask)
+        a_back = self._hair_alpha(head, q, sc.inv_hair, du, dv, hair.z_back, sc.e_hair).mul_(hair.mask)
         wb = hair.z_back - q.cz
-        back_n = (((u - q.cx) * q.q11).addcmul_(v - q.cy, q.q12).addcmul_(wb, q.q13).mul_(-0.6),
-                  ((u - q.cx) * q.q12).addcmul_(v - q.cy, q.q22).addcmul_(wb, q.q23).mul_(-0.6), hair.nz)
+        back_n = ((du * q.q11).addcmul_(dv, q.q12).addcmul_(wb, q.q13).mul_(-0.6),
+                  (du * q.q12).addcmul_(dv, q.q22).addcmul_(wb, q.q23).mul_(-0.6), hair.nz)
         _over(normal, albedo, cover, a_back, back_n, [col["hair"][:, i:i + 1] * 0.4 for i in range(3)])
         for k, color in ((len(PRIMS), col["clothes"]), (_NECK, col["skin"] * 0.72)):
             win = Window(size, sc.bounds[:, k])
@@ -301,34 +310,36 @@ class FaceRenderer:
         _over(normal, albedo, cover, skin.mask, (skin.nx, skin.ny, skin.nz), rgb)
         _over(normal, albedo, cover, a_front, (hair.nx, hair.ny, hair.nz), [col["hair"][:, i:i + 1] for i in range(3)])
         lin = self._shade(head, *normal, albedo)
-        t = (self._v + 1) * 0.5
         for i in range(3):
-            bg = col["bg_bottom"][:, i:i + 1] + (col["bg_top"][:, i:i + 1] - col["bg_bottom"][:, i:i + 1]) * t
-            lin[i] = bg + cover * (lin[i] - bg)
+            bottom = col["bg_bottom"][:, i:i + 1]
+            bg = ((col["bg_top"][:, i:i + 1] - bottom) * self._t_bg).add_(bottom)
+            lin[i].sub_(bg).mul_(cover).add_(bg)
         img = torch.stack(lin, 1).view(n, 3, size, size)
         if self.supersample > 1:
             img = F.avg_pool2d(img, self.supersample)
         return img.clamp_(0, 1).sqrt_().mul_(2).sub_(1)
 
     @staticmethod
-    def _shade(head: Head, nx, ny, nz, albedo, spec: float = 0.06):
-        """Wrapped Lambert + hemispheric ambient + Blinn-Phong, linear RGB."""
-        inv = (nx * nx + ny * ny + nz * nz + 1e-12).rsqrt()
-        nx, ny, nz = nx * inv, ny * inv, nz * inv
+    def _shade(head: Head, nx, ny, nz, albedo, spec: float = 0.06) -> list[torch.Tensor]:
+        """Wrapped Lambert + hemispheric ambient + Blinn-Phong, linear RGB.
+
+        Consumes its inputs: the normal and albedo buffers are overwritten (in-place chains
+        round exactly like the plain expressions and spare full-frame temporaries).
+        """
+        inv = (nx * nx).add_(ny * ny).add_(nz * nz).add_(1e-12).rsqrt_()
+        nx, ny, nz = nx.mul_(inv), ny.mul_(inv), nz.mul_(inv)
         l = head.light.float()
-        ndl = nx * l[:, 0:1] + ny * l[:, 1:2] + nz * l[:, 2:3]
-        diff = ((ndl + 0.2) * (1 / 1.2)).clamp_(min=0)
+        diff = (nx * l[:, 0:1]).add_(ny * l[:, 1:2]).add_(nz * l[:, 2:3]).add_(0.2).mul_(1 / 1.2).clamp_(min=0)
         amb = head.ambient.float()[:, None]
         hv = l + torch.tensor([0.0, 0.0, 1.0])
         hv = hv / hv.norm(dim=1, keepdim=True)
-        ndh = (nx * hv[:, 0:1] + ny * hv[:, 1:2] + nz * hv[:, 2:3]).clamp_(min=0)
-        ndh = ndh * ndh
-        ndh = ndh * ndh
-        ndh = ndh * ndh
-        s = spec * ndh * ndh
-        shade = amb * (0.8 + 0.2 * ny) + (1.15 - amb) * diff
+        ndh = nx.mul_(hv[:, 0:1]).add_(ny * hv[:, 1:2]).add_(nz.mul_(hv[:, 2:3])).clamp_(min=0)
+        for _ in range(3):  # ndh ** 8 by repeated squaring
+            ndh.mul_(ndh)
+        s = (ndh * spec).mul_(ndh)
+        shade = ny.mul_(0.2).add_(0.8).mul_(amb).add_(diff.mul_(1.15 - amb))
         lc = head.light_color.float()
-        return [albedo[i] * shade * lc[:, i:i + 1] + s * lc[:, i:i + 1] for i in range(3)]
+        return [albedo[i].mul_(shade).mul_(lc[:, i:i + 1]).add_(s * lc[:, i:i + 1]) for i in range(3)]
 
     # ------------------------------------------------------------------ painting boxes (head frame, cm)
     @staticmethod
@@ -386,7 +397,7 @@ class FaceRenderer:
         k = len(SKIN)
         quad_h = Quadrics.from_ellipsoids(head.centers[:, :k], head.inv_axes[:, :k])
         blend_h = [torch.full((n, 1), b) for b in SKIN_BLEND]
-        hit = self._skin(quad_h, None, blend_h, xy[..., 0].float(), xy[..., 1].float(), windowed=False)
+        hit = self._skin(quad_h, blend_h, xy[..., 0].float(), xy[..., 1].float())
         p_head = torch.cat([xy, hit.z.double()[..., None]], -1)
         cam = head.to_camera(p_head)  # [N, 68, 3]
         # visibility: nothing nearer along the camera ray (skin, neck, hair)
@@ -394,10 +405,12 @@ class FaceRenderer:
         u, v = cam[..., 0].float(), cam[..., 1].float()
         hw32 = head.half_width.float()[:, None]
         blend = [torch.full_like(hw32, b) / hw32 for b in SKIN_BLEND]
-        front = self._skin(quad, None, blend, u, v, windowed=False).z
+        front = self._skin(quad, blend, u, v).z
         front = torch.maximum(front, cast(quad[_NECK], u, v).z)
         hair = cast(quad[_HAIR], u, v)
-        a = self._hair_alpha(head, quad, inv_axes[:, _HAIR].float(), u, v, hair.z, torch.full_like(hw32, 1e-3))
+        qh = quad[_HAIR]
+        a = self._hair_alpha(head, qh, inv_axes[:, _HAIR].float(), u - qh.cx, v - qh.cy, hair.z,
+                             torch.full_like(hw32, 1e-3))
         front = torch.maximum(front, torch.where(a > 0.5, hair.z, MISS))
         visible = front <= cam[..., 2].float() + _VIS_TOL_CM / hw32
         px = (cam[..., 0] + 1) * 0.5 * self.res
