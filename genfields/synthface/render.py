@@ -43,9 +43,13 @@ def _num_threads(n: int | None):
 
 
 def _over(normal, albedo, cover, alpha, n_new, a_new) -> None:
-    """Paint a layer with coverage ``alpha`` over the accumulated normal/albedo/coverage."""
+    """Paint a layer with coverage ``alpha`` over the accumulated normal/albedo/coverage.
+
+    One scratch buffer serves the six channels (``dst += (src - dst) * alpha``, same rounding).
+    """
+    tmp = torch.empty_like(cover)
     for dst, src in zip(normal + albedo, list(n_new) + list(a_new)):
-        dst.add_((src - dst).mul_(alpha))
+        dst.add_(torch.sub(src, dst, out=tmp).mul_(alpha))
     torch.maximum(cover, alpha, out=cover)
 
 
