@@ -1,6 +1,6 @@
 """Synthetic-face renderer throughput at 64x64: batched vs per-image, one process vs one per core.
 
-    python benchmarks/synthface_speed.py [--n 1024] [--res 64] [--seconds 3]
+    python benchmarks/synthface_speed.py [--n 256] [--res 64] [--seconds 3] [--dataset-n 16384]
 
 Sets glibc malloc tunables for itself (a launcher's job, see DESIGN.md) before importing torch.
 """
@@ -41,6 +41,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=256, help="images per batched call")
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--dataset-n", type=int, default=16384,
+                    help="images written by the synth-data measurement (large enough that worker start-up, ~3 s, "
+                         "does not dominate, as in a real dataset job)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     renderer = FaceRenderer(args.res)
@@ -49,7 +52,7 @@ def main() -> None:
     results["per_image"] = rate(lambda: [renderer.render(params[i:i + 1]) for i in range(16)], 16, args.seconds)
     results["batched_1_process"] = rate(lambda: renderer.render(params), args.n, args.seconds)
     workers = os.cpu_count() or 1
-    n_ds = 2048
+    n_ds = args.dataset_n
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         write_dataset(tmp, n=n_ds, res=args.res, seed=0, shard_size=256, workers=workers, progress=False)
