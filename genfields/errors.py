@@ -23,3 +23,18 @@ def exit_with_error(err: BaseException) -> "NoReturn":  # noqa: F821
 
     print(f"error: {err}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def dataclass_from_dict(cls, data: dict, what: str, strict: bool = True):
+    """Build dataclass `cls` from a dict (e.g. a saved config.json).
+
+    Strict: unknown keys are a `ConfigError` naming them. Lenient: they are dropped (for reading
+    run folders written by older versions).
+    """
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown and strict:
+        raise ConfigError(f"unknown {what} keys: {', '.join(unknown)}")
+    return cls(**{k: v for k, v in data.items() if k in known})

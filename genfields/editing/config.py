@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from genfields.errors import ConfigError
+from genfields.errors import ConfigError, dataclass_from_dict
 
 KINDS = ("style", "wspace")
 MASK_MODES = ("train", "inference")
@@ -107,11 +107,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown training config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "training config")
 
 
 # The paper's Table 2 rows (each on top of the previous one) and the Table 1 baseline.

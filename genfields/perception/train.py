@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genfields.errors import ConfigError
+from genfields.errors import ConfigError, dataclass_from_dict
 from genfields.training import (RunFolder, StopWatch, load_module_tensors, load_optimizer_tensors, module_tensors,
                                 optimizer_tensors, step_generator)
 
@@ -83,8 +83,7 @@ class PerceptionTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PerceptionTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return dataclass_from_dict(cls, d, "perception training config", strict=False)
 
 
 def pair_indices(views: int, people: int, total_people: int, gen: torch.Generator) -> torch.Tensor:

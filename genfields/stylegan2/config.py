@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from genfields.errors import ConfigError
+from genfields.errors import ConfigError, dataclass_from_dict
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown generator config keys: {', '.join(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "generator config")
 
 
 ARCHITECTURES: dict[str, GeneratorConfig] = {

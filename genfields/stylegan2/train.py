@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genfields.errors import ConfigError
+from genfields.errors import ConfigError, dataclass_from_dict
 from genfields.imageio import from_uint8, make_grid, save_image
 from genfields.stylegan2.checkpoints import save_generator
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
@@ -75,8 +75,7 @@ class GANTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GANTrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        return dataclass_from_dict(cls, d, "GAN training config", strict=False)
 
 
 # --- data -------------------------------------------------------------------------------------
