@@ -131,6 +131,7 @@ class GANTrainer:
         self.local_batch = dist.split_batch(cfg.batch)
         self.step = 0
         self.pl_mean = torch.zeros([])
+        self.last_reg: dict[str, float] = {}
         self.data = make_data(cfg, gcfg.img_resolution)
 
     def _adam(self, module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
@@ -179,7 +180,7 @@ class GANTrainer:
         self._update(self.opt_G, self.G, loss_G)
         stats["loss_G"] = loss_G.item()
         if cfg.pl_weight > 0 and step % cfg.pl_interval == 0:
-            stats["pl_penalty"] = self._path_length_step(gen)
+            self.last_reg["pl_penalty"] = self._path_length_step(gen)
         self.G.requires_grad_(False)
 
         # D: logistic loss on fakes and reals.
@@ -200,8 +201,9 @@ class GANTrainer:
             (grad,) = torch.autograd.grad(self.D(real_r1).sum(), real_r1, create_graph=True)
             r1 = grad.square().sum(dim=[1, 2, 3]).mean()
             self._update(self.opt_D, self.D, r1 * (cfg.r1_gamma / 2) * cfg.r1_interval)
-            stats["r1"] = r1.item()
+            self.last_reg["r1"] = r1.item()
         self.D.requires_grad_(False)
+        stats.update(self.last_reg)  # lazy terms: the latest value, so that every log line shows them
 
         self._sync_w_avg()
         self._update_ema()
