@@ -81,3 +81,21 @@ def test_run_demo_on_a_trained_editor(run):
 
     summary = run_demo(run / "demo", seed=0, editor=str(run / "run" / "final"))
     assert (run / "demo" / "demo_edits.png").is_file() and 0 < summary["method"]["identity"] <= 1.0001
+
+
+def test_train_editor_loss_weights_from_the_command_line(run):
+    invoke("train-editor", "--preset", "tiny16", "--config", "paper", "--dataset", str(run / "ds"),
+           "--outdir", str(run / "weights"), "--steps", "1", "--sample-every", "0",
+           "--lambda-attr", "0.5", "--lambda-rec", "0", "--style-reg", "0.01")
+    loss = json.loads((run / "weights" / "config.json").read_text())["loss"]
+    assert (loss["identity"], loss["attribute"], loss["reconstruction"], loss["style_reg"]) == (1.0, 0.5, 0.0, 0.01)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--config", "default", "--style-reg", "0.1"), "has no style regulariser"),
+    (("--lambda-attr", "-1"), "must be a finite number >= 0"),
+])
+def test_train_editor_refuses_bad_loss_weights(run, args, message):
+    result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),
+                                 "--outdir", str(run / "bad"), "--steps", "1", *args])
+    assert result.exit_code != 0 and message in str(result.exception), result.output

@@ -66,6 +66,11 @@ def train_editor(
     layers: Optional[str] = typer.Option(None, help="Control units by conv range, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Control units by generative field (Eq. 1), e.g. 43-506."),
     mask_mode: str = typer.Option("train", help="train: mask while training and editing; inference: editing only."),
+    lambda_id: Optional[float] = typer.Option(None, help="lambda_1, weight of L_id (default: the preset's)."),
+    lambda_attr: Optional[float] = typer.Option(None, help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
+    lambda_rec: Optional[float] = typer.Option(None, help="lambda_3, weight of L_rec (default: the preset's)."),
+    style_reg: Optional[float] = typer.Option(None, help="Weight of the style regulariser -L(S) (configurations "
+                                              "style-reg and paper only; default: the preset's)."),
     seed: int = typer.Option(0, help="Seed of the weights and every batch."),
     sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
@@ -86,6 +91,7 @@ def train_editor(
                                               batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
                                               sample_every=sample_every)
         cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
+        cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
     trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes)
     if trainer.dist.is_main:
@@ -93,6 +99,20 @@ def train_editor(
         typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"
                    + (f"; editor in {outdir / 'final'}" if done else "; rerun with --resume to continue"))
     trainer.dist.close()
+
+
+def override_loss_weights(loss, config: str, lambda_id: Optional[float], lambda_attr: Optional[float],
+                          lambda_rec: Optional[float], style_reg: Optional[float]):
+    """The configuration's LossConfig with the weights given on the command line (None: keep)."""
+    import dataclasses
+
+    if style_reg is not None and loss.style_reg == 0:
+        raise ConfigError(f"--style-reg: configuration '{config}' has no style regulariser (use style-reg or paper)")
+    given = {"identity": lambda_id, "attribute": lambda_attr, "reconstruction": lambda_rec, "style_reg": style_reg}
+    for name, value in given.items():
+        if value is not None and not (value >= 0 and np.isfinite(value)):
+            raise ConfigError(f"loss weight {name} must be a finite number >= 0, got {value}")
+    return dataclasses.replace(loss, **{k: v for k, v in given.items() if v is not None})
 
 
 def read_z(path: Path, z_dim: int) -> torch.Tensor:
