@@ -322,7 +322,7 @@ def _report(result: dict, as_json: bool) -> None:
 def _register_package_commands() -> None:
     """Commands whose code lives with the package they drive (synthface, perception, editing)."""
     from genfields.downloads_cli import download
-    from genfields.editing.cli import edit, evaluate, make_dataset, train_editor
+    from genfields.editing.cli import edit, evaluate, make_dataset, ship_editor, train_editor
     from genfields.perception.cli import detect, train_perception
     from genfields.synthface.cli import synth_data
 
@@ -330,6 +330,7 @@ def _register_package_commands() -> None:
     app.command("train-editor")(train_editor)
     app.command("edit")(edit)
     app.command("evaluate")(evaluate)
+    app.command("ship-editor")(ship_editor)
     app.command("synth-data")(synth_data)
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)

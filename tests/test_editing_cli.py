@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from typer.testing import CliRunner
 
@@ -99,3 +100,25 @@ def test_train_editor_refuses_bad_loss_weights(run, args, message):
     result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),
                                  "--outdir", str(run / "bad"), "--steps", "1", *args])
     assert result.exit_code != 0 and message in str(result.exception), result.output
+
+
+def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, tmp_path):
+    result = runner.invoke(app, ["ship-editor", "--run", str(run / "run"), "--name", "tiny", "--out-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "evaluate --editor" in str(result.exception)  # evaluation.json first
+    invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+           "--out", str(run / "run" / "evaluation.json"))
+    result = invoke("ship-editor", "--run", str(run / "run"), "--name", "tiny", "--out-dir", str(tmp_path))
+    shipped = tmp_path / "tiny"
+    evaluation = json.loads((run / "run" / "evaluation.json").read_text())
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
+    assert (shipped / "demo_edits.png").is_file() and (shipped / "curves.png").is_file()
+    from safetensors.torch import load_file
+
+    from genfields.editing import load_editor
+
+    assert all(v.dtype == torch.float16 for v in load_file(str(shipped / "editor.safetensors")).values())
+    shipped_editor = load_editor(shipped, model=MODEL)
+    original = load_editor(run / "run" / "final", model=MODEL)
+    for a, b in zip(shipped_editor.network.parameters(), original.network.parameters()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-6)

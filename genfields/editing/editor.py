@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genfields.errors import CheckpointError, ConfigError
+from genfields.models import MODELS_DIR
 from genfields.perception import LandmarksPose, PerceptionSet, load_perception
 from genfields.stylegan2 import Generator, load_generator
 
@@ -31,7 +32,7 @@ from .mref import MRef, WMapper, build_network
 from .regularizer import StyleStatistics
 
 FORMAT = "genfields-editor-v1"
-EDITORS_DIR = Path(__file__).resolve().parent.parent / "models" / "editing"
+EDITORS_DIR = MODELS_DIR / "editing"
 
 
 @dataclass

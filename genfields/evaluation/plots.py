@@ -46,3 +46,28 @@ def plot_gan_run(run: str | Path, out: str | Path) -> Path:
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return Path(out)
+
+
+def plot_editor_run(run: str | Path, out: str | Path, smooth: int = 20) -> Path:
+    """Each loss term of an editor run against the step (running mean over `smooth` log lines), per stage."""
+    plt = _pyplot()
+    metrics = read_jsonl(Path(run) / "metrics.jsonl")
+    terms = [k for k in ("loss", "id", "lnd", "pose", "rec", "style_reg", "adv", "disc")
+             if any(k in m for m in metrics)]
+    fig, axes = plt.subplots(1, max(len(terms), 1), figsize=(3.2 * max(len(terms), 1), 3), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        for stage in ("cross", "reconstruction"):
+            rows = [m for m in metrics if term in m and m.get("stage") == stage]
+            if not rows:
+                continue
+            values = [m[term] for m in rows]
+            k = max(1, min(smooth, len(values)))
+            means = [sum(values[max(0, i - k + 1):i + 1]) / len(values[max(0, i - k + 1):i + 1])
+                     for i in range(len(values))]
+            ax.plot([m["step"] for m in rows], means, label=stage, lw=0.9)
+        ax.set(xlabel="step", title=term)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return Path(out)

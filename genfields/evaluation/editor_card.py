@@ -1,0 +1,146 @@
+"""Ship a trained editor: float16 weights, a demo grid, training curves and a model card with its evaluation.
+
+The card's numbers come from files the run's commands wrote, never from typing:
+`RUN/evaluation.json` is `genfields evaluate --editor RUN/final --out RUN/evaluation.json`, and
+an optional baseline run (the W-space editor of Table 1) contributes its own evaluation.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genfields.editing.editor import EDITORS_DIR, editor_folder
+from genfields.errors import ConfigError
+from genfields.evaluation.plots import plot_editor_run
+
+EVALUATION_FILE = "evaluation.json"
+METRICS = ("identity", "expression", "pose", "fd")
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    """One line of the quality bar: a measured value, the limit it must meet, and whether it does."""
+
+    name: str
+    value: float
+    limit: float
+    higher_is_better: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+
+    def describe(self) -> str:
+        op = ">=" if self.higher_is_better else "<="
+        return f"{self.name}: {self.value:.4g} {op} {self.limit:.4g} -> {'pass' if self.passed else 'FAIL'}"
+
+
+def quality_bar(evaluation: dict, max_pose_ratio: float = 0.2, max_expression_ratio: float = 0.5,
+                min_identity: float = 0.8) -> list[QualityCheck]:
+    """The editing issue's bar: pose MSE and expression distance against the unedited baseline's, identity."""
+    method, unedited = evaluation["method"], evaluation["unedited"]
+    return [QualityCheck("pose MSE", method["pose"], max_pose_ratio * unedited["pose"], False),
+            QualityCheck("expression distance", method["expression"], max_expression_ratio * unedited["expression"],
+                         False),
+            QualityCheck("identity similarity", method["identity"], min_identity, True)]
+
+
+def read_evaluation(run: Path) -> dict:
+    """A run's evaluation.json, or an error that says which command writes it."""
+    path = run / EVALUATION_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run}: no {EVALUATION_FILE}; write it with "
+                          f"`genfields evaluate --editor {run / 'final'} --out {path}`")
+    evaluation = json.loads(path.read_text())
+    missing = [f"{side}.{k}" for side in ("method", "unedited") for k in METRICS if k not in evaluation.get(side, {})]
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    return evaluation
+
+
+def ship_editor(run: str | Path, name: str, command: str, baseline: str | Path | None = None,
+                editors_dir: Path = EDITORS_DIR) -> Path:
+    """Copy `run`'s final editor into `editors_dir/name` (float16 weights) with a demo grid, curves and card."""
+    from genfields.editing.demo import run_demo
+
+    run = Path(run)
+    status = json.loads((run / "status.json").read_text()) if (run / "status.json").is_file() else {}
+    if not status.get("done"):
+        raise ConfigError(f"{run} has not finished training (step {status.get('step', 0)})")
+    evaluation = read_evaluation(run)
+    baseline_eval = read_evaluation(Path(baseline)) if baseline else None
+    source = editor_folder(run / "final")
+    out = Path(editors_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = load_file(str(source / "editor.safetensors"))
+    save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
+              str(out / "editor.safetensors"), metadata={"format": "genfields-editor-v1"})
+    shutil.copy(source / "config.json", out / "config.json")
+    shutil.copy(run / EVALUATION_FILE, out / EVALUATION_FILE)
+    demo = run_demo(out, editor=str(out))
+    plot_editor_run(run, out / "curves.png")
+    cfg = json.loads((run / "config.json").read_text())
+    (out / "MODEL_CARD.md").write_text(model_card(name, cfg, status, evaluation, baseline_eval, demo, command))
+    return out
+
+
+def _table(rows: dict[str, dict]) -> str:
+    lines = ["| | identity (cos, higher) | expression (landmarks / res, lower) | pose (MSE deg^2, lower) | FD (lower) |",
+             "|---|---|---|---|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['identity']:.3f} | {r['expression']:.4f} | {r['pose']:.2f} | {r['fd']:.2f} |")
+    return "\n".join(lines)
+
+
+def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: dict | None, demo: dict,
+               command: str) -> str:
+    loss, model = cfg["loss"], cfg["model"]
+    rows = {f"{name} ({cfg['config_name']})": evaluation["method"], "unedited identity": evaluation["unedited"]}
+    if baseline is not None:
+        rows["W-space baseline"] = baseline["method"]
+    checks = "\n".join(f"- {c.describe()}" for c in quality_bar(evaluation))
+    versus = ""
+    if baseline is not None:
+        better = [k for k, hi in (("identity", True), ("pose", False))
+                  if (evaluation["method"][k] > baseline["method"][k]) == hi]
+        versus = (f"\nAgainst the W-space baseline: better on {', '.join(better) or 'neither'} of identity and pose "
+                  "(the paper's Table 1 has the style-space method better on both).\n")
+    return f"""# {name}: a trained M_ref editor ({cfg['config_name']} configuration)
+
+- **Generator**: `{cfg['generator'] or cfg['preset']}`; perception networks and attribute images of the
+  `{cfg['preset']}` preset. Weights stored as float16 safetensors; `genfields.editing.load_editor("{name}")`.
+- **Network**: {model['kind']} mapper, hidden {model['hidden']}, input F_attr{' ++ F_id' if model['concat'] else ''},
+  output in units of the per-channel std of S: {model['scale_by_std']}; control units {model['layers'] or model['gf'] or 'all'}.
+- **Losses**: lambda_1 (L_id) {loss['identity']}, lambda_2 (L_lnd{' + L_pose' if loss['pose'] else ''}) {loss['attribute']},
+  lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}.
+- **Training**: {status['step']} steps, batch {cfg['batch']}, Adam ({cfg['beta1']}, {cfg['beta2']}), learning rate
+  {cfg['lr_start']:g} -> {cfg['lr_end']:g} (log-linear), cross : reconstruction = {cfg['cross_ratio']} : 1,
+  dataset `{cfg['dataset']}`.
+- **Command**: `{command}`
+
+## Evaluation
+
+`genfields evaluate` over {evaluation.get('pairs', 'the')} identity/attribute pairs (attribute images never used in
+training; FD in the synthetic feature network, not FID):
+
+{_table(rows)}
+
+Quality bar of the editing issue:
+{checks}
+{versus}
+## Demo
+
+The shipped demo (`genfields demo`): identities down the left, attribute renders along the top. Mean
+over its 16 edits: identity {demo['method']['identity']:.3f}, pose MSE {demo['method']['pose']:.2f}
+(unedited {demo['unedited']['pose']:.2f}).
+
+![demo](demo_edits.png)
+
+![training curves](curves.png)
+"""
