@@ -56,13 +56,13 @@ PRESETS: dict[str, EditingPreset] = {
         loss=LossConfig(identity=1.0, attribute=0.01, reconstruction=0.02), steps=200000,
         lr_start=5e-6, lr_end=1e-7, identities=36000, attribute_images=12000),
     # The embedded default: 256-d F_attr -> 1024 x 3 -> 1088-d S (3.5 M parameters; S is 4.5x
-    # smaller than paper256's, so the hidden width is 4x smaller). Landmarks are pixels at 64 px,
-    # 4x smaller than at 256, so lambda_2 is 4x the paper's. M_ref starts from zero output, so a
-    # larger learning rate than the paper's is safe; the schedule decays 100x like the paper's.
+    # smaller than paper256's, so the hidden width is 4x smaller). lambda_2 = 0.5: with the paper's
+    # scale (0.01-0.04) the L1 identity term holds dS at zero (docs/editing.md, "Tuning"). M_ref
+    # starts from zero output, so a larger learning rate than the paper's is safe.
     "synth64": EditingPreset(
         name="synth64", generator="synth64", perception="synth", attributes="synthface", resolution=64,
-        hidden=(1024, 1024, 1024), loss=LossConfig(identity=1.0, attribute=0.04, reconstruction=0.02),
-        style_reg_weight=1e-3, steps=20000, lr_start=1e-4, lr_end=1e-6, identities=9000, attribute_images=3000),
+        hidden=(1024, 1024, 1024), loss=LossConfig(identity=1.0, attribute=0.5, reconstruction=0.02),
+        style_reg_weight=1e-3, steps=20000, lr_start=3e-4, lr_end=3e-6, identities=9000, attribute_images=3000),
     # Tests: a random tiny generator, the shipped perception networks (they resize to 64 px).
     "tiny16": EditingPreset(
         name="tiny16", generator="random:tiny16:1", perception="synth", attributes="synthface", resolution=16,
