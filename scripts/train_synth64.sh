@@ -11,6 +11,14 @@ RESUME=""
 [ -f "$RUN/checkpoint/state.json" ] && RESUME="--resume"
 mkdir -p "$(dirname "$RUN")"
 cd "$(dirname "$RUN")"
-OMP_NUM_THREADS=1 exec "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29611 \
+# torchrun's agent kills its workers when it is signalled itself, before they can save: forward
+# SIGTERM/SIGINT to the workers only; each saves a checkpoint and exits, then the agent exits.
+OMP_NUM_THREADS=1 "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29611 \
   -m genfields train-gan --arch synth64 --outdir "$RUN" --kimg 300 --batch 32 --seed 0 --r1-gamma 0.05 \
-  --max-minutes "${1:-120}" $RESUME
+  --max-minutes "${1:-120}" $RESUME &
+AGENT=$!
+trap 'pkill -TERM -P "$AGENT"' TERM INT
+while true; do  # a trapped signal interrupts `wait`: wait again until the agent has exited
+  wait "$AGENT" && status=0 || status=$?
+  kill -0 "$AGENT" 2>/dev/null || exit "$status"
+done
