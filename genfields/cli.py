@@ -68,7 +68,7 @@ def fields(
     skips); the effective field is the centred square that holds 90% of the response energy of
     a trained model. See docs/generative-fields.md.
     """
-    from genfields.fields import field_table, plot_generative_fields
+    from genfields.fields import field_table, figure2_layers, plot_generative_fields
     from genfields.stylegan2 import Generator, StyleLayout, load_generator
 
     if (arch is None) == (model is None):
@@ -83,7 +83,7 @@ def fields(
         with torch.no_grad():
             img = G(seed_to_z(seed, G.z_dim))[0]
         label = "random weights (not a trained model)" if model is None or model.startswith("random:") else model
-        names = plot_layers.split(",") if plot_layers else [f"conv{round(k * len(layout) / 13)}" for k in (2, 6, 10)]
+        names = plot_layers.split(",") if plot_layers else figure2_layers(layout)
         plot_generative_fields(img, rows, [layout.layer(n.strip()).name for n in names], plot,
                                title=f"{arch or model}: {label}")
     if as_json:
@@ -320,9 +320,10 @@ def _report(result: dict, as_json: bool) -> None:
 
 
 def _register_package_commands() -> None:
-    """Commands whose code lives with the package they drive (synthface, perception, editing)."""
+    """Commands whose code lives with the package they drive (synthface, perception, editing, evaluation)."""
     from genfields.downloads_cli import download
     from genfields.editing.cli import edit, evaluate, make_dataset, ship_editor, train_editor
+    from genfields.evaluation.cli import reproduce
     from genfields.perception.cli import detect, train_perception
     from genfields.synthface.cli import synth_data
 
@@ -335,6 +336,7 @@ def _register_package_commands() -> None:
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
     app.command("download")(download)
+    app.command("reproduce")(reproduce)
 
 
 _register_package_commands()

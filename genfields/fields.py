@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from genfields.evaluation.paper_numbers import APPENDIX_TABLE_1
+
 if TYPE_CHECKING:  # pragma: no cover
     from genfields.stylegan2.network import Generator
 
@@ -241,9 +243,13 @@ def _perturbed_input(G: "Generator", name: str, delta: torch.Tensor):
 
 
 # --- the table and figure -------------------------------------------------------------------
-PAPER_TABLE_256 = {"conv0": 506, "conv1": 379, "conv2": 251, "conv3": 187, "conv4": 123, "conv5": 91,
-                   "conv6": 59, "conv7": 43, "conv8": 27, "conv9": 19, "conv10": 11, "conv11": 7, "conv12": 3}
+PAPER_TABLE_256 = APPENDIX_TABLE_1
 """The generative fields printed in the paper's appendix Table 1 (paper256)."""
+
+
+def figure2_layers(layout) -> list[str]:
+    """The paper's Figure 2 layers (conv2, conv6, conv10 of 13: large, middle, small) scaled to the depth."""
+    return [f"conv{round(k * len(layout) / 13)}" for k in (2, 6, 10)]
 
 
 def field_table(layout, G: "Generator | None" = None, measure: bool = False, effective: bool = True,

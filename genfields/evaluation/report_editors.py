@@ -1,0 +1,191 @@
+"""The trained editors a report needs, found by configuration name, or (with `--quick`) fine-tuned.
+
+Names: the Table 2 configurations (`default`, `no-concat`, `style-reg`, `paper`), the Table 1
+baseline (`wspace`), and the Table 3 control units `gf1` .. `gf5` (the `paper` configuration
+trained with a conv-range mask). Each is looked up, in order, as
+1. `EDITORS/<name>/final` or `EDITORS/<name>` (a directory of `train-editor` runs, `--editors`);
+2. a shipped editor: `<preset>` for `paper`, `<preset>-<name>` for the others.
+When none is found, a full run stops with an error naming the `train-editor` command that makes
+it. `--quick` instead fine-tunes the `paper` editor for a few steps into every configuration with
+the same network (the others' losses or masks; `default` gets zero weights on its new F_id inputs,
+so it starts as the `paper` editor). The `wspace` baseline and `paper` itself are never improvised
+from scratch, except on test presets (`tiny16`), where they are trained for the same few steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from genfields.editing.config import TrainConfig, named_config
+from genfields.editing.dataset import DatasetConfig, GeneratedSet, make_dataset
+from genfields.editing.editor import Editor, editor_folder, load_editor, save_editor
+from genfields.editing.presets import EditingPreset
+from genfields.editing.trainer import EditorTrainer, train_editor
+from genfields.errors import CheckpointError, ConfigError
+from genfields.training import Distributed, RunFolder
+
+TABLE2_NAMES = ("default", "no-concat", "style-reg", "paper")
+SCRATCH_PRESETS = ("tiny16",)  # test presets: every missing editor may be trained briefly from scratch
+
+
+@dataclass
+class ReportEditor:
+    """An editor and where it came from (shown in the report)."""
+
+    name: str
+    editor: Editor
+    origin: str
+
+
+def config_name_of(name: str) -> str:
+    """The `train-editor --config` of a report editor name (`gf3` -> `paper`)."""
+    return "paper" if name.startswith("gf") else name
+
+
+def train_command(preset: str, name: str, editors: Path | None, layers: str | None = None) -> str:
+    """The commands that make editor `name` for a report."""
+    data = f"data/edit-{preset}"
+    out = f"{editors or 'EDITORS'}/{name}"
+    mask = f" --layers {layers} --mask-mode train" if layers else ""
+    return (f"`genfields make-dataset --preset {preset} --out {data}` (once), then `genfields train-editor --preset "
+            f"{preset} --config {config_name_of(name)} --dataset {data} --outdir {out}{mask}`, and pass "
+            f"`--editors {editors or 'EDITORS'}`")
+
+
+class EditorSource:
+    """Finds (or, in quick mode, fine-tunes) the editor of each configuration, once."""
+
+    def __init__(self, preset: EditingPreset, workdir: Path, editors: Path | None = None, quick: bool = False,
+                 steps: int = 0, dataset: Path | None = None, dataset_size: tuple[int, int] = (0, 0),
+                 model: str | None = None, seed: int = 0, progress: bool = False):
+        if editors is not None and not editors.is_dir():
+            raise ConfigError(f"--editors {editors}: no such directory")
+        self.preset, self.workdir, self.editors, self.quick = preset, workdir, editors, quick
+        self.steps, self.dataset, self.dataset_size = steps, dataset, dataset_size
+        self.model, self.seed, self.progress = model, seed, progress
+        self._cache: dict[str, ReportEditor] = {}
+
+    def get(self, name: str, layers: str | None = None) -> ReportEditor:
+        if name not in self._cache:
+            self._cache[name] = self._find(name, layers) or self._make(name, layers)
+        return self._cache[name]
+
+    # --- trained editors -----------------------------------------------------------------------
+    def _find(self, name: str, layers: str | None) -> ReportEditor | None:
+        candidates = []
+        if self.editors is not None:
+            candidates += [(self.editors / name / "final", f"run {self.editors / name}"),
+                           (self.editors / name, f"folder {self.editors / name}")]
+        shipped = self.preset.name if name == "paper" else f"{self.preset.name}-{name}"
+        candidates.append((shipped, f"shipped {shipped}"))
+        for path, origin in candidates:
+            try:
+                editor_folder(path)
+            except CheckpointError:
+                continue
+            editor = load_editor(path, model=self.model)
+            self._check(name, editor, layers, origin)
+            return ReportEditor(name, editor, origin)
+        return None
+
+    def _check(self, name: str, editor: Editor, layers: str | None, origin: str) -> None:
+        trained_as = editor.meta.get("config_name", config_name_of(name))
+        if trained_as != config_name_of(name):
+            raise ConfigError(f"{origin}: trained as configuration '{trained_as}', the report needs "
+                              f"'{config_name_of(name)}' for {name}")
+        got = editor.config.layers
+        if layers is not None and (got is None or
+                                   editor.G.layout.conv_range(got) != editor.G.layout.conv_range(layers)):
+            raise ConfigError(f"{origin}: control units {got or 'all layers'}, Table 3 needs {layers}")
+
+    # --- quick mode ------------------------------------------------------------------------------
+    def _make(self, name: str, layers: str | None) -> ReportEditor:
+        scratch = self.preset.name in SCRATCH_PRESETS
+        if not self.quick or (name in ("paper", "wspace") and not scratch):
+            why = "" if not self.quick else " (--quick fine-tunes only from a trained paper editor)"
+            raise ConfigError(f"no trained '{name}' editor for {self.preset.name}{why}: make it with "
+                              f"{train_command(self.preset.name, name, self.editors, layers)}")
+        if name in ("paper", "wspace"):
+            return self._scratch(name)
+        return self._fine_tune(name, layers)
+
+    def _data(self, base: Editor | None) -> Path:
+        """The generated set of the fine-tunes: `--dataset`, or a small one made once in the work folder."""
+        if self.dataset is not None:
+            return self.dataset
+        folder = self.workdir / "dataset"
+        if not (folder / "dataset.json").is_file():
+            from genfields.perception import load_perception
+            from genfields.stylegan2 import load_generator
+
+            perception = base.meta.get("perception", self.preset.perception) if base else self.preset.perception
+            cfg = DatasetConfig(preset=self.preset.name, generator=self._generator_name(base), perception=perception,
+                                identities=self.dataset_size[0], attributes=self.dataset_size[1], seed=self.seed)
+            G = base.G if base else load_generator(cfg.generator)
+            nets = base.nets if base else load_perception(cfg.perception)
+            make_dataset(cfg, G, nets, folder, progress=self.progress)
+        return folder
+
+    def _generator_name(self, base: Editor | None) -> str:
+        return self.model or (base.meta.get("generator") if base else None) or self.preset.generator
+
+    def _scratch(self, name: str) -> ReportEditor:
+        base = self.get("paper").editor if name != "paper" else None
+        cfg = self.preset.train_config(name, generator=self._generator_name(base), dataset=str(self._data(base)),
+                                       steps=self.steps, seed=self.seed, sample_every=0, log_every=max(self.steps, 1))
+        trainer = train_editor(cfg, self.workdir / "editors" / name, progress=self.progress)
+        return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)")
+
+    def _fine_tune(self, name: str, layers: str | None) -> ReportEditor:
+        base = self.get("paper")
+        cfg = self._fine_tune_config(base.editor, name, layers)
+        data = GeneratedSet(cfg.dataset)
+        folder = self.workdir / "editors" / name
+        trainer = EditorTrainer(cfg, RunFolder(folder), Distributed(), base.editor.G, base.editor.nets, data)
+        transfer_weights(base.editor.network, trainer.network, base.editor.config.f_id_dim)
+        trainer.run.write_config(cfg.to_dict())
+        for _ in range(cfg.steps):
+            stats = trainer.train_step()
+            trainer.run.log({"step": trainer.step, **stats})
+        save_editor(trainer.editor, folder / "final", {"train": cfg.to_dict(), "dataset": cfg.dataset,
+                                                       "fine_tuned_from": base.origin})
+        return ReportEditor(name, _frozen(trainer.editor), f"fine-tuned {cfg.steps} steps from {base.origin}")
+
+    def _fine_tune_config(self, base: Editor, name: str, layers: str | None) -> TrainConfig:
+        """The named configuration on the base editor's network and loss weights, masked to `layers`."""
+        p = self.preset
+        base_train = base.meta.get("train")
+        cfg0 = TrainConfig.from_dict(base_train) if base_train else p.train_config("paper")
+        style_reg = cfg0.loss.style_reg or p.style_reg_weight
+        model, loss = named_config(config_name_of(name), cfg0.loss, style_reg, p.adversarial_weight, base.config)
+        model = dataclasses.replace(model, layers=layers, gf=None, mask_mode="train")
+        return dataclasses.replace(cfg0, preset=p.name, config_name=config_name_of(name),
+                                   generator=self._generator_name(base), dataset=str(self._data(base)), model=model,
+                                   loss=loss, steps=self.steps, lr_start=p.lr_start, lr_end=p.lr_end, seed=self.seed,
+                                   sample_every=0)
+
+
+def transfer_weights(src: torch.nn.Module, dst: torch.nn.Module, f_id_dim: int) -> None:
+    """Copy M_ref weights into a network of the same shape, or into its F_id ++ F_attr (concat) variant,
+    whose F_id columns are set to zero so that it computes the same dS."""
+    source, target = src.state_dict(), dst.state_dict()
+    if source.keys() != target.keys():
+        raise ConfigError("cannot fine-tune across network kinds (style M_ref vs W-space mapper)")
+    for key, value in source.items():
+        if target[key].shape == value.shape:
+            target[key] = value.clone()
+        elif key == "net.0.weight" and target[key].shape[1] == value.shape[1] + f_id_dim:
+            target[key] = torch.cat([torch.zeros(value.shape[0], f_id_dim), value], dim=1)
+        else:
+            raise ConfigError(f"cannot fine-tune: {key} has shape {list(value.shape)}, the target "
+                              f"{list(target[key].shape)}")
+    dst.load_state_dict(target)
+
+
+def _frozen(editor: Editor) -> Editor:
+    editor.network.eval().requires_grad_(False)
+    return editor

@@ -1,0 +1,174 @@
+"""The report's text: index.md (and index.html) from the numbers `reproduce` computed. Every number
+printed here is read from those numbers; every verdict comes from `claims`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genfields.evaluation import paper_numbers as paper
+
+METRICS = (("fd", "fid", "FD (paper: FID)", "{:.2f}"), ("identity", "identity", "Identity ↑", "{:.3f}"),
+           ("expression", "expression", "Expression ↓", "{:.4f}"), ("pose", "pose", "Pose ↓", "{:.2f}"))
+
+MEANINGFUL = """\
+**What compares and what does not.** Our numbers come from a different world than the paper's: a
+{res}x{res} StyleGAN2 trained on rendered faces, synthetic perception networks (identity encoder,
+landmark/pose network, FD feature network) and rendered faces in FFHQ's place. So:
+- *Not comparable*: absolute values across the two columns. FD uses our feature network, not
+  InceptionV3 on FFHQ (it is never called FID); identity is the cosine similarity of a different
+  encoder; pose is in degrees squared (the paper does not state its 3DDFA unit); expression is
+  normalised by the resolution in both, but measured by different detectors on different faces.
+- *Comparable*: orderings and trends within a table (which configuration is best at what, how a
+  metric moves as the fields shrink relative to the face), the shape of the sparsity histogram
+  (relative to the dimension of S) and the overlap of the top-k sets across tests. The claims
+  below are checked on those, by the rules in `genfields/evaluation/claims.py`, on our numbers and
+  (where the paper prints them) on the paper's.
+"""
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else spec.format(value)
+
+
+def _metric_table(rows: list[tuple[str, dict | None, dict | None]]) -> list[str]:
+    """Rows (label, ours, paper's) with each metric as 'ours | paper'."""
+    head = "| | " + " | ".join(f"{title} ours | paper" for _, _, title, _ in METRICS) + " |"
+    lines = [head, "|---" * (1 + 2 * len(METRICS)) + "|"]
+    for label, ours, theirs in rows:
+        cells = []
+        for key, paper_key, _, spec in METRICS:
+            cells += [_fmt((ours or {}).get(key), spec), _fmt((theirs or {}).get(paper_key), spec)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _verdict(v: dict, paper_v: dict | None = None) -> list[str]:
+    lines = [f"**{v['claim']}: {v['status']} by our run**"
+             + (f" (the same rules on the paper's numbers: {paper_v['status']})." if paper_v else ".")]
+    for c in v["checks"]:
+        lines.append(f"- {'holds' if c['holds'] else 'does not hold'}: {c['claim']} ({c['evidence']})")
+    return lines + [""]
+
+
+def _image(name: str, caption: str) -> list[str]:
+    return [f"![{caption}]({name})", "", f"*{caption}*", ""]
+
+
+def report_markdown(numbers: dict, run: dict) -> str:
+    """The text of index.md."""
+    face, t1, t2, t3 = numbers["face_size"], numbers["table1"], numbers["table2"], numbers["table3"]
+    f7, f8, cl = numbers["figure7"], numbers["figure8"], numbers["claims"]
+    res = face["resolution"]
+    out = [f"# Reproduction report: {run['preset']}{' (quick)' if run['quick'] else ''}", "",
+           f"Produced by `{run['command'] or 'genfields reproduce'}` in {run['total_s']:.0f} s (seed {run['seed']}, "
+           f"generator `{run['generator']}`). Numbers: the JSON files beside this page; paper numbers: "
+           "`genfields/evaluation/paper_numbers.py`.", "",
+           "| editor | source |", "|---|---|"]
+    out += [f"| {name} | {origin} |" for name, origin in run["editors"].items()]
+    out += ["", MEANINGFUL.format(res=res), "## The paper's claims", "",
+            "| claim | our run | paper's numbers, same rules |", "|---|---|---|"]
+    for key, paper_key in (("table1", "table1_paper"), ("table2", "table2_paper"), ("table3", "table3_paper"),
+                           ("sparsity", None), ("reuse", "reuse_paper")):
+        out.append(f"| {cl[key]['claim']} | {cl[key]['status']} | "
+                   f"{cl[paper_key]['status'] if paper_key else 'not printed (Figure 7 only)'} |")
+    out += [""]
+
+    out += ["## Table 1: comparison with the W-space baseline", "",
+            f"{t1['pairs']} random pairs (the paper: 1,000). Ours = the `paper` configuration; W-space baseline = "
+            "IDDISEN-like mapper to w (the paper's IDDISEN row); unedited = the identity image scored as the output.", ""]
+    out += _metric_table([("Ours", t1["rows"]["ours"], t1["paper"]["Ours"]),
+                          ("W-space baseline / IDDISEN", t1["rows"]["wspace"], t1["paper"]["IDDISEN"]),
+                          ("unedited identity", t1["rows"]["unedited"], None),
+                          ("LORD (paper only)", None, t1["paper"]["LORD"]),
+                          ("FSGAN (paper only)", None, t1["paper"]["FSGAN"])])
+    out += [""] + _verdict(cl["table1"], cl["table1_paper"])
+
+    out += ["## Table 2: ablation", "", f"{t2['pairs']} random pairs, each configuration on top of the previous one.", ""]
+    out += _metric_table([(f"{paper.TABLE_2_LABELS[k]} (`{k}`)", t2["rows"][k], t2["paper"][k]) for k in paper.TABLE_2])
+    out += [""] + _verdict(cl["table2"], cl["table2_paper"])
+
+    out += ["## Table 3: generative fields of the control units", "",
+            f"Average face size: **{face['mean_px']:.2f} px of {res} ({face['relative']:.3f} of the width)**; the "
+            f"paper: {face['paper_px']} px of 256 ({face['paper_relative']:.3f}). Each paper configuration (a, b) is "
+            "mapped to the contiguous conv range of our generator whose largest and smallest Eq. 1 fields, divided by "
+            "our face size, lie on the same side of 1 as the paper's and are nearest to the paper's ratios in log "
+            "scale (`genfields/evaluation/gf_ranges.py`). GF: Eq. 1 (exact field in brackets, "
+            "`docs/generative-fields.md`); ratio: field / face.", "",
+            "| config | ours: units | GF Eq. 1 (exact) | GF / face | paper: units | paper GFs | GF / face | "
+            "Identity ours / paper | Expression ours / paper | Pose ours / paper | FD ours |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r, p in zip(t3["ranges"], t3["paper"]):
+        m = t3["rows"][str(r["config"])]
+        out.append(f"| {r['config']} | {r['convs']} | {r['gf_min']}-{r['gf_max']} ({r['gf_exact_min']}-"
+                   f"{r['gf_exact_max']}) | {r['ratio_min']:.2f}-{r['ratio_max']:.2f} | conv{p['convs'][0]}-conv"
+                   f"{p['convs'][1]} | {p['gfs'][0]}-{p['gfs'][1]} | {r['paper_ratio_min']:.2f}-{r['paper_ratio_max']:.2f}"
+                   f" | {m['identity']:.3f} / {p['identity']:.2f} | {m['expression']:.4f} / {p['expression']:.3f} | "
+                   f"{m['pose']:.2f} / {p['pose']:.2f} | {m['fd']:.2f} |")
+    if not all(r["sides_match"] for r in t3["ranges"]):
+        out.append("\nSome configurations have no range on the same side of the face as the paper's "
+                   "(`sides_match` false in table3.json): this generator cannot reproduce those relations.")
+    out += ["", f"{t3['tests']} tests per configuration (the paper: 100).", ""] + _verdict(cl["table3"], cl["table3_paper"])
+
+    out += ["## Figure 7: sparsity of dS", ""]
+    out += _image("figure7_sparsity.png", f"Mean count per bin of the normalised |dS| over {f7['tests']} tests "
+                  f"(one identity), log scale, standard deviation as error bars; {f7['dim']} dimensions.")
+    hf = f7["high_functional_per_test"]
+    out += [f"High-functional dimensions (normalised |dS| >= {paper.HIGH_FUNCTIONAL}): {hf['mean']:.1f} ± "
+            f"{hf['std']:.1f} per test, {f7['share_high_functional']:.3%} of S (a dense Gaussian dS would give "
+            f"{f7['gaussian_share_high_functional']:.3%}).", ""] + _verdict(cl["sparsity"])
+
+    out += ["## Figure 8: channel reuse", ""]
+    out += _image("figure8_reuse.png", f"Reuse rate of the top-{f8['k']} channels of {f8['tests']} tests over their "
+                  f"union T_u ({f8['union_size']} channels; the paper: {f8['paper_union_size']} of 4928).")
+    out += ["Most reused channels (flat = the paper's 1-based notation; StyleSpace = layer_channel counting toRGB):", "",
+            "| flat | StyleSpace | conv | layer | GF Eq. 1 | reuse rate |", "|---|---|---|---|---|---|"]
+    out += [f"| {c['paper']} | {c['stylespace']} | {c['layer']}:{c['channel']} | {c['layer']} | {c['gf']} | "
+            f"{c['reuse_rate']:.2f} |" for c in f8["most_reused"]]
+    layers = ", ".join(f"{k} {v['channels']} (GF {v['gf']})" for k, v in f8["by_layer"].items())
+    pd = ", ".join(f"{c['paper']} = {c['stylespace']} in {c['layer']} (GF {c['gf']})" for c in f8["paper_dimensions"])
+    out += ["", f"T_u by layer: {layers}. Share of the reuse in layers whose field is larger than the face: "
+            f"{f8['reuse_mass_in_fields_larger_than_face']:.0%}. The paper's named dimensions in paper256: {pd}.", ""]
+    out += _verdict(cl["reuse"], cl["reuse_paper"])
+
+    out += ["## Qualitative figures", ""]
+    out += _image("figure5_edits.png", "Figure 5: identities (left) edited towards attribute images (top).")
+    out += _image("figure6_ablation.png", "Figure 6: the same pairs under each ablation configuration.")
+    out += _image("figure9_small_fields.png", "Figure 9: fields much smaller than the face (config 5); red: attribute "
+                  "landmarks, green: output landmarks.")
+    out += _image("appendix_figure1.png", "Appendix Figure 1: all fields, smallest field below / above the face.")
+    out += _image("appendix_figure2.png", "Appendix Figure 2: only smaller fields (largest slightly above / below the "
+                  "face).")
+    out += _image("appendix_figure3.png", "Appendix Figure 3: config 5 with the attribute, output and identity "
+                  "landmarks.")
+
+    fields = numbers["fields"]
+    out += ["## Generative fields (Figure 2 and appendix Table 1)", ""]
+    out += _image("figure2_generative_fields.png", f"Fields of {', '.join(fields['figure2_layers'])} over a "
+                  "generated image (the paper's conv2, conv6, conv10, scaled to our depth).")
+    out += ["| layer | S | res | channels | Eq. 1 | exact | exact in image | effective | Eq. 1 / face |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['name']} | s{r['s_index']} | {r['resolution']} | {r['channels']} | {r['gf']} | {r['gf_exact']} | "
+            f"{r['gf_exact_clipped']} | {_fmt(r.get('gf_effective'), '{}')} | {r['gf_over_face']:.2f} |"
+            for r in fields["ours"]]
+    out += ["", "The paper's appendix Table 1 (paper256) with Eq. 1 and the exact field computed for that "
+            "architecture:", "", "| layer | S | res | channels | printed | Eq. 1 | exact | Eq. 1 / face |",
+            "|---|---|---|---|---|---|---|---|"]
+    out += [f"| {r['name']} | s{r['s_index']} | {r['resolution']} | {r['channels']} | {r['gf_printed']} | {r['gf']} | "
+            f"{r['gf_exact']} | {r['gf_over_face']:.2f} |" for r in fields["paper256"]]
+    out += ["", "## Files", "", "Numbers: " + ", ".join(f"`{k}.json`" for k in numbers) + ", `run.json` (settings, "
+            "editors, timings).", ""]
+    return "\n".join(out)
+
+
+def write_report(out: Path, numbers: dict, run: dict) -> None:
+    """index.md and index.html in `out`."""
+    from markdown_it import MarkdownIt
+
+    text = report_markdown(numbers, run)
+    (out / "index.md").write_text(text)
+    body = MarkdownIt("commonmark").enable("table").render(text)
+    (out / "index.html").write_text(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>genfields reproduce</title><style>"
+        "body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head><body>\n"
+        + body + "</body></html>\n")

@@ -1,0 +1,286 @@
+"""`genfields reproduce`: the paper's experiments (section 4 and the appendix) on a preset's models, written
+as a report: index.md and index.html, every figure as PNG, every number as JSON.
+
+    from genfields.evaluation.reproduce import reproduce
+    summary = reproduce("synth64", Path("report"), quick=True)
+
+Steps: the average face size (landmarks 1 and 17 of the attribute set), the generative fields of
+every layer (appendix Table 1, Figure 2), Table 3's control units chosen relative to the face
+(`gf_ranges`), Tables 1-3 (`genfields.editing.evaluate`), Figures 7 and 8 (`sparsity`), the
+qualitative Figures 5, 6, 9 and appendix Figures 1-3, and the paper's claims checked on the
+numbers (`claims`). Editors come from `report_editors.EditorSource`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genfields.editing.dataset import attribute_images
+from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.panel import edit_grid
+from genfields.editing.presets import get_preset
+from genfields.errors import ConfigError
+from genfields.evaluation import claims, paper_numbers as paper
+from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
+from genfields.evaluation.report_editors import TABLE2_NAMES, EditorSource
+from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
+from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
+from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
+from genfields.imageio import save_image
+from genfields.stylegan2 import StyleLayout, seed_to_z
+
+
+@dataclass(frozen=True)
+class ReportSizes:
+    """How many pairs, tests and steps a report uses."""
+
+    pairs: int  # Tables 1 and 2 (the paper: 1,000)
+    tests: int  # Table 3 (the paper: 100)
+    sparsity_tests: int  # Figure 7: one identity, this many attribute images
+    reuse_tests: int  # Figure 8 (the paper: 10)
+    top_k: int  # Eq. 13 (the paper: 50)
+    face_images: int  # attribute images measured for the face size
+    steps: int  # quick fine-tune steps
+    dataset: tuple[int, int]  # identities and attributes of the quick fine-tunes' generated set
+    batch: int = 50
+    grid: tuple[int, int] = (4, 6)  # Figure 5: identities x attribute images
+    panels: int = 4  # pairs in Figures 6, 9 and the appendix figures
+    effective_channels: int = 16  # channels averaged per layer for the effective fields
+
+    def __post_init__(self) -> None:
+        for name in ("pairs", "tests", "sparsity_tests", "reuse_tests", "top_k", "face_images", "batch", "panels"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.pairs < 2 or self.tests < 2:
+            raise ConfigError("pairs and tests must be at least 2 (FD needs a covariance)")
+        if self.reuse_tests > self.sparsity_tests:
+            raise ConfigError("the reuse tests are the first of the sparsity tests: need reuse_tests <= sparsity_tests")
+
+
+FULL = ReportSizes(pairs=1000, tests=100, sparsity_tests=1000, reuse_tests=10, top_k=50, face_images=1000, steps=0,
+                   dataset=(0, 0))
+QUICK = ReportSizes(pairs=150, tests=40, sparsity_tests=200, reuse_tests=10, top_k=50, face_images=200, steps=40,
+                    dataset=(480, 160), grid=(3, 5), effective_channels=4)
+TEST = ReportSizes(pairs=6, tests=4, sparsity_tests=8, reuse_tests=4, top_k=10, face_images=8, steps=2,
+                   dataset=(12, 6), batch=6, grid=(2, 3), panels=2, effective_channels=2)
+
+
+def report_sizes(preset: str, quick: bool, **overrides) -> ReportSizes:
+    """The sizes of a preset's report (`tiny16` always uses the test sizes), with overrides (None: keep)."""
+    base = TEST if preset == "tiny16" else (QUICK if quick else FULL)
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _mean_std(values: np.ndarray) -> dict:
+    return {"mean": float(values.mean()), "std": float(values.std())}
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+
+
+def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | None = None,
+              dataset: Path | None = None, model: str | None = None, seed: int = 0,
+              sizes: ReportSizes | None = None, progress: bool = False, command: str = "") -> dict:
+    """Run every experiment of the report and write it to `out`; returns what run.json holds."""
+    start = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> float:
+        timings[name] = round(time.monotonic() - t0, 1)
+        return time.monotonic()
+
+    preset = get_preset(preset_name)
+    sizes = sizes or report_sizes(preset_name, quick)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = EditorSource(preset, out / "work", editors, quick, sizes.steps, dataset, sizes.dataset, model, seed,
+                          progress)
+    t = time.monotonic()
+    base = source.get("paper")
+    G, nets = base.editor.G, base.editor.nets
+    layout, res = G.layout, G.config.img_resolution
+    generator = model or base.editor.meta.get("generator", preset.generator)
+    render_seed = preset.eval_render_seed + seed
+    t = lap("base editor", t)
+
+    # --- the average face size and the generative fields ------------------------------------------
+    with torch.no_grad():
+        attrs = attribute_images(preset.attributes, sizes.face_images, res, render_seed)
+        lm = torch.cat([nets.landmarks(chunk).landmarks for chunk in attrs.split(sizes.batch)])
+    fs = face_sizes(lm.numpy())
+    face = {"images": len(fs), "resolution": res, "mean_px": float(fs.mean()), "std_px": float(fs.std()),
+            "relative": float(fs.mean() / res), "paper_px": paper.FACE_SIZE_PX,
+            "paper_relative": paper.FACE_SIZE_PX / paper.RESOLUTION, "source": f"E_lnd landmarks 1 and 17 of "
+            f"{len(fs)} attribute images ({preset.attributes}, seed {render_seed})"}
+    rows = field_table(layout, G, measure=True, effective=not generator.startswith("random:"),
+                       channels=sizes.effective_channels, seed=seed)
+    for row in rows:
+        row["gf_over_face"] = row["gf"] / face["mean_px"]
+    paper_layout = StyleLayout.from_arch("paper256")
+    paper_exact = exact_field_intervals(paper_layout)
+    paper_rows = [{"name": lay.name, "s_index": lay.s_index, "resolution": lay.resolution, "channels": lay.channels,
+                   "gf_printed": paper.APPENDIX_TABLE_1[lay.name], "gf": lay.gf, "gf_exact": paper_exact[lay.name].size,
+                   "gf_over_face": lay.gf / paper.FACE_SIZE_PX} for lay in paper_layout]
+    fig2 = figure2_layers(layout)
+    with torch.no_grad():
+        w, S = base.editor.identity_styles(seed_to_z(seed, G.z_dim))
+        sample = base.editor.synthesize(S, w)
+    plot_generative_fields(sample[0], rows, fig2, out / "figure2_generative_fields.png",
+                           title=f"Eq. 1 (solid), exact (dashed), effective (dotted); average face {face['mean_px']:.1f}"
+                                 f" px of {res}")
+    ranges = select_gf_ranges([lay.gf for lay in layout], face["mean_px"], [lay.gf for lay in paper_layout])
+    by_name = {row["name"]: row for row in rows}
+    table3_ranges = [{**r.to_dict(), "gf_exact_max": by_name[f"conv{r.lo}"]["gf_exact"],
+                      "gf_exact_min": by_name[f"conv{r.hi}"]["gf_exact"]} for r in ranges]
+    t = lap("face size and fields", t)
+
+    # --- Tables 1 and 2 -------------------------------------------------------------------------------
+    evals = {}
+    for name in ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"]):
+        evals[name] = evaluate_editor(source.get(name).editor, preset, sizes.pairs, seed, sizes.batch,
+                                      progress=progress)
+    table1 = {"ours": evals["paper"]["method"], "wspace": evals["wspace"]["method"],
+              "unedited": evals["paper"]["unedited"]}
+    table2 = {name: evals[name]["method"] for name in TABLE2_NAMES}
+    t = lap("tables 1 and 2", t)
+
+    # --- Table 3 --------------------------------------------------------------------------------------
+    table3 = {}
+    for r in ranges:
+        ed = source.get(f"gf{r.config}", r.convs).editor
+        table3[r.config] = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress)["method"]
+    t = lap("table 3", t)
+
+    # --- Figures 7 and 8: one identity, many attribute images ------------------------------------------
+    z_one = seed_to_z(seed, G.z_dim)
+    deltas, reuse_images = [], []
+    for s0 in range(0, sizes.sparsity_tests, sizes.batch):
+        n = min(sizes.batch, sizes.sparsity_tests - s0)
+        result = base.editor.edit(z_one.expand(n, -1), attribute_images(preset.attributes, n, res, render_seed, s0))
+        deltas.append(result.delta.double().numpy())
+        reuse_images.append(result.image)
+    dS = np.concatenate(deltas)
+    hist = sparsity_histogram(dS, paper.HISTOGRAM_BINS)
+    stats = reuse(dS[:sizes.reuse_tests], sizes.top_k)
+    plot_sparsity(hist, out / "figure7_sparsity.png",
+                  title=f"Normalised |dS|: one identity, {sizes.sparsity_tests} attribute images ({layout.dim} dims)")
+    plot_reuse(stats, layout, out / "figure8_reuse.png", images=torch.cat(reuse_images)[:sizes.reuse_tests])
+    figure7 = {"tests": sizes.sparsity_tests, "dim": layout.dim, "bins": paper.HISTOGRAM_BINS,
+               "edges": hist.edges.tolist(), "mean": hist.mean.tolist(), "std": hist.std.tolist(),
+               "share_high_functional": hist.share_above(paper.HIGH_FUNCTIONAL),
+               "high_functional_per_test": _mean_std(hist.counts[:, hist.edges[:-1] >= paper.HIGH_FUNCTIONAL - 1e-12]
+                                                     .sum(axis=1)),
+               "gaussian_share_high_functional": claims.gaussian_share_above(layout.dim)}
+    figure8 = reuse_summary(stats, layout, paper_layout, face["mean_px"])
+    t = lap("figures 7 and 8", t)
+
+    # --- qualitative figures ------------------------------------------------------------------------------
+    qualitative_figures(source, ranges, preset, sizes, seed, out)
+    lap("qualitative figures", t)
+
+    # --- claims and files ---------------------------------------------------------------------------------
+    verdicts = {
+        "table1": claims.table1_verdict(table1["ours"], table1["wspace"]).to_dict(),
+        "table1_paper": claims.table1_verdict(paper.TABLE_1["Ours"], paper.TABLE_1["IDDISEN"]).to_dict(),
+        "table2": claims.table2_verdict(table2).to_dict(),
+        "table2_paper": claims.table2_verdict(paper.TABLE_2).to_dict(),
+        "table3": claims.table3_verdict(table3).to_dict(),
+        "table3_paper": claims.table3_verdict({r["config"]: r for r in paper.TABLE_3}).to_dict(),
+        "sparsity": claims.sparsity_verdict(hist, layout.dim).to_dict(),
+        "reuse": claims.reuse_verdict(stats, layout.dim).to_dict(),
+        "reuse_paper": claims.union_verdict(paper.REUSE_UNION_SIZE, paper.STYLE_DIM, paper.REUSE_TOP_K,
+                                            paper.REUSE_TESTS).to_dict(),
+    }
+    numbers = {
+        "face_size": face,
+        "fields": {"ours": rows, "paper256": paper_rows, "figure2_layers": fig2},
+        "table1": {"rows": table1, "paper": paper.TABLE_1, "pairs": sizes.pairs},
+        "table2": {"rows": table2, "paper": paper.TABLE_2, "pairs": sizes.pairs},
+        "table3": {"rows": {str(k): v for k, v in table3.items()}, "ranges": table3_ranges, "paper": paper.TABLE_3,
+                   "tests": sizes.tests},
+        "figure7": figure7,
+        "figure8": figure8,
+        "claims": verdicts,
+    }
+    for key, value in numbers.items():
+        _write_json(out / f"{key}.json", value)
+    run = {"preset": preset.name, "quick": quick, "seed": seed, "generator": generator, "command": command,
+           "sizes": asdict(sizes), "editors": {name: ed.origin for name, ed in source._cache.items()},
+           "timings_s": timings, "total_s": round(time.monotonic() - start, 1)}
+    _write_json(out / "run.json", run)
+    from genfields.evaluation.report_text import write_report
+
+    write_report(out, numbers, run)
+    return run
+
+
+def reuse_summary(stats, layout: StyleLayout, paper_layout: StyleLayout, face_px: float) -> dict:
+    """Figure 8's numbers: T_u with reuse rates and names, per-layer counts, the paper's dimensions located."""
+    names = name_channels(layout, stats.union)
+    for entry, rate in zip(names, stats.rate):
+        entry["reuse_rate"] = float(rate)
+    order = np.argsort(-stats.rate, kind="stable")
+    by_layer: dict[str, dict] = {}
+    for entry in names:
+        slot = by_layer.setdefault(entry["layer"], {"channels": 0, "reuse_mass": 0.0, "gf": entry["gf"]})
+        slot["channels"] += 1
+        slot["reuse_mass"] += entry["reuse_rate"]
+    mass = float(stats.rate.sum())
+    above = sum(v["reuse_mass"] for v in by_layer.values() if v["gf"] > face_px)
+    paper_dims = name_channels(paper_layout, np.array([paper_layout.parse_index(d) for d in paper.REUSED_DIMENSIONS]))
+    return {"tests": int(stats.top.shape[0]), "k": int(stats.top.shape[1]), "union_size": len(stats.union),
+            "union": names, "most_reused": [names[i] for i in order[:10]], "by_layer": by_layer,
+            "reuse_mass_in_fields_larger_than_face": above / mass if mass else 0.0,
+            "paper_dimensions": paper_dims, "paper_union_size": paper.REUSE_UNION_SIZE}
+
+
+def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes, seed: int, out: Path) -> None:
+    """Figures 5, 6, 9 and the appendix's Figures 1-3 on the same identities and attribute images."""
+    base = source.get("paper").editor
+    G, res = base.G, base.G.config.img_resolution
+    rows_n, cols_n = sizes.grid
+    z = torch.cat([seed_to_z(seed + 1 + i, G.z_dim) for i in range(rows_n)])
+    attrs = attribute_images(preset.attributes, cols_n, res, preset.eval_render_seed + seed + 1)
+    grid = base.edit(z.repeat_interleave(cols_n, 0), attrs.repeat(rows_n, 1, 1, 1))
+    save_image(edit_grid(grid.identity_image[::cols_n], attrs, grid.image), out / "figure5_edits.png")
+
+    n = sizes.panels
+    z = torch.cat([seed_to_z(seed + 1 + i, G.z_dim) for i in range(n)])
+    attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed + 2)
+    results = {name: source.get(name).editor.edit(z, attrs) for name in TABLE2_NAMES}
+    for r in ranges:
+        results[f"gf{r.config}"] = source.get(f"gf{r.config}", r.convs).editor.edit(z, attrs)
+    ref = results["paper"]
+    attr_lnd = Overlay(ref.attribute.landmarks.numpy(), "red", "attribute landmarks")
+    head = [ImageRow("identity", ref.identity_image), ImageRow("attribute", ref.attribute_image, [attr_lnd])]
+
+    def edited(name: str, label: str) -> ImageRow:
+        res_ = results[name]
+        return ImageRow(label, res_.image, [attr_lnd, Overlay(res_.output.landmarks.numpy(), "lime",
+                                                              "output landmarks")])
+
+    label = {f"gf{r.config}": f"config {r.config}\n{r.convs}\nGF {r.gf_min}-{r.gf_max}" for r in ranges}
+    label["paper"] = "all layers"
+    plot_image_rows([ImageRow("identity", ref.identity_image), ImageRow("attribute", ref.attribute_image)]
+                    + [ImageRow(paper.TABLE_2_LABELS[name], results[name].image) for name in TABLE2_NAMES],
+                    out / "figure6_ablation.png", "Figure 6: the ablation configurations (Table 2), top to bottom")
+    plot_image_rows(head + [edited("paper", label["paper"]), edited("gf5", label["gf5"])], out / "figure9_small_fields.png",
+                    "Figure 9: fields much smaller than the face (config 5) against all layers")
+    plot_image_rows(head + [edited(k, label[k]) for k in ("paper", "gf2", "gf3")], out / "appendix_figure1.png",
+                    "Appendix Figure 1: all fields; smallest field below the face (config 2); above it (config 3)")
+    plot_image_rows(head + [edited(k, label[k]) for k in ("gf4", "gf5")], out / "appendix_figure2.png",
+                    "Appendix Figure 2: largest field slightly above the face (config 4); below it (config 5)")
+    small = results["gf5"]
+    plot_image_rows([ImageRow("attribute", small.attribute_image, [attr_lnd]),
+                     ImageRow("generated", small.image, [attr_lnd, Overlay(small.output.landmarks.numpy(), "lime",
+                                                                          "output landmarks")]),
+                     ImageRow("identity", small.identity_image, [Overlay(small.identity_pose.landmarks.numpy(), "cyan",
+                                                                        "identity landmarks")])],
+                    out / "appendix_figure3.png", f"Appendix Figure 3: {label['gf5'].replace(chr(10), ', ')}")

@@ -1,0 +1,206 @@
+"""`genfields reproduce`: the face size, Table 3's range rule, the claim checks (on hand-made inputs and on
+the paper's own numbers), fine-tune weight transfer, editor lookup errors, and a tiny16 report end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from genfields.cli import app
+from genfields.editing import get_preset
+from genfields.editing.config import ModelConfig
+from genfields.editing.mref import MRef
+from genfields.errors import ConfigError
+from genfields.evaluation import claims, paper_numbers as paper
+from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
+from genfields.evaluation.report_editors import EditorSource, transfer_weights
+from genfields.evaluation.reproduce import report_sizes, reproduce
+from genfields.evaluation.sparsity import reuse, sparsity_histogram
+from genfields.stylegan2 import StyleLayout
+
+runner = CliRunner()
+PAPER_FIELDS = [layer.gf for layer in StyleLayout.from_arch("paper256")]
+
+
+# --- face size and Table 3's ranges ------------------------------------------------------------------
+def test_face_size_is_the_distance_of_landmarks_1_and_17():
+    lm = np.zeros((2, 68, 2))
+    lm[0, 0], lm[0, 16] = (1.0, 2.0), (4.0, 6.0)  # 3-4-5 triangle
+    lm[1, 16] = (10.0, 0.0)
+    lm[:, 8] = 99.0  # the chin does not count
+    assert face_sizes(lm).tolist() == [5.0, 10.0]
+    with pytest.raises(ConfigError, match=r"\[N, 68, 2\]"):
+        face_sizes(np.zeros((2, 51, 2)))
+
+
+def test_range_rule_gives_the_paper_its_own_ranges():
+    ranges = select_gf_ranges(PAPER_FIELDS, paper.FACE_SIZE_PX, PAPER_FIELDS)
+    assert [(r.lo, r.hi) for r in ranges] == [r["convs"] for r in paper.TABLE_3]
+    assert all(r.sides_match for r in ranges)
+
+
+def test_range_rule_on_synth64_by_hand():
+    # synth64 Eq. 1 fields 123 91 59 43 27 19 11 7 3 over a 35.4 px face: ratios 3.47 2.57 1.67 1.21 0.76 0.54
+    # 0.31 0.20 0.085. Paper targets (max, min): 1 (3.58, 0.30) -> conv0-conv6; 2 (3.58, 0.87) -> conv0-conv4;
+    # 3 (3.58, 1.77) -> conv0-conv2; 4 (1.32, 0.42): min 0.54 (|ln| 0.25) beats 0.31 (0.29) -> conv3-conv5;
+    # 5 (0.42, 0.049): max 0.54 again, min 0.085 (|ln| 0.54) beats 0.20 (1.39) -> conv5-conv8.
+    fields = [layer.gf for layer in StyleLayout.from_arch("synth64")]
+    assert fields == [123, 91, 59, 43, 27, 19, 11, 7, 3]
+    ranges = select_gf_ranges(fields, 35.4, PAPER_FIELDS)
+    assert [r.convs for r in ranges] == ["conv0-conv6", "conv0-conv4", "conv0-conv2", "conv3-conv5", "conv5-conv8"]
+    assert ranges[3].ratio_min == pytest.approx(19 / 35.4) and ranges[3].paper_ratio_max == pytest.approx(187 / 141.68)
+
+
+def test_range_rule_flags_relations_the_generator_cannot_make():
+    ranges = select_gf_ranges([5, 3], 100.0, PAPER_FIELDS)  # every field smaller than the face
+    assert not ranges[2].sides_match and ranges[4].sides_match  # config 3 needs fields larger than the face
+    with pytest.raises(ConfigError, match="positive"):
+        select_gf_ranges([5, 3], 0.0, PAPER_FIELDS)
+
+
+# --- the claims ----------------------------------------------------------------------------------------
+def test_claim_rules_hold_on_the_papers_numbers():
+    assert claims.table1_verdict(paper.TABLE_1["Ours"], paper.TABLE_1["IDDISEN"]).status == "supported"
+    assert claims.table2_verdict(paper.TABLE_2).status == "supported"
+    t3 = claims.table3_verdict({r["config"]: r for r in paper.TABLE_3})
+    assert t3.status == "supported" and len(t3.checks) == 5  # no FD column in the paper's Table 3
+    # the paper's |T_u| = 94 against 4928 (1 - (1 - 50/4928)^10) = 477.8 for random top-50 sets
+    assert claims.random_union_size(4928, 50, 10) == pytest.approx(477.8, abs=0.1)
+    assert claims.union_verdict(94, 4928, 50, 10).status == "supported"
+
+
+def test_table3_verdict_counts_each_check():
+    rows = {r["config"]: dict(r, fd=1.0) for r in paper.TABLE_3}
+    rows[5]["fd"] = 2.0
+    assert claims.table3_verdict(rows).status == "supported"
+    rows[3]["pose"] = 5.0  # config 3 no longer the best pose
+    verdict = claims.table3_verdict(rows)
+    assert verdict.status == "partly supported" and [c.holds for c in verdict.checks] == [False] + [True] * 5
+
+
+def test_reuse_verdict_by_hand():
+    assert claims.random_union_size(4, 2, 2) == pytest.approx(3.0)  # 4 (1 - (1/2)^2)
+    same = np.zeros((3, 100))
+    same[:, :2] = [5.0, -4.0]  # every test's top 2 is {0, 1}: |T_u| = 2 < 0.5 * 100 (1 - 0.98^3) = 2.94
+    assert claims.reuse_verdict(reuse(same, k=2), 100).status == "supported"
+    spread = np.array([[5.0, 0.0, 3.0, 0.1, -4.0], [0.0, 2.0, -9.0, 1.0, 0.0], [1.0, 0.0, 2.0, 0.0, 3.0]])
+    verdict = claims.reuse_verdict(reuse(spread, k=2), 5)  # |T_u| = 4 >= 0.5 * 3.92; no channel in all three
+    assert verdict.status == "not supported"
+
+
+def test_sparsity_verdict_separates_sparse_from_dense():
+    sparse = np.zeros((10, 200))
+    sparse[:, 3] = 1.0
+    sparse[:, 4:50] = 0.1
+    verdict = claims.sparsity_verdict(sparsity_histogram(sparse), 200)
+    assert verdict.status == "supported" and "0.5000%" in verdict.checks[0].evidence  # 1 of 200 dims
+    dense = np.random.default_rng(1).standard_normal((50, 200))
+    assert not claims.sparsity_verdict(sparsity_histogram(dense), 200).checks[0].holds
+    assert claims.gaussian_share_above(200) == claims.gaussian_share_above(200)  # seeded
+
+
+# --- editors -------------------------------------------------------------------------------------------
+def test_transfer_into_the_concat_network_keeps_the_function():
+    cfg = ModelConfig(hidden=(8, 8), s_dim=6, w_dim=4, f_id_dim=3, f_attr_dim=5, concat=False)
+    torch.manual_seed(0)
+    src, dst = MRef(cfg), MRef(ModelConfig(**{**cfg.__dict__, "concat": True}))
+    for p in src.parameters():
+        torch.nn.init.normal_(p)
+    src.scale.fill_(2.0)
+    transfer_weights(src, dst, f_id_dim=3)
+    f_attr, f_id = torch.randn(4, 5), torch.randn(4, 3)
+    assert torch.allclose(dst(f_attr, f_id), src(f_attr), atol=1e-5) and not torch.equal(src(f_attr), torch.zeros(4, 6))
+    with pytest.raises(ConfigError, match="cannot fine-tune"):
+        transfer_weights(MRef(ModelConfig(**{**cfg.__dict__, "f_attr_dim": 7})), src, f_id_dim=3)
+
+
+def test_missing_editors_name_the_command_that_trains_them(tmp_path):
+    source = EditorSource(get_preset("paper256"), tmp_path / "work", editors=tmp_path, quick=False)
+    with pytest.raises(ConfigError, match=r"genfields train-editor --preset paper256 --config paper "
+                                          rf"--dataset data/edit-paper256 --outdir {tmp_path}/gf3 --layers conv0-conv2"):
+        source.get("gf3", "conv0-conv2")
+    quick = EditorSource(get_preset("paper256"), tmp_path / "work", quick=True)
+    with pytest.raises(ConfigError, match="fine-tunes only from a trained paper editor.*--config wspace"):
+        quick.get("wspace")
+    with pytest.raises(ConfigError, match="no such directory"):
+        EditorSource(get_preset("paper256"), tmp_path, editors=tmp_path / "missing")
+
+
+def test_sizes_refuse_nonsense():
+    assert report_sizes("synth64", quick=True, pairs=30).pairs == 30
+    with pytest.raises(ConfigError, match="at least 2"):
+        report_sizes("synth64", quick=True, pairs=1)
+
+
+# --- the report end to end -----------------------------------------------------------------------------
+FILES = ["index.md", "index.html", "run.json", "face_size.json", "fields.json", "table1.json", "table2.json",
+         "table3.json", "figure7.json", "figure8.json", "claims.json", "figure2_generative_fields.png",
+         "figure5_edits.png", "figure6_ablation.png", "figure7_sparsity.png", "figure8_reuse.png",
+         "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "report"
+    result = runner.invoke(app, ["reproduce", "--preset", "tiny16", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "index.md" in result.output
+    return out
+
+
+def test_quick_tiny_report_writes_every_file(report):
+    for name in FILES:
+        assert (report / name).stat().st_size > 100, name
+    text = (report / "index.md").read_text()
+    for name in FILES:
+        if name.endswith(".png"):
+            assert f"({name})" in text
+    assert "<table>" in (report / "index.html").read_text()
+    run = json.loads((report / "run.json").read_text())
+    assert set(run["editors"]) == {"paper", "wspace", "default", "no-concat", "style-reg", "gf1", "gf2", "gf3", "gf4",
+                                   "gf5"}
+    assert run["editors"]["gf5"].startswith("fine-tuned 2 steps")
+
+
+def test_report_numbers_are_the_json_numbers(report):
+    t1 = json.loads((report / "table1.json").read_text())
+    assert set(t1["rows"]) == {"ours", "wspace", "unedited"} and t1["paper"] == paper.TABLE_1
+    assert t1["rows"]["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
+    text = (report / "index.md").read_text()
+    assert f"| Ours | {t1['rows']['ours']['fd']:.2f} | 4.89 | {t1['rows']['ours']['identity']:.3f} | 0.820 |" in text
+    face = json.loads((report / "face_size.json").read_text())
+    assert 0.4 < face["relative"] < 0.7 and face["images"] == 8  # renders frame the face like FFHQ (0.553)
+    t3 = json.loads((report / "table3.json").read_text())
+    assert [r["convs"] for r in t3["ranges"]] == [
+        r.convs for r in select_gf_ranges([27, 19, 11, 7, 3], face["mean_px"], PAPER_FIELDS)]
+    f7 = json.loads((report / "figure7.json").read_text())
+    assert sum(f7["mean"]) == pytest.approx(144) and len(f7["mean"]) == 20  # every dim of S in one bin per test
+    f8 = json.loads((report / "figure8.json").read_text())
+    assert f8["k"] == 10 and f8["union_size"] == len(f8["union"]) and f8["paper_dimensions"][0]["layer"] == "conv0"
+    verdicts = json.loads((report / "claims.json").read_text())
+    assert verdicts["table3_paper"]["status"] == "supported"
+    assert f"**{verdicts['table3']['claim']}: {verdicts['table3']['status']} by our run**" in text
+
+
+def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
+    editors = report / "work" / "editors"
+    run = reproduce("tiny16", tmp_path / "again", editors=editors)
+    assert all(origin.startswith("run ") for origin in run["editors"].values())
+    first = json.loads((report / "table1.json").read_text())
+    again = json.loads((tmp_path / "again" / "table1.json").read_text())
+    assert again["rows"]["ours"]["pose"] == pytest.approx(first["rows"]["ours"]["pose"], rel=1e-5)
+    (editors / "default").rename(editors / "moved")
+    shutil.copytree(editors / "paper", editors / "default")
+    with pytest.raises(ConfigError, match="trained as configuration 'paper'"):
+        reproduce("tiny16", tmp_path / "bad", editors=editors)
+
+
+def test_cli_reports_a_missing_editor_as_an_error(tmp_path):
+    result = runner.invoke(app, ["reproduce", "--preset", "paper256", "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    assert "genfields train-editor --preset paper256 --config paper" in str(result.exception)
