@@ -11,6 +11,7 @@ from genfields.errors import CheckpointError
 from genfields.perception.inception import (FIDInceptionV3, InceptionAttributeEncoder, _check_keys, fid_folders,
                                             load_fid_inception, official_state_dict_shapes)
 from genfields.perception.interfaces import FeatureNetwork
+from official_files import random_state
 
 # torchvision's inception_v3(aux_logits=False) has 23,834,568 parameters with 1000 classes;
 # the FID graph has 1008 classes, i.e. 8 more rows of the 2048-d fc (+ bias).
@@ -18,21 +19,8 @@ OFFICIAL_PARAMETERS = 23_834_568 + 8 * 2049
 
 
 def random_official_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors under the official key names and shapes (BN statistics kept plausible)."""
-    gen = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, shape in official_state_dict_shapes().items():
-        t = torch.randn(shape, generator=gen)
-        if key.endswith("conv.weight"):
-            t *= (2.0 / np.prod(shape[1:])) ** 0.5
-        elif key.endswith("running_var"):
-            t = t.abs() + 0.5
-        elif key.endswith(("bn.bias", "running_mean")):
-            t *= 0.1
-        elif key.endswith("bn.weight"):
-            t = 1 + 0.1 * t
-        state[key] = t
-    return state
+    """Random tensors under the official key names and shapes."""
+    return random_state(official_state_dict_shapes(), seed)
 
 
 @pytest.fixture(scope="module")

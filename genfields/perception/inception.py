@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genfields.errors import CheckpointError
 from genfields.imageio import ImageError, check_images, load_image
 from genfields.perception.interfaces import AttributeEncoder, FeatureNetwork
 from genfields.perception.metrics import feature_statistics, frechet_distance
+from genfields.perception.weights import check_state_keys, load_official, state_shapes
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -222,18 +222,12 @@ class InceptionAttributeEncoder(AttributeEncoder):
 
 def official_state_dict_shapes() -> dict[str, tuple[int, ...]]:
     """Key -> shape of `pt_inception-2015-12-05-6726825d.pth` (without BN step counters)."""
-    return {k: tuple(v.shape) for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
+    return state_shapes(FIDInceptionV3())
 
 
 def _check_keys(state: dict[str, torch.Tensor], source: str) -> None:
     """Refuse a state dict whose keys or shapes differ from the official file's, naming the differences."""
-    expected = official_state_dict_shapes()
-    got = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
-    wrong = sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"{source} is not the FID Inception state dict: missing {missing[:5]}, "
-                              f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
+    check_state_keys(state, official_state_dict_shapes(), "FID Inception", source)
 
 
 def load_fid_inception(path: Optional[str | Path] = None, device: str | torch.device = "cpu") -> FIDInceptionV3:
@@ -242,20 +236,7 @@ def load_fid_inception(path: Optional[str | Path] = None, device: str | torch.de
     The file is read with `torch.load(weights_only=True)`: tensors only, no code runs.
     BatchNorm step counters are optional (files from older PyTorch versions lack them).
     """
-    if path is None:
-        from genfields.downloads import require
-
-        path = require("inception-fid")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
-    _check_keys(state, str(path))
-    net = FIDInceptionV3()
-    net.load_state_dict(state, strict=False)  # strictness checked above; BN counters may be absent
-    return net.eval().requires_grad_(False).to(device)
+    return load_official(FIDInceptionV3(), path, "inception-fid", "FID Inception").to(device)
 
 
 def image_files(folder: str | Path) -> list[Path]:

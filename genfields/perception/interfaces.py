@@ -31,6 +31,26 @@ def resize_input(images: torch.Tensor, res: int) -> torch.Tensor:
     return F.interpolate(images, size=(res, res), mode="bilinear", align_corners=False, antialias=True)
 
 
+def crop_boxes(images: torch.Tensor, box: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear size x size crops of boxes [B, 4] (x0, y0, x1, y1 in continuous pixels: pixel i covers [i, i + 1])
+    from images [B, 3, H, W] in [-1, 1]; black (-1) outside the image. Differentiable in the images."""
+    h, w = images.shape[-2:]
+    box = box.to(images.dtype)
+    steps = (torch.arange(size, dtype=images.dtype, device=images.device) + 0.5) / size  # pixel centres
+    xs = box[:, :1] + steps * (box[:, 2:3] - box[:, :1])  # [B, size]
+    ys = box[:, 1:2] + steps * (box[:, 3:4] - box[:, 1:2])
+    grid = torch.stack([(2 * xs / w - 1)[:, None, :].expand(-1, size, -1),
+                        (2 * ys / h - 1)[:, :, None].expand(-1, -1, size)], dim=-1)
+    # Sample (image + 1) with zero padding, so that outside the image is -1 (black), as face crops pad.
+    return F.grid_sample(images + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def image_box(images: torch.Tensor, fractions: tuple[float, ...]) -> torch.Tensor:
+    """A box (x0, y0, x1, y1) given as fractions of the image side -> pixel boxes [B, 4] for a batch."""
+    h, w = images.shape[-2:]
+    return (images.new_tensor(fractions) * images.new_tensor([w, h, w, h])).expand(images.shape[0], 4)
+
+
 class IdentityEncoder(nn.Module):
     """Image -> identity embedding [B, D]; two images show the same person when `similarity` is high."""
 

@@ -1,4 +1,4 @@
-"""A restricted unpickler for NVIDIA's StyleGAN2 network pickles that never runs their code.
+"""A restricted unpickler for NVIDIA's StyleGAN2 network pickles (and NumPy array pickles) that never runs code.
 
 Official snapshots (stylegan2-ada-pytorch, stylegan3) are plain pickles of `torch_utils.persistence`
 objects: each module is stored as its class's *source code* plus its `__dict__`, and a plain
@@ -6,6 +6,8 @@ objects: each module is stored as its class's *source code* plus its `__dict__`,
 allow-list; persistent objects become inert `PersistentRecord`s (the source is kept as a string
 and never executed); tensors are rebuilt by torch's own safe loader. Anything else, for example
 `os.system` or `builtins.eval`, is refused with `UnsafePickleError` before it can be called.
+The same allow-list reads plain pickles of NumPy arrays (3DDFA_V2's `.pkl` files): arrays are
+rebuilt by `_reconstruct` + `ndarray.__setstate__` with non-object dtypes only.
 """
 
 from __future__ import annotations
@@ -83,6 +85,17 @@ def _numpy_scalar(dtype, data=None):
     return np.frombuffer(data, dtype=dtype)[0] if data is not None else dtype.type()
 
 
+class _NdarrayType:
+    """What the pickle gets for `numpy.ndarray`: a marker that `_reconstruct` accepts, not a callable class."""
+
+
+def _numpy_reconstruct(subtype, shape, dtype_code):
+    """An empty ndarray that the pickle's BUILD step fills (`numpy.core.multiarray._reconstruct`, plain ndarray only)."""
+    if subtype is not _NdarrayType:
+        raise UnsafePickleError("refusing an ndarray subclass in the pickle")
+    return np.ndarray.__new__(np.ndarray, shape, _numpy_dtype(dtype_code))
+
+
 def _numpy_dtype(name, align=False, copy=False):
     dt = np.dtype(name)
     if dt.hasobject:
@@ -102,6 +115,9 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy", "dtype"): _numpy_dtype,
+    ("numpy", "ndarray"): _NdarrayType,  # only as _reconstruct's subtype argument
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
     ("torch", "Size"): torch.Size,
@@ -117,7 +133,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if module == "torch" and name in _TORCH_DTYPES:
             return getattr(torch, name)
         raise UnsafePickleError(f"refused: the pickle references {module}.{name}, which is not on the allow-list "
-                                "of a StyleGAN2 network pickle; nothing was executed")
+                                "(StyleGAN2 network pickles, NumPy arrays); nothing was executed")
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError("refused: the pickle uses persistent ids, which network pickles do not")
