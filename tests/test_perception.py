@@ -86,6 +86,21 @@ def test_frechet_distance_of_known_gaussians():
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6
 
 
+def test_frechet_distance_matches_the_scipy_sqrtm_formula():
+    import scipy.linalg
+
+    rng = np.random.default_rng(1)
+    for n, d in ((200, 6), (40, 12), (8, 12)):  # the last: rank-deficient covariances (fewer samples than dims)
+        a, b = rng.normal(size=(n, d)), rng.normal(0.3, 1.5, size=(n, d)) @ rng.normal(size=(d, d))
+        mu1, s1, mu2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+        root = scipy.linalg.sqrtm(s1 @ s2).real
+        reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6, abs=1e-6)
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(frechet_distance(mu2, s2, mu1, s1), rel=1e-9)
+    with pytest.raises(ValueError, match="one D"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
 def test_nme_divides_by_face_size():
     target = torch.zeros(1, 68, 2)
     target[0, 16, 0] = 40.0  # face size 40 px
