@@ -324,7 +324,7 @@ def _register_package_commands() -> None:
     from genfields.downloads_cli import download
     from genfields.editing.cli import edit, evaluate, make_dataset, ship_editor, train_editor
     from genfields.evaluation.cli import reproduce
-    from genfields.perception.cli import detect, train_perception
+    from genfields.perception.cli import align, detect, train_perception
     from genfields.synthface.cli import synth_data
 
     app.command("make-dataset")(make_dataset)
@@ -335,6 +335,7 @@ def _register_package_commands() -> None:
     app.command("synth-data")(synth_data)
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
+    app.command("align")(align)
     app.command("download")(download)
     app.command("reproduce")(reproduce)
 

@@ -12,6 +12,8 @@ from PIL import Image, UnidentifiedImageError
 
 from genfields.errors import GenfieldsError
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")  # the photos a folder is read for
+
 
 class ImageError(GenfieldsError, ValueError):
     """An image that cannot be used: missing, unreadable, not RGB, wrong size, NaN."""

@@ -90,3 +90,28 @@ def test_aligns_the_astronaut_rotated(dlib_or_skip):
         pytest.skip(f"skimage.data.astronaut() unavailable: {exc}")
     turned = np.asarray(Image.fromarray(rgb).rotate(-20, resample=Image.BICUBIC))
     _check_aligned(turned)
+
+
+def test_align_command_on_a_folder_and_a_photo(dlib_or_skip, photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from genfields.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("obama.jpg", "biden.jpg"):
+        (folder / name).write_bytes((photos / name).read_bytes())
+    Image.fromarray(np.full((80, 80, 3), 128, np.uint8)).save(folder / "blank.png")  # no face
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    result = CliRunner().invoke(app, ["align", str(folder), "--out", str(tmp_path / "out"), "--size", "128"])
+    assert result.exit_code == 2  # the faces are written, the failures named
+    assert "aligned 2 photo(s) to 128x128" in result.output
+    assert "blank.png: no face found" in result.output and "broken.jpg: " in result.output
+    for name in ("obama", "biden"):
+        assert Image.open(tmp_path / "out" / f"{name}.png").size == (128, 128)
+    single = CliRunner().invoke(app, ["align", str(photos / "obama.jpg"), "--out", str(tmp_path / "one.png")])
+    assert single.exit_code == 0 and Image.open(tmp_path / "one.png").size == (256, 256)
+    bad = CliRunner().invoke(app, ["align", str(folder / "blank.png"), "--out", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and "error: no face found" in bad.output
+    missing = CliRunner().invoke(app, ["align", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "no such photo or folder" in missing.output

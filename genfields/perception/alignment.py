@@ -15,13 +15,14 @@ as `genfields.perception.real.dlib_face` returns them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from genfields.imageio import ImageError
+from genfields.imageio import IMAGE_SUFFIXES, ImageError
 
 
 class AlignedFace(NamedTuple):
@@ -123,3 +124,36 @@ def align_photo(rgb: np.ndarray, output_size: int = 256) -> AlignedFace:
 
     landmarks, _ = dlib_face(np.ascontiguousarray(rgb))
     return align_face(rgb, landmarks, output_size)
+
+
+def align_images(source: Path, out: Path, size: int = 256) -> tuple[list[Path], dict[Path, str]]:
+    """Align one photo (`out`: an image file, or a folder for `<stem>.png`) or every photo of a folder (`out`: a folder).
+
+    Returns the files written and, for a folder, the photos that could not be aligned with the
+    reason (no face found, not a readable image); a single photo that fails raises instead.
+    """
+    from genfields.imageio import load_image, save_image, to_uint8
+    from genfields.perception.real import NoFaceError
+
+    if size < 16:
+        raise ImageError(f"the aligned size must be at least 16 pixels, got {size}")
+    if out.suffix.lower() in IMAGE_SUFFIXES and out.suffix.lower() != ".png":
+        raise ImageError(f"{out}: aligned faces are written as PNG; give a .png name or a folder")
+    if source.is_file():
+        target = out if out.suffix.lower() == ".png" else out / f"{source.stem}.png"
+        save_image(align_photo(to_uint8(load_image(source))[0], size).image, target)
+        return [target], {}
+    if not source.is_dir():
+        raise ImageError(f"no such photo or folder: {source}")
+    photos = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not photos:
+        raise ImageError(f"{source}: no photos ({', '.join(IMAGE_SUFFIXES)})")
+    if out.suffix.lower() == ".png":
+        raise ImageError(f"{out}: aligning a folder needs an output folder, not an image file name")
+    written, failed = [], {}
+    for photo in photos:
+        try:
+            written.append(save_image(align_photo(to_uint8(load_image(photo))[0], size).image, out / f"{photo.stem}.png"))
+        except (ImageError, NoFaceError) as exc:
+            failed[photo] = str(exc)
+    return written, failed

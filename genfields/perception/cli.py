@@ -1,4 +1,4 @@
-"""Typer commands `genfields train-perception` and `genfields detect` (registered by the main app).
+"""Typer commands `genfields train-perception`, `genfields detect` and `genfields align` (registered by the main app).
 
 `python -m genfields.perception.cli ...` runs them standalone.
 """
@@ -78,10 +78,29 @@ def detect(
                    + (f"; wrote {out}" if out else ""))
 
 
+def align(
+    source: Path = typer.Argument(..., help="A photo, or a folder of photos (PNG, JPEG, BMP, WebP)."),
+    out: Path = typer.Option(..., "--out", help="Output: a .png file for one photo, else a folder (<name>.png each)."),
+    size: int = typer.Option(256, help="Side of the aligned square (FFHQ: 1024; the paper's generator: 256)."),
+) -> None:
+    """Align in-the-wild photos FFHQ-style (dlib's 68 landmarks), so that they can serve as attribute images."""
+    from .alignment import align_images
+
+    try:
+        written, failed = align_images(source, out, size)
+    except GenfieldsError as err:
+        fail(err)
+    typer.echo(f"aligned {len(written)} photo(s) to {size}x{size} in {out if source.is_dir() else written[0]}")
+    if failed:
+        fail(GenfieldsError(f"{len(failed)} photo(s) not aligned: "
+                            + "; ".join(f"{p.name}: {why}" for p, why in failed.items())))
+
+
 def _standalone() -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
+    app.command("align")(align)
     return app
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genfields.imageio import ImageError, check_images, load_image
+from genfields.imageio import IMAGE_SUFFIXES, ImageError, check_images, load_image
 from genfields.perception.interfaces import AttributeEncoder, FeatureNetwork
 from genfields.perception.metrics import feature_statistics, frechet_distance
 from genfields.perception.weights import check_state_keys, load_official, state_shapes
@@ -28,7 +28,6 @@ from genfields.perception.weights import check_state_keys, load_official, state_
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008  # the TF graph's 1008 outputs (1000 ImageNet classes + 8 unused)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 class BasicConv2d(nn.Module):
