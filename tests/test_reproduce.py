@@ -16,7 +16,8 @@ from genfields.editing import get_preset
 from genfields.editing.config import ModelConfig
 from genfields.editing.mref import MRef
 from genfields.errors import ConfigError
-from genfields.evaluation import claims, paper_numbers as paper
+from genfields.evaluation import claims
+from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.evaluation.report_editors import EditorSource, transfer_weights
 from genfields.evaluation.reproduce import report_sizes, reproduce

@@ -69,6 +69,10 @@ class EditorSource:
         self.model, self.seed, self.progress = model, seed, progress
         self._cache: dict[str, ReportEditor] = {}
 
+    def origins(self) -> dict[str, str]:
+        """Where each editor used so far came from."""
+        return {name: ed.origin for name, ed in self._cache.items()}
+
     def get(self, name: str, layers: str | None = None) -> ReportEditor:
         if name not in self._cache:
             self._cache[name] = self._find(name, layers) or self._make(name, layers)

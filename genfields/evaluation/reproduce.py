@@ -26,7 +26,8 @@ from genfields.editing.evaluate import evaluate_editor
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import get_preset
 from genfields.errors import ConfigError
-from genfields.evaluation import claims, paper_numbers as paper
+from genfields.evaluation import claims
+from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.evaluation.report_editors import TABLE2_NAMES, EditorSource
 from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
@@ -212,7 +213,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     for key, value in numbers.items():
         _write_json(out / f"{key}.json", value)
     run = {"preset": preset.name, "quick": quick, "seed": seed, "generator": generator, "command": command,
-           "sizes": asdict(sizes), "editors": {name: ed.origin for name, ed in source._cache.items()},
+           "sizes": asdict(sizes), "editors": source.origins(),
            "timings_s": timings, "total_s": round(time.monotonic() - start, 1)}
     _write_json(out / "run.json", run)
     from genfields.evaluation.report_text import write_report
