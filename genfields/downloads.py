@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from genfields.errors import GenfieldsError
 
@@ -208,6 +208,22 @@ def require(name: str, root: Optional[Path] = None) -> Path:
     if not path.is_file():
         raise DownloadError(offline_message(asset, root, "not in the cache"))
     return path
+
+
+def require_all(names: Iterable[str], root: Optional[Path] = None, extra_missing: Iterable[str] = ()) -> dict[str, Path]:
+    """The cached files of several components, or one DownloadError naming every missing file
+    (with its URL and where to put it) and any `extra_missing` needs of the caller."""
+    assets = [get_asset(n) for n in names]
+    missing = [a for a in assets if not asset_path(a, root).is_file()]
+    problems = [f"{a.filename} ({a.name}): download {a.url}" + (f" and decompress it ({a.compression})"
+                                                                  if a.compression else "")
+                + f", put it at {asset_path(a, root)}" for a in missing] + list(extra_missing)
+    if problems:
+        fetch = f" On a machine with internet run `genfields download {' '.join(a.name for a in missing)}`;" \
+            if missing else ""
+        raise DownloadError(f"{len(problems)} required file(s) missing (set GENFIELDS_HOME to use another folder "
+                            f"than {root or home()}):{fetch} " + "; ".join(problems))
+    return {a.name: asset_path(a, root) for a in assets}
 
 
 def _open_range(url: str, start: int, timeout: float):

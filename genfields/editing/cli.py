@@ -27,7 +27,7 @@ def _threads(n: Optional[int]) -> None:
 
 
 def make_dataset(
-    preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
+    preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256, ffhq256)."),
     out: Path = typer.Option(..., "--out", help="Output folder (dataset.json, data.safetensors, preview.png)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     identities: Optional[int] = typer.Option(None, help="Identity images (default: the preset's; synth64 9000)."),
@@ -46,6 +46,8 @@ def make_dataset(
 
     _threads(threads)
     p = get_preset(preset)
+    if model is None:
+        p.require(attribute_images=False)
     cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
                         identities=identities or p.identities, attributes=attributes or p.attribute_images,
                         truncation=truncation, seed=seed)
@@ -87,6 +89,8 @@ def train_editor(
     _threads(threads)
     cfg = None
     if not resume:
+        if model is None:
+            get_preset(preset).require(attribute_images=sample_every > 0)
         cfg = get_preset(preset).train_config(config, generator=model, dataset=str(dataset) if dataset else None,
                                               batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
                                               sample_every=sample_every)
@@ -130,7 +134,8 @@ def read_z(path: Path, z_dim: int) -> torch.Tensor:
 
 def edit(
     attribute: Path = typer.Option(..., help="Attribute image: an aligned square face (resized to the generator's)."),
-    model: str = typer.Option("synth64", help=MODEL_HELP),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: the preset's generator, else synth64."),
+    preset: Optional[str] = typer.Option(None, help="Editing preset whose generator and downloads to use (e.g. ffhq256)."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
     identity_seed: Optional[int] = typer.Option(None, help="Identity z = RandomState(seed).randn(1, z_dim)."),
     identity_z: Optional[Path] = typer.Option(None, help="Identity z from a .npy or .npz (key z)."),
@@ -149,6 +154,14 @@ def edit(
 
     if (identity_seed is None) == (identity_z is None):
         raise ConfigError("give exactly one of --identity-seed or --identity-z")
+    if preset is not None:
+        from .presets import get_preset
+
+        p = get_preset(preset)
+        if model is None:
+            model = p.generator
+            p.require(attribute_images=False)
+    model = model or "synth64"
     ed = load_editor(editor or model, model=model)
     z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
     result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf)
@@ -187,6 +200,8 @@ def evaluate(
     if pairs < 2:
         raise ConfigError("--pairs must be at least 2 (FD needs a covariance)")
     p = get_preset(preset)
+    if model is None:
+        p.require()
     results = evaluate_editor(load_editor(editor or preset, model=model), p, pairs, seed, batch, layers, gf,
                               progress=not as_json)
     if out is not None:

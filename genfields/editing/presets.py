@@ -4,12 +4,16 @@ the sizes and schedule that suit them.
 A preset names the parts; nothing else in `genfields.editing` knows about a particular world.
 `synth64` is the embedded default (a 64x64 StyleGAN2 trained on synthface renders, the
 shipped synthetic perception networks, rendered faces as the "real" attribute images);
-`paper256` records the paper's own settings; `tiny16` exists for tests.
+`paper256` records the paper's own settings; `ffhq256` runs them on the real downloads (NVIDIA's
+generator, 3DDFA_V2, facenet, InceptionV3; FFHQ photos in $GENFIELDS_HOME/ffhq256); `tiny16`
+exists for tests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genfields.errors import ConfigError
 
@@ -36,6 +40,19 @@ class EditingPreset:
     attribute_images: int = 3000  # generated attribute images of `make-dataset`
     eval_render_seed: int = 20000  # renders never used to train the GAN or the perception networks
     fd_render_seed: int = 30000  # the real reference set of FD
+    downloads: tuple[str, ...] = ()  # registry components it needs (genfields download)
+
+    def require(self, attribute_images: bool = True) -> None:
+        """One DownloadError naming every missing download (and the attribute folder, when needed)."""
+        if not self.downloads:
+            return
+        from genfields.downloads import require_all
+
+        folder = Path(self.attributes)
+        missing = [] if not attribute_images or self.attributes == "synthface" or folder.is_dir() else [
+            f"FFHQ photos: put aligned {self.resolution}x{self.resolution} face photos in {folder} (the FFHQ "
+            f"dataset resized, or `genfields align PHOTOS --out {folder} --size {self.resolution}`)"]
+        require_all(self.downloads, extra_missing=missing)
 
     def train_config(self, config_name: str = "paper", **overrides) -> TrainConfig:
         """A TrainConfig for a named configuration (`default`, `no-concat`, `style-reg`, `paper`, `wspace`)."""
@@ -63,6 +80,14 @@ PRESETS: dict[str, EditingPreset] = {
         name="synth64", generator="synth64", perception="synth", attributes="synthface", resolution=64,
         hidden=(1024, 1024, 1024), loss=LossConfig(identity=1.0, attribute=0.5, reconstruction=0.02),
         style_reg_weight=1e-3, steps=20000, lr_start=3e-4, lr_end=3e-6, identities=9000, attribute_images=3000),
+    # paper256 on the real downloads; the attribute and FD reference images are FFHQ photos.
+    "ffhq256": EditingPreset(
+        name="ffhq256", generator="stylegan2-ffhq256", perception="ffhq256",
+        attributes="{GENFIELDS_HOME}/ffhq256", resolution=256, hidden=(4096, 4096, 4096),
+        loss=LossConfig(identity=1.0, attribute=0.01, reconstruction=0.02), steps=200000,
+        lr_start=5e-6, lr_end=1e-7, identities=36000, attribute_images=12000,
+        downloads=("stylegan2-ffhq256", "inception-fid", "facenet-vggface2", "3ddfa-mobilenet",
+                   "3ddfa-param-mean-std", "3ddfa-bfm")),
     # Tests: a random tiny generator, the shipped perception networks (they resize to 64 px).
     "tiny16": EditingPreset(
         name="tiny16", generator="random:tiny16:1", perception="synth", attributes="synthface", resolution=16,
@@ -73,8 +98,13 @@ PRESETS: dict[str, EditingPreset] = {
 
 
 def get_preset(name: str) -> EditingPreset:
-    """The named preset, or a clear error listing the known names."""
+    """The named preset (its attribute folder under the current GENFIELDS_HOME), or a clear error listing the known names."""
     try:
-        return PRESETS[name]
+        preset = PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown editing preset '{name}' (known: {', '.join(PRESETS)})") from None
+    if "{GENFIELDS_HOME}" in preset.attributes:
+        from genfields.downloads import home
+
+        preset = dataclasses.replace(preset, attributes=preset.attributes.format(GENFIELDS_HOME=home()))
+    return preset

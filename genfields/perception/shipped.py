@@ -114,9 +114,14 @@ def load_network(name: str | os.PathLike) -> torch.nn.Module:
 
 
 def load_perception(preset: str = "synth") -> PerceptionSet:
-    """The networks of a preset; `synth` = the shipped synthetic-world networks."""
+    """The networks of a preset; `synth` = the shipped synthetic-world networks, `ffhq256` = the paper's
+    real networks (3DDFA_V2, facenet, InceptionV3) from the cached downloads."""
+    if preset == "ffhq256":
+        from .ffhq import load_ffhq_perception
+
+        return load_ffhq_perception()
     if preset not in PRESETS:
-        raise ConfigError(f"unknown perception preset '{preset}' (known: {', '.join(PRESETS)})")
+        raise ConfigError(f"unknown perception preset '{preset}' (known: {', '.join(PRESETS)}, ffhq256)")
     names = PRESETS[preset]
     attributes = load_network(names["attributes"])
     return PerceptionSet(identity=load_network(names["identity"]), attributes=attributes,

@@ -28,6 +28,7 @@ from genfields.errors import CheckpointError, ConfigError, GenfieldsError
 from genfields.models import MODELS_DIR
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.network import Generator
+from genfields.downloads import REGISTRY, require
 from genfields.stylegan2.safe_pickle import PersistentRecord, safe_load_pickle
 
 CONFIG_KEY = "genfields_config"
@@ -44,12 +45,15 @@ def shipped_models() -> list[str]:
 
 def load_generator(name_or_path: str | os.PathLike, device: str | torch.device = "cpu",
                    channel_multiplier: int | None = None) -> Generator:
-    """A generator in eval mode, float32, on `device`, from a shipped name, `random:<arch>` or a path."""
+    """A generator in eval mode, float32, on `device`, from a shipped name, `random:<arch>`, a download
+    name (`stylegan2-ffhq256`: the cached file, or a DownloadError saying where to get it) or a path."""
     spec = str(name_or_path)
     if spec.startswith("random:"):
         G = _random_generator(spec)
     elif (MODELS_DIR / spec / "model.safetensors").is_file():
         G = load_own(MODELS_DIR / spec)
+    elif spec in REGISTRY:  # a downloadable component, e.g. stylegan2-ffhq256: its cached file
+        G = _load_path(require(spec), channel_multiplier)
     else:
         path = Path(spec).expanduser()
         if not path.exists():

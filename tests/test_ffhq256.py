@@ -1,0 +1,86 @@
+"""The `ffhq256` preset: one clear offline error naming every missing file, and the whole editing
+pipeline end to end on random-weight files in the official formats (small sizes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import require_nvidia_fixture
+from genfields.cli import app
+from genfields.downloads import REGISTRY
+from genfields.editing import presets, trainer
+from official_files import write_all
+
+runner = CliRunner()
+NEEDED = ("stylegan2-ffhq256", "inception-fid", "facenet-vggface2", "3ddfa-mobilenet", "3ddfa-param-mean-std",
+          "3ddfa-bfm")
+
+
+def _error(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code != 0
+    return str(result.exception) + result.output
+
+
+def test_offline_commands_name_every_missing_file(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("GENFIELDS_HOME", str(home))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    messages = {
+        "make-dataset": _error("make-dataset", "--preset", "ffhq256", "--out", str(tmp_path / "ds")),
+        "train-editor": _error("train-editor", "--preset", "ffhq256", "--dataset", str(tmp_path / "ds")),
+        "evaluate": _error("evaluate", "--preset", "ffhq256", "--editor", str(tmp_path / "run")),
+        "edit": _error("edit", "--preset", "ffhq256", "--editor", str(tmp_path / "run"),
+                       "--attribute", str(tmp_path / "a.png"), "--identity-seed", "1"),
+    }
+    for command, message in messages.items():
+        for name in NEEDED:
+            assert REGISTRY[name].filename in message and str(home / REGISTRY[name].filename) in message, command
+        assert "genfields download " + " ".join(NEEDED) in message, command
+    assert "FFHQ photos" in messages["evaluate"] and str(home / "ffhq256") in messages["evaluate"]
+    assert "FFHQ photos" not in messages["make-dataset"]
+
+
+@pytest.fixture
+def random_home(tmp_path, monkeypatch):
+    """GENFIELDS_HOME with every ffhq256 file (random weights; the generator: the tiny NVIDIA-format pickle)."""
+    home = tmp_path / "home"
+    write_all(home, require_nvidia_fixture() / "nvidia_tiny64.pkl")
+    rng = np.random.default_rng(0)
+    (home / "ffhq256").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(home / "ffhq256" / f"{i:05d}.png")
+    monkeypatch.setenv("GENFIELDS_HOME", str(home))
+    small = dataclasses.replace(presets.PRESETS["ffhq256"], hidden=(32, 32))  # the paper's 4096 x 3 is too big here
+    monkeypatch.setitem(presets.PRESETS, "ffhq256", small)
+    monkeypatch.setattr(trainer, "SAMPLE_COUNT", 1)  # one sample edit instead of 4: InceptionV3 at 299 px is slow on a CPU
+    return home
+
+
+def test_pipeline_runs_end_to_end_on_random_official_files(random_home, tmp_path):
+    def ok(*args: str):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    ok("make-dataset", "--preset", "ffhq256", "--out", str(tmp_path / "ds"), "--identities", "4", "--attributes", "2",
+       "--threads", "1")
+    assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["config"]["perception"] == "ffhq256"
+    ok("train-editor", "--preset", "ffhq256", "--dataset", str(tmp_path / "ds"), "--outdir", str(tmp_path / "run"),
+       "--steps", "2", "--batch", "2", "--sample-every", "0", "--threads", "1")
+    final = tmp_path / "run" / "final"
+    assert json.loads((final / "config.json").read_text())["generator"] == "stylegan2-ffhq256"
+    result = ok("evaluate", "--preset", "ffhq256", "--editor", str(final), "--pairs", "2", "--batch", "2", "--json")
+    scores = json.loads(result.stdout)
+    assert set(scores) == {"method", "unedited"} and np.isfinite(scores["method"]["fd"])
+    result = ok("edit", "--preset", "ffhq256", "--editor", str(final), "--attribute",
+                str(random_home / "ffhq256" / "00000.png"), "--identity-seed", "3", "--out", str(tmp_path / "e.png"),
+                "--json")
+    assert -1.001 <= json.loads(result.stdout)["method"]["identity"] <= 1.001
+    assert Image.open(tmp_path / "e.png").size == (64, 64)
