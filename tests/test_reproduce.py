@@ -205,3 +205,15 @@ def test_cli_reports_a_missing_editor_as_an_error(tmp_path):
     result = runner.invoke(app, ["reproduce", "--preset", "paper256", "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
     assert "genfields train-editor --preset paper256 --config paper" in str(result.exception)
+
+
+def test_plan_trains_the_editors_the_quick_report_used(report):
+    result = runner.invoke(app, ["reproduce", "--preset", "tiny16", "--quick", "--plan", "--editors", "E"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "genfields make-dataset --preset tiny16 --out data/edit-tiny16"
+    t3 = json.loads((report / "table3.json").read_text())
+    for r in t3["ranges"]:
+        assert (f"--config paper --dataset data/edit-tiny16 --outdir E/gf{r['config']} --layers {r['convs']} "
+                "--mask-mode train") in result.output
+    assert len(lines) == 11 and "--outdir E/wspace" in result.output

@@ -30,13 +30,21 @@ def reproduce(
     steps: Optional[int] = typer.Option(None, help="Steps of each quick fine-tune (default 40)."),
     seed: int = typer.Option(0, help="Seed of identities, attribute images and fine-tunes."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    plan: bool = typer.Option(False, "--plan", help="Print the commands that train every editor the report needs "
+                              "(into --editors), one per line, and exit."),
 ) -> None:
     """Every table and figure of the paper's section 4 and appendix, next to the paper's numbers."""
-    from .reproduce import report_sizes
+    from .report_editors import dataset_folder, train_editor_command
+    from .reproduce import editor_plan, report_sizes
     from .reproduce import reproduce as run
 
     if threads is not None:
         torch.set_num_threads(threads)
+    if plan:
+        typer.echo(f"genfields make-dataset --preset {preset} --out {dataset_folder(preset)}")
+        for name, layers in editor_plan(preset, model, seed, quick).items():
+            typer.echo(train_editor_command(preset, name, editors, layers))
+        return
     sizes = report_sizes(preset, quick, pairs=pairs, tests=tests, steps=steps)
     command = "genfields " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else ""
     result = run(preset, out, quick=quick, editors=editors, dataset=dataset, model=model, seed=seed, sizes=sizes,

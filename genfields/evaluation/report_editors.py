@@ -46,14 +46,22 @@ def config_name_of(name: str) -> str:
     return "paper" if name.startswith("gf") else name
 
 
-def train_command(preset: str, name: str, editors: Path | None, layers: str | None = None) -> str:
-    """The commands that make editor `name` for a report."""
-    data = f"data/edit-{preset}"
-    out = f"{editors or 'EDITORS'}/{name}"
+def dataset_folder(preset: str) -> str:
+    """Where the commands this module prints put the preset's generated set."""
+    return f"data/edit-{preset}"
+
+
+def train_editor_command(preset: str, name: str, editors: Path | str | None, layers: str | None = None) -> str:
+    """The `genfields train-editor` command line that makes report editor `name` in EDITORS/name."""
     mask = f" --layers {layers} --mask-mode train" if layers else ""
-    return (f"`genfields make-dataset --preset {preset} --out {data}` (once), then `genfields train-editor --preset "
-            f"{preset} --config {config_name_of(name)} --dataset {data} --outdir {out}{mask}`, and pass "
-            f"`--editors {editors or 'EDITORS'}`")
+    return (f"genfields train-editor --preset {preset} --config {config_name_of(name)} --dataset "
+            f"{dataset_folder(preset)} --outdir {editors or 'EDITORS'}/{name}{mask}")
+
+
+def train_command(preset: str, name: str, editors: Path | None, layers: str | None = None) -> str:
+    """The commands that make editor `name` for a report (for error messages)."""
+    return (f"`genfields make-dataset --preset {preset} --out {dataset_folder(preset)}` (once), then "
+            f"`{train_editor_command(preset, name, editors, layers)}`, and pass `--editors {editors or 'EDITORS'}`")
 
 
 class EditorSource:

@@ -24,7 +24,7 @@ import torch
 from genfields.editing.dataset import attribute_images
 from genfields.editing.evaluate import evaluate_editor
 from genfields.editing.panel import edit_grid
-from genfields.editing.presets import get_preset
+from genfields.editing.presets import EditingPreset, get_preset
 from genfields.errors import ConfigError
 from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
@@ -34,6 +34,7 @@ from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_ro
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
 from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
 from genfields.imageio import save_image
+from genfields.perception import PerceptionSet
 from genfields.stylegan2 import StyleLayout, seed_to_z
 
 
@@ -112,14 +113,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     t = lap("base editor", t)
 
     # --- the average face size and the generative fields ------------------------------------------
-    with torch.no_grad():
-        attrs = attribute_images(preset.attributes, sizes.face_images, res, render_seed)
-        lm = torch.cat([nets.landmarks(chunk).landmarks for chunk in attrs.split(sizes.batch)])
-    fs = face_sizes(lm.numpy())
-    face = {"images": len(fs), "resolution": res, "mean_px": float(fs.mean()), "std_px": float(fs.std()),
-            "relative": float(fs.mean() / res), "paper_px": paper.FACE_SIZE_PX,
-            "paper_relative": paper.FACE_SIZE_PX / paper.RESOLUTION, "source": f"E_lnd landmarks 1 and 17 of "
-            f"{len(fs)} attribute images ({preset.attributes}, seed {render_seed})"}
+    face = measure_face_size(preset, nets, res, sizes.face_images, render_seed, sizes.batch)
     rows = field_table(layout, G, measure=True, effective=not generator.startswith("random:"),
                        channels=sizes.effective_channels, seed=seed)
     for row in rows:
@@ -220,6 +214,41 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
     write_report(out, numbers, run)
     return run
+
+
+def measure_face_size(preset: EditingPreset, nets: PerceptionSet, res: int, images: int, render_seed: int,
+                      batch: int = 50) -> dict:
+    """Average face size (E_lnd landmarks 1 and 17) over the preset's attribute images, with its source."""
+    with torch.no_grad():
+        attrs = attribute_images(preset.attributes, images, res, render_seed)
+        lm = torch.cat([nets.landmarks(chunk).landmarks for chunk in attrs.split(batch)])
+    fs = face_sizes(lm.numpy())
+    return {"images": len(fs), "resolution": res, "mean_px": float(fs.mean()), "std_px": float(fs.std()),
+            "relative": float(fs.mean() / res), "paper_px": paper.FACE_SIZE_PX,
+            "paper_relative": paper.FACE_SIZE_PX / paper.RESOLUTION, "source": f"E_lnd landmarks 1 and 17 of "
+            f"{len(fs)} attribute images ({preset.attributes}, seed {render_seed})"}
+
+
+def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick: bool = False) -> dict[str, str | None]:
+    """Every editor a report needs, name -> control units (None: all layers).
+
+    Table 3's ranges follow from the face size the report measures (same images, same seed), so a
+    script can train exactly the editors that `reproduce --editors` will look for.
+    """
+    from genfields.perception import load_perception
+    from genfields.stylegan2 import load_generator
+
+    preset = get_preset(preset_name)
+    sizes = report_sizes(preset_name, quick)
+    layout = load_generator(model or preset.generator).layout
+    face = measure_face_size(preset, load_perception(preset.perception), preset.resolution, sizes.face_images,
+                             preset.eval_render_seed + seed, sizes.batch)
+    ranges = select_gf_ranges([lay.gf for lay in layout], face["mean_px"],
+                              [lay.gf for lay in StyleLayout.from_arch("paper256")])
+    plan: dict[str, str | None] = {"paper": None, "wspace": None}
+    plan.update({name: None for name in TABLE2_NAMES if name != "paper"})
+    plan.update({f"gf{r.config}": r.convs for r in ranges})
+    return plan
 
 
 def reuse_summary(stats, layout: StyleLayout, paper_layout: StyleLayout, face_px: float) -> dict:
