@@ -38,12 +38,15 @@ def test_offline_commands_name_every_missing_file(tmp_path, monkeypatch):
         "evaluate": _error("evaluate", "--preset", "ffhq256", "--editor", str(tmp_path / "run")),
         "edit": _error("edit", "--preset", "ffhq256", "--editor", str(tmp_path / "run"),
                        "--attribute", str(tmp_path / "a.png"), "--identity-seed", "1"),
+        "reproduce": _error("reproduce", "--preset", "ffhq256", "--out", str(tmp_path / "report")),
+        "reproduce --plan": _error("reproduce", "--preset", "ffhq256", "--plan"),
     }
     for command, message in messages.items():
         for name in NEEDED:
             assert REGISTRY[name].filename in message and str(home / REGISTRY[name].filename) in message, command
         assert "genfields download " + " ".join(NEEDED) in message, command
     assert "FFHQ photos" in messages["evaluate"] and str(home / "ffhq256") in messages["evaluate"]
+    assert "FFHQ photos" in messages["reproduce"] and not (tmp_path / "report").exists()
     assert "FFHQ photos" not in messages["make-dataset"]
 
 

@@ -99,6 +99,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         return time.monotonic()
 
     preset = get_preset(preset_name)
+    preset.require()  # one error naming every missing download, before any work
     sizes = sizes or report_sizes(preset_name, quick)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,6 +240,7 @@ def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick
     from genfields.stylegan2 import load_generator
 
     preset = get_preset(preset_name)
+    preset.require()
     sizes = report_sizes(preset_name, quick)
     layout = load_generator(model or preset.generator).layout
     face = measure_face_size(preset, load_perception(preset.perception), preset.resolution, sizes.face_images,
