@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from genfields.cli import app, parse_seeds
+from genfields.cli import app
+from genfields.stylegan2.cli import parse_seeds
 
 runner = CliRunner()
 

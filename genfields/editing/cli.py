@@ -17,8 +17,7 @@ import torch
 import typer
 
 from genfields.errors import ConfigError
-
-MODEL_HELP = "Generator override: a shipped name, random:<arch>[:seed] (smoke tests) or a checkpoint path."
+from genfields.stylegan2.cli import MODEL_HELP
 
 
 def _threads(n: Optional[int]) -> None:
@@ -214,24 +213,3 @@ def evaluate(
         r = results[side]
         typer.echo(f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  "
                    f"pose {r['pose']:.2f}  FD {r['fd']:.2f}")
-
-
-def ship_editor(
-    run: Path = typer.Option(..., help="A finished train-editor run folder with evaluation.json "
-                             "(`genfields evaluate --editor RUN/final --out RUN/evaluation.json`)."),
-    name: str = typer.Option("synth64", help="Name of the shipped editor (genfields/models/editing/<name>/)."),
-    baseline: Optional[Path] = typer.Option(None, help="The W-space baseline's run folder (with its evaluation.json) "
-                                            "for the card's Table 1 comparison."),
-    command: str = typer.Option("", help="The training command, for the model card."),
-    out_dir: Optional[Path] = typer.Option(None, help="Where shipped editors live (default: the package's)."),
-) -> None:
-    """Ship a run's final editor (float16) with a demo grid, curves and a model card from the run's files."""
-    from genfields.editing.editor import EDITORS_DIR
-    from genfields.evaluation.editor_card import quality_bar, read_evaluation
-    from genfields.evaluation.editor_card import ship_editor as run_ship
-
-    out = run_ship(run, name, command or f"genfields train-editor (see {run / 'config.json'})", baseline,
-                   out_dir or EDITORS_DIR)
-    typer.echo(f"shipped {name} to {out}")
-    for check in quality_bar(read_evaluation(run)):
-        typer.echo("  " + check.describe())

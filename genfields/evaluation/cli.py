@@ -1,10 +1,14 @@
-"""Typer commands of the paper's experiments (registered by `genfields.cli`).
+"""Typer commands of evaluation and shipping (registered by `genfields.cli`).
 
+    genfields gan-quality --run RUN           # FD and pose/expression coverage of every GAN snapshot
+    genfields ship-gan --run RUN --name synth64
+    genfields ship-editor --run RUN --name synth64
     genfields reproduce --preset synth64 --quick --out report/
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +16,12 @@ from typing import Optional
 
 import torch
 import typer
+from rich.console import Console
+
+from genfields.errors import ConfigError
+from genfields.stylegan2.cli import MODEL_HELP
+
+console = Console()
 
 
 def reproduce(
@@ -50,3 +60,88 @@ def reproduce(
     result = run(preset, out, quick=quick, editors=editors, dataset=dataset, model=model, seed=seed, sizes=sizes,
                  progress=False, command=command)
     typer.echo(f"wrote {out / 'index.md'} and {out / 'index.html'} in {result['total_s']:.0f} s")
+
+
+def gan_quality_command(
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP),
+    run: Optional[Path] = typer.Option(None, help="A train-gan run folder: evaluate every snapshot in it "
+                                       "(appends quality.jsonl, draws curves.png)."),
+    n: int = typer.Option(2000, help="Images per set (GAN samples, renders, and the second render set)."),
+    seed: int = typer.Option(0, help="Seed of the GAN samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """FD of a generator against rendered faces (with the render-vs-render floor) and pose/expression coverage.
+
+    FD is measured in the synthetic world's feature network (not FID). Coverage is the ratio of
+    standard deviations of the pose angles and expression measures that the landmark/pose network
+    finds on GAN samples and on renders.
+    """
+    from genfields.evaluation.gan_quality import gan_quality, render_reference
+    from genfields.evaluation.plots import plot_gan_run, read_jsonl
+    from genfields.perception import load_perception
+    from genfields.stylegan2 import load_generator
+
+    if (model is None) == (run is None):
+        raise ConfigError("give exactly one of --model or --run")
+    nets = load_perception("synth")
+    if model:
+        _report(gan_quality(load_generator(model), nets, n=n, seed=seed), as_json)
+        return
+    snapshots = sorted((run / "snapshots").glob("kimg*"))
+    if not snapshots:
+        raise ConfigError(f"{run}: no snapshots/ to evaluate")
+    done = {q["snapshot"] for q in read_jsonl(run / "quality.jsonl")}
+    reference = None
+    for snap in snapshots:
+        if snap.name in done:
+            continue
+        G = load_generator(snap)
+        reference = reference or render_reference(nets, n, G.config.img_resolution)
+        result = {"snapshot": snap.name, "kimg": int(snap.name[4:]), **gan_quality(G, nets, n, seed, reference)}
+        with open(run / "quality.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        _report(result, as_json)
+    plot_gan_run(run, run / "curves.png")
+
+
+def ship_gan_command(
+    run: Path = typer.Option(..., help="A finished train-gan run folder (with quality.jsonl from gan-quality)."),
+    name: str = typer.Option("synth64", help="Name of the shipped model (genfields/models/<name>/)."),
+    command: str = typer.Option("scripts/train_synth64.sh", help="The training command, for the model card."),
+) -> None:
+    """Ship a run's final G_ema (float16) with samples, curves and a model card written from the run's files."""
+    from genfields.evaluation.gan_card import ship_gan
+
+    try:
+        out = ship_gan(run, name, command)
+    except (ValueError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    console.print(f"shipped {name} to {out}")
+
+
+def _report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+
+
+def ship_editor(
+    run: Path = typer.Option(..., help="A finished train-editor run folder with evaluation.json "
+                             "(`genfields evaluate --editor RUN/final --out RUN/evaluation.json`)."),
+    name: str = typer.Option("synth64", help="Name of the shipped editor (genfields/models/editing/<name>/)."),
+    baseline: Optional[Path] = typer.Option(None, help="The W-space baseline's run folder (with its evaluation.json) "
+                                            "for the card's Table 1 comparison."),
+    command: str = typer.Option("", help="The training command, for the model card."),
+    out_dir: Optional[Path] = typer.Option(None, help="Where shipped editors live (default: the package's)."),
+) -> None:
+    """Ship a run's final editor (float16) with a demo grid, curves and a model card from the run's files."""
+    from genfields.editing.editor import EDITORS_DIR
+    from genfields.evaluation.editor_card import quality_bar, read_evaluation
+    from genfields.evaluation.editor_card import ship_editor as run_ship
+
+    out = run_ship(run, name, command or f"genfields train-editor (see {run / 'config.json'})", baseline,
+                   out_dir or EDITORS_DIR)
+    typer.echo(f"shipped {name} to {out}")
+    for check in quality_bar(read_evaluation(run)):
+        typer.echo("  " + check.describe())

@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from .geometry import (N_LANDMARKS, PRIMS, SKIN, SKIN_BLEND, FULL_FRAME, Head, build_head,
+from .geometry import (PRIMS, SKIN, SKIN_BLEND, FULL_FRAME, Head, build_head,
                        landmarks_head_xy)
 from .paint import paint_eyes, paint_mouth, paint_nose
 from .params import FaceParams, ParameterRangeError, sample_params
