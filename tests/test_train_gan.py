@@ -107,4 +107,31 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     assert G.config.img_resolution == 16
     card = (out / "MODEL_CARD.md").read_text()
     assert "genfields train-gan --arch tiny16" in card and f"| 0 | {q['fd']:.2f} |" in card
+    assert "(`train-gan --resume --change`): none" in card
     assert (out / "samples.png").is_file() and (out / "curves.png").is_file()
+
+
+def test_resume_can_change_the_recipe_and_records_it(tmp_path):
+    from genfields.errors import ConfigError
+
+    train_gan(dataclasses.replace(TINY, total_kimg=0.032), tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="only .* can change"):
+        train_gan(TINY, tmp_path, resume=True, progress=False, changes={"batch": "8"})
+    with pytest.raises(ConfigError, match="not a boolean"):
+        train_gan(TINY, tmp_path, resume=True, progress=False, changes={"bf16": "maybe"})
+    trainer = train_gan(TINY, tmp_path, resume=True, progress=False, changes={"r1_gamma": "0.5", "lr_d": "0.001"})
+    assert trainer.cfg.r1_gamma == 0.5 and trainer.step == 8
+    ratio = TINY.r1_interval / (TINY.r1_interval + 1)
+    assert all(g["lr"] == pytest.approx(0.001 * ratio) for g in trainer.opt_D.param_groups)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["r1_gamma"] == 0.5 and saved["history"] == [{"images_seen": 32, "set": {"r1_gamma": 0.5,
+                                                                                          "lr_d": 0.001}}]
+    with pytest.raises(ConfigError, match="applies to a resumed run"):
+        train_gan(TINY, tmp_path / "new", progress=False, changes={"r1_gamma": "0.5"})
+    from typer.testing import CliRunner
+
+    from genfields.cli import app
+
+    result = CliRunner().invoke(app, ["train-gan", "--arch", "tiny16", "--outdir", str(tmp_path), "--resume",
+                                      "--change", "r1_gamma"])
+    assert result.exit_code != 0 and "expected NAME=VALUE" in str(result.exception)

@@ -47,6 +47,8 @@ def model_card(name: str, run: Path, status: dict, quality: list[dict], command:
                      f"{q['pitch_std_ratio']:.2f} | {q['roll_std_ratio']:.2f} |" for q in quality)
     expr = ", ".join(f"{k.removesuffix('_std_ratio')} {v:.2f}" for k, v in last.items()
                      if k.endswith("_std_ratio") and not k.startswith(("yaw", "pitch", "roll")))
+    changes = "; ".join(f"from {h['images_seen']:,} images: " + ", ".join(f"{k} = {v}" for k, v in h["set"].items())
+                        for h in cfg.get("history", [])) or "none"
     return f"""# {name}: StyleGAN2 trained on synthetic faces
 
 - **Architecture**: `{cfg['arch']}` (overrides: {cfg.get('generator') or 'none'}), G_ema stored as float16
@@ -55,7 +57,9 @@ def model_card(name: str, run: Path, status: dict, quality: list[dict], command:
   distribution `{cfg['pose_dist']}`), {status['images_seen']:,} images seen.
 - **Recipe**: batch {cfg['batch']}, Adam lr G {cfg['lr_g']} / D {cfg['lr_d']}, betas ({cfg['beta1']}, {cfg['beta2']}),
   R1 gamma {cfg['r1_gamma']} every {cfg['r1_interval']} steps, path-length weight {cfg['pl_weight']},
-  style mixing {cfg['style_mixing']}, EMA {cfg['ema_kimg']} kimg, bfloat16 autocast {cfg['bf16']}.
+  style mixing {cfg['style_mixing']}, EMA {cfg['ema_kimg']} kimg, bfloat16 autocast {cfg['bf16']}
+  (the values at the end of training).
+- **Recipe changes during training** (`train-gan --resume --change`): {changes}
 - **Command**: `{command}`
 - **Quality** (`genfields gan-quality --run RUN --n {last['n']}`; FD in the synthetic feature network,
   not FID; the floor is FD between two disjoint render sets of the same size):

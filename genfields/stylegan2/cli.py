@@ -116,6 +116,10 @@ def train_gan_command(
     snapshot_kimg: float = typer.Option(25.0, help="Write a G_ema snapshot every this many kimg."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint, exactly."),
     max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+    change: Optional[list[str]] = typer.Option(None, help="With --resume: change the recipe from here on, e.g. "
+                                               "--change r1_gamma=0.2 --change bf16=false (recorded in config.json's "
+                                               "history; lr_g, lr_d, r1_gamma, pl_weight, style_mixing, ema_kimg, "
+                                               "bf16, mbstd_group and the output intervals)."),
 ) -> None:
     """Train a StyleGAN2 generator on synthetic faces (resumable; multi-process with torchrun).
 
@@ -128,7 +132,13 @@ def train_gan_command(
                          r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
                          sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
     outdir = outdir or Path(f"runs/train-gan-{arch}-seed{seed}")
-    trainer = train_gan(cfg, outdir, resume=resume, max_minutes=max_minutes)
+    changes = {}
+    for item in change or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--change {item!r}: expected NAME=VALUE, e.g. r1_gamma=0.2")
+        changes[key.strip()] = value.strip()
+    trainer = train_gan(cfg, outdir, resume=resume, max_minutes=max_minutes, changes=changes)
     if trainer.dist.is_main:
         console.print(f"{outdir}: {trainer.images_seen / 1000:.1f} of {trainer.cfg.total_kimg:g} kimg")
     trainer.dist.close()

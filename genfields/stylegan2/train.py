@@ -67,6 +67,7 @@ class GANTrainConfig:
     snapshot_kimg: float = 25.0
     checkpoint_minutes: float = 10.0
     log_steps: int = 10
+    history: list = field(default_factory=list)  # recipe changes made on resume: [{"images_seen": n, "set": {...}}]
 
     def generator_config(self) -> GeneratorConfig:
         base = get_architecture(self.arch).to_dict()
@@ -76,6 +77,41 @@ class GANTrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "GANTrainConfig":
         return dataclass_from_dict(cls, d, "GAN training config", strict=False)
+
+    def with_changes(self, changes: dict[str, str], images_seen: int) -> "GANTrainConfig":
+        """This config with `changes` (name -> text value) applied mid-run, recorded in `history`."""
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        values = {}
+        for name, text in changes.items():
+            if name not in CHANGEABLE:
+                raise ConfigError(f"--change {name}: only {', '.join(sorted(CHANGEABLE))} can change in a running "
+                                  "recipe (the rest would make the checkpoint meaningless)")
+            values[name] = _parse_value(name, text, types[name])
+        if not values:
+            return self
+        history = [*self.history, {"images_seen": images_seen, "set": values}]
+        return dataclasses.replace(self, **values, history=history)
+
+
+def _parse_value(name: str, text: str, kind: str) -> float | int | bool:
+    """A --change value as the config field's type (`kind` is its annotation: float, int or bool)."""
+    if kind == "bool":
+        if text.lower() not in ("true", "false", "1", "0", "on", "off"):
+            raise ConfigError(f"--change {name}={text}: not a boolean (true/false)")
+        return text.lower() in ("true", "1", "on")
+    try:
+        value = int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise ConfigError(f"--change {name}={text}: not a number of type {kind}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--change {name}={text}: must be a finite number >= 0")
+    return value
+
+
+# Hyper-parameters that may change when a run resumes (`train-gan --resume --change r1_gamma=0.2`):
+# none of them changes the shape of a tensor in the checkpoint or the meaning of the step counter.
+CHANGEABLE = frozenset({"lr_g", "lr_d", "r1_gamma", "pl_weight", "style_mixing", "ema_kimg", "bf16", "mbstd_group",
+                        "sample_kimg", "snapshot_kimg", "checkpoint_minutes", "log_steps"})
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -134,10 +170,22 @@ class GANTrainer:
         self.last_reg: dict[str, float] = {}
         self.data = make_data(cfg, gcfg.img_resolution)
 
+    @staticmethod
+    def _lazy_ratio(reg_interval: int | None) -> float:
+        """StyleGAN2's correction of lr and betas for a regulariser applied every `reg_interval` steps."""
+        return reg_interval / (reg_interval + 1) if reg_interval else 1.0
+
     def _adam(self, module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
-        ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+        ratio = self._lazy_ratio(reg_interval)
         return torch.optim.Adam(module.parameters(), lr=lr * ratio,
                                 betas=(self.cfg.beta1 ** ratio, self.cfg.beta2 ** ratio), eps=1e-8)
+
+    def _set_learning_rates(self) -> None:
+        cfg = self.cfg
+        for opt, lr, interval in ((self.opt_G, cfg.lr_g, cfg.pl_interval if cfg.pl_weight > 0 else None),
+                                  (self.opt_D, cfg.lr_d, cfg.r1_interval)):
+            for group in opt.param_groups:
+                group["lr"] = lr * self._lazy_ratio(interval)
 
     @property
     def images_seen(self) -> int:
@@ -271,6 +319,7 @@ class GANTrainer:
         load_module_tensors("G_ema", self.G_ema, tensors)
         load_optimizer_tensors("opt_G", self.opt_G, tensors, state["opt_G"])
         load_optimizer_tensors("opt_D", self.opt_D, tensors, state["opt_D"])
+        self._set_learning_rates()  # the config's, not the checkpoint's: a resume may change them
         self.pl_mean = tensors["pl_mean"].reshape([])
         self.step = int(state["step"])
 
@@ -298,19 +347,27 @@ def crossed(before_images: int, after_images: int, every_kimg: float) -> bool:
 
 
 def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max_minutes: float | None = None,
-              progress: bool = True) -> GANTrainer:
-    """Train (or resume) a GAN run in `outdir`; returns the trainer when done or out of time."""
+              progress: bool = True, changes: dict[str, str] | None = None) -> GANTrainer:
+    """Train (or resume) a GAN run in `outdir`; returns the trainer when done or out of time.
+
+    On resume the run's own config is used (with `cfg.total_kimg`); `changes` alters the recipe
+    from this point on (see CHANGEABLE) and is recorded in the config's `history`.
+    """
     torch.backends.cudnn.benchmark = False
     dist = Distributed()
     run = RunFolder(outdir, is_main=dist.is_main)
     if resume and run.has_checkpoint():
         saved = GANTrainConfig.from_dict(run.read_config())
-        cfg = dataclasses.replace(saved, total_kimg=cfg.total_kimg)
+        tensors, state = run.load_checkpoint()
+        cfg = dataclasses.replace(saved, total_kimg=cfg.total_kimg).with_changes(changes or {}, state["images_seen"])
+        if changes:
+            run.write_config(cfg)
     elif resume:
         raise ConfigError(f"--resume: no checkpoint in {outdir}")
+    elif changes:
+        raise ConfigError("--change applies to a resumed run; a new run takes the options themselves")
     trainer = GANTrainer(cfg, run, dist)
     if resume:
-        tensors, state = run.load_checkpoint()
         if state.get("world_size", 1) != dist.world_size and dist.is_main:
             print(f"note: resuming a {state.get('world_size', 1)}-process run on {dist.world_size} processes: "
                   "the global batch is kept, but the random draws differ from an uninterrupted run")
