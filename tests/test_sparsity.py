@@ -50,3 +50,14 @@ def test_plots_are_written(tmp_path):
     plot_reuse(reuse(dS), StyleLayout.from_arch("synth64"), tmp_path / "fig8.png",
                images=torch.rand(10, 3, 16, 16) * 2 - 1)
     assert (tmp_path / "fig7.png").stat().st_size > 5000 and (tmp_path / "fig8.png").stat().st_size > 5000
+
+
+def test_labelled_columns_spread_ties_over_the_axis():
+    from genfields.evaluation.sparsity import labelled_columns
+
+    rate = np.ones(40)  # every channel reused by every test: labels must not bunch on the left
+    cols = labelled_columns(rate, 4)
+    assert cols.tolist() == [0, 10, 20, 30]  # gap 40 / 4 = 10
+    rate = np.zeros(40)
+    rate[[3, 4, 30]] = [1.0, 0.9, 0.5]
+    assert labelled_columns(rate, 2).tolist() == [3, 30]  # 4 is closer than 20 to 3

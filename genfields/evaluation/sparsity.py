@@ -103,6 +103,22 @@ def plot_sparsity(hist: SparsityHistogram, path, title: str = "") -> None:
     plt.close(fig)
 
 
+def labelled_columns(rate: np.ndarray, count: int) -> np.ndarray:
+    """Up to `count` of the most reused columns, kept apart so that their tick labels do not overlap.
+
+    Columns are taken by decreasing rate (ties: left first), skipping any closer than
+    len(rate) / count to one already taken; returned in ascending order.
+    """
+    gap = len(rate) / max(count, 1)
+    chosen: list[int] = []
+    for i in np.argsort(-np.asarray(rate), kind="stable"):
+        if len(chosen) == count:
+            break
+        if all(abs(int(i) - j) >= gap for j in chosen):
+            chosen.append(int(i))
+    return np.array(sorted(chosen), dtype=int)
+
+
 def plot_reuse(stats: Reuse, layout, path, images=None, label_top: int = 8) -> None:
     """Heatmap of tests x T_u (Figure 8); `images` [tests, 3, H, W] in [-1, 1] are drawn above it."""
     from genfields.evaluation.plots import _pyplot
@@ -123,7 +139,7 @@ def plot_reuse(stats: Reuse, layout, path, images=None, label_top: int = 8) -> N
     im = ax.imshow(stats.matrix, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
     ax.set(xlabel=f"channels of T_u ({len(stats.union)}, ascending flat index)", ylabel="test",
            yticks=range(tests), yticklabels=[str(i + 1) for i in range(tests)])
-    busiest = np.argsort(-stats.rate, kind="stable")[:label_top]
+    busiest = labelled_columns(stats.rate, label_top)
     names = name_channels(layout, stats.union[busiest])
     ax.set_xticks(busiest, [f"{n['paper']}\n{n['stylespace']}" for n in names], fontsize=6, rotation=90)
     fig.colorbar(im, ax=ax, label="reuse rate")
