@@ -4,6 +4,9 @@
     genfields train-editor --preset synth64 --config paper --dataset data/edit-synth64
     genfields edit --model synth64 --identity-seed 7 --attribute face.png --out edit.png
     genfields evaluate --preset synth64 --pairs 1000 --seed 0 --json
+
+Each takes `--device` (cpu, cuda, cuda:N, mps); make-dataset, train-editor and evaluate also
+`--amp` (autocast for synthesis and perception; see genfields.devices).
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ import numpy as np
 import torch
 import typer
 
+from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
 from genfields.errors import ConfigError
 from genfields.stylegan2.cli import MODEL_HELP
+
+DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
+AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
 
 
 def _threads(n: Optional[int]) -> None:
@@ -34,6 +41,8 @@ def make_dataset(
     truncation: float = typer.Option(1.0, help="Truncation psi of the generated set."),
     seed: int = typer.Option(0, help="Seed of the recorded z."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    device: str = DEVICE_OPTION,
+    amp: bool = AMP_OPTION,
 ) -> None:
     """Generate the editor's training set (z recorded, perception targets) and the S statistics."""
     from genfields.perception import load_perception
@@ -44,13 +53,14 @@ def make_dataset(
     from .presets import get_preset
 
     _threads(threads)
+    dev = resolve_device(device)
     p = get_preset(preset)
     if model is None:
         p.require(attribute_images=False)
     cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
                         identities=identities or p.identities, attributes=attributes or p.attribute_images,
-                        truncation=truncation, seed=seed)
-    run(cfg, load_generator(cfg.generator), load_perception(cfg.perception), out)
+                        truncation=truncation, seed=seed, amp=amp)
+    run(cfg, load_generator(cfg.generator, dev), load_perception(cfg.perception, dev), out, device=dev)
     typer.echo(f"wrote {cfg.identities} identity and {cfg.attributes} attribute records with S statistics to {out}")
 
 
@@ -76,8 +86,11 @@ def train_editor(
     sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
-                                "only --steps and --max-minutes apply)."),
+                                "only --steps, --max-minutes and --device apply)."),
     max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
+    amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
+                             "(a resumed run keeps its setting)."),
 ) -> None:
     """Train M_ref (or the W-space baseline) on a generated set; the final editor goes to OUTDIR/final."""
     import dataclasses
@@ -86,17 +99,18 @@ def train_editor(
     from .trainer import train_editor as run
 
     _threads(threads)
+    dev = resolve_device(device)
     cfg = None
     if not resume:
         if model is None:
             get_preset(preset).require(attribute_images=sample_every > 0)
         cfg = get_preset(preset).train_config(config, generator=model, dataset=str(dataset) if dataset else None,
                                               batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
-                                              sample_every=sample_every)
+                                              sample_every=sample_every, amp=amp)
         cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
-    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes)
+    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev)
     if trainer.dist.is_main:
         done = trainer.step >= trainer.cfg.steps
         typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"
@@ -142,6 +156,7 @@ def edit(
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields, e.g. 43-506."),
     out: Path = typer.Option(Path("edit.png"), "--out", help="I_out; the panel goes beside it as <name>_panel.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Give a generated identity the head pose and expression of an attribute image."""
     from genfields.imageio import load_image, save_image
@@ -153,6 +168,7 @@ def edit(
 
     if (identity_seed is None) == (identity_z is None):
         raise ConfigError("give exactly one of --identity-seed or --identity-z")
+    dev = resolve_device(device)
     if preset is not None:
         from .presets import get_preset
 
@@ -161,9 +177,9 @@ def edit(
             model = p.generator
             p.require(attribute_images=False)
     model = model or "synth64"
-    ed = load_editor(editor or model, model=model)
+    ed = load_editor(editor or model, model=model, device=dev)
     z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
-    result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf)
+    result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf).cpu()
     metrics = {side: {k: float(v[0]) for k, v in m.items()} for side, m in result_metrics(result).items()}
     panel = out.with_name(out.stem + "_panel.png")
     save_image(result.image, out)
@@ -189,6 +205,9 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results as JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    device: str = DEVICE_OPTION,
+    amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " The FD features always run in float32. Off by "
+                             "default."),
 ) -> None:
     """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline."""
     from .editor import load_editor
@@ -198,11 +217,12 @@ def evaluate(
     _threads(threads)
     if pairs < 2:
         raise ConfigError("--pairs must be at least 2 (FD needs a covariance)")
+    dev = resolve_device(device)
     p = get_preset(preset)
     if model is None:
         p.require()
-    results = evaluate_editor(load_editor(editor or preset, model=model), p, pairs, seed, batch, layers, gf,
-                              progress=not as_json)
+    results = evaluate_editor(load_editor(editor or preset, model=model, device=dev, amp=amp), p, pairs, seed, batch,
+                              layers, gf, progress=not as_json)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")

@@ -7,7 +7,9 @@ or perceives a target twice), plus the per-channel mean and std of S and w (Sec.
 are not stored: I_id = G(S(z_id)) is regenerated exactly when a reconstruction step needs it.
 
 Folder layout: `dataset.json` (a `DatasetConfig` and the counts), `data.safetensors`, and
-`preview.png` (the first identity and attribute images).
+`preview.png` (the first identity and attribute images). z is always drawn on the CPU and every
+result is brought back to the CPU, so a set made on any device is read the same way; `amp`
+(recorded in the config) perceives under autocast.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from genfields.devices import amp_forward, module_device, resolve_device
 from genfields.errors import CheckpointError, ConfigError
 from genfields.imageio import load_image, make_grid, save_image
 from genfields.perception import PerceptionSet
@@ -46,6 +49,7 @@ class DatasetConfig:
     truncation: float = 1.0
     seed: int = 0
     chunk: int = 64
+    amp: bool = False  # synthesis and perception under torch.autocast
 
     def __post_init__(self) -> None:
         if self.identities < 1 or self.attributes < 1:
@@ -72,35 +76,48 @@ class MomentAccumulator:
 
 
 @torch.no_grad()
-def perceive(nets: PerceptionSet, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Embedding, F_attr, landmarks and pose of images (what the losses compare)."""
-    found = nets.landmarks(images)
-    return {"embedding": nets.identity(images), "f_attr": nets.attributes(images),
+def perceive(nets: PerceptionSet, images: torch.Tensor, amp: bool = False) -> dict[str, torch.Tensor]:
+    """Embedding, F_attr, landmarks and pose of images (what the losses compare), float32."""
+    device = images.device
+    found = amp_forward(nets.landmarks, images, device=device, enabled=amp)
+    return {"embedding": amp_forward(nets.identity, images, device=device, enabled=amp),
+            "f_attr": amp_forward(nets.attributes, images, device=device, enabled=amp),
             "landmarks": found.landmarks, "pose": found.pose}
 
 
 @torch.no_grad()
-def generate(G: Generator, z: torch.Tensor, truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """w, S and the image of z (constant noise: an identity is a function of its z alone)."""
-    w = G.mapping(z, truncation_psi=truncation)
+def generate(G: Generator, z: torch.Tensor, truncation: float = 1.0,
+             amp: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """w, S and the image of z on G's device (constant noise: an identity is a function of its z alone);
+    with `amp` only the synthesis runs under autocast, the image is returned as float32."""
+    device = module_device(G)
+    w = G.mapping(z.to(device), truncation_psi=truncation)
     S = G.styles(w)
-    return w, S, G.synthesize(S, w, noise_mode="const")
+    return w, S, amp_forward(G.synthesize, S, w, noise_mode="const", device=device, enabled=amp)
 
 
 def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: str | os.PathLike,
-                 progress: bool = True) -> Path:
-    """Generate and perceive the identity and attribute sets; write them with the S statistics."""
+                 progress: bool = True, device: str | torch.device | None = None) -> Path:
+    """Generate and perceive the identity and attribute sets; write them with the S statistics.
+
+    `device` moves G and the networks there (in place; None: stay where G is); z is drawn on the
+    CPU and the results come back to it, so the set does not depend on the device.
+    """
+    if device is not None:
+        device = resolve_device(device)
+        G.to(device)
+        nets.to(device)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     z = torch.randn(cfg.identities + cfg.attributes, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
     moments_S, moments_w = MomentAccumulator(), MomentAccumulator()
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in PERCEIVED}
     for start in tqdm(range(0, len(z), cfg.chunk), disable=not progress, unit="chunk", desc="make-dataset"):
-        w, S, images = generate(G, z[start:start + cfg.chunk], cfg.truncation)
-        moments_S.add(S)
-        moments_w.add(w[:, 0])
-        for k, v in perceive(nets, images).items():
-            columns[k].append(v)
+        w, S, images = generate(G, z[start:start + cfg.chunk], cfg.truncation, cfg.amp)
+        moments_S.add(S.cpu())
+        moments_w.add(w[:, 0].cpu())
+        for k, v in perceive(nets, images, cfg.amp).items():
+            columns[k].append(v.cpu())
     data = {k: torch.cat(v) for k, v in columns.items()}
     stats = StyleStatistics(*moments_S.mean_std(), *moments_w.mean_std())
     tensors = {"z_id": z[:cfg.identities], "z_attr": z[cfg.identities:], **stats.tensors()}
@@ -112,7 +129,7 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
             "z_dim": G.z_dim, "resolution": G.config.img_resolution}
     (outdir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
     preview = torch.cat([z[:16], z[cfg.identities:cfg.identities + 8]])
-    save_image(make_grid(generate(G, preview, cfg.truncation)[2], cols=8), outdir / "preview.png")
+    save_image(make_grid(generate(G, preview, cfg.truncation, cfg.amp)[2].cpu(), cols=8), outdir / "preview.png")
     return outdir
 
 
@@ -126,6 +143,10 @@ class TrainBatch:
     landmarks: torch.Tensor  # E_lnd(I_attr)
     pose: torch.Tensor  # E_pose(I_attr)
     reconstruction: bool  # I_attr = I_id
+
+    def to(self, device: str | torch.device) -> TrainBatch:
+        """The batch with every tensor on `device`."""
+        return TrainBatch(**{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in vars(self).items()})
 
 
 class GeneratedSet:

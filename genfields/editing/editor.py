@@ -8,6 +8,11 @@ Generation and editing happen in one pass (the paper's SGE): S_id comes from z_i
 attribute image. Masks restrict dS to a conv range or a generative-field range (Table 3).
 An editor folder holds `editor.safetensors` and `config.json` (format, `ModelConfig`, preset,
 generator, perception, truncation, training settings and results).
+
+Devices: `load_editor(..., device="cuda")` or `editor.to(device)` puts G, the perception networks
+and M_ref on one device; `edit` moves its inputs there and returns results on it (`result.cpu()`).
+`amp=True` runs synthesis and perception under `torch.autocast` (`genfields.devices`). Files are
+always written from CPU copies and read onto the CPU first, so they do not depend on the device.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from genfields.devices import amp_forward, module_device, resolve_device
 from genfields.errors import CheckpointError, ConfigError
 from genfields.models import MODELS_DIR
 from genfields.perception import LandmarksPose, PerceptionSet, load_perception
@@ -49,38 +55,57 @@ class EditResult:
     identity_pose: LandmarksPose  # E_lnd/E_pose(I_id)
     output: LandmarksPose  # E_lnd/E_pose(I_out)
 
+    def cpu(self) -> EditResult:
+        """The same result with every tensor on the CPU (for NumPy and image files)."""
+        return EditResult(**{f.name: _cpu(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+def _cpu(value: torch.Tensor | LandmarksPose) -> torch.Tensor | LandmarksPose:
+    return value.cpu() if torch.is_tensor(value) else LandmarksPose(*(v.cpu() for v in value))
+
 
 class Editor(nn.Module):
-    """Edits generated identities towards the pose and expression of attribute images."""
+    """Edits generated identities towards the pose and expression of attribute images.
+
+    G, the perception networks and the trained network are submodules: `editor.to(device)` moves
+    them all. `amp` (not saved) runs synthesis and perception under autocast.
+    """
 
     def __init__(self, G: Generator, nets: PerceptionSet, network: MRef | WMapper, config: ModelConfig,
-                 truncation: float = 1.0, meta: dict | None = None):
+                 truncation: float = 1.0, meta: dict | None = None, amp: bool = False):
         super().__init__()
         if config.s_dim != G.layout.dim or config.w_dim != G.config.w_dim:
             raise ConfigError(f"the editor was trained for S dim {config.s_dim} / w dim {config.w_dim}, "
                               f"the generator has {G.layout.dim} / {G.config.w_dim}")
         self.G, self.nets, self.network, self.config = G, nets, network, config
+        self.perception = nn.ModuleList(nets.networks())  # registered so that `.to(device)` moves them too
         self.truncation = truncation
         self.meta = meta or {}
+        self.amp = amp
+
+    @property
+    def device(self) -> torch.device:
+        """Where the generator (and, after `to`, everything else) lives."""
+        return module_device(self.G)
 
     # --- masks ---------------------------------------------------------------------------------
     def training_mask(self) -> torch.Tensor:
         """The mask applied while training: the configured one in `train` mode, else all ones."""
         if self.config.mask_mode == "train":
-            return self.G.layout.mask(self.config.layers, self.config.gf)
-        return torch.ones(self.G.layout.dim)
+            return self.G.layout.mask(self.config.layers, self.config.gf).to(self.device)
+        return torch.ones(self.G.layout.dim, device=self.device)
 
     def inference_mask(self, layers: str | None = None, gf: str | None = None) -> torch.Tensor:
         """The configured mask (both modes apply it when editing) times an extra one chosen at edit time."""
         if self.config.kind == "wspace" and (layers or gf):
             raise ConfigError("--layers/--gf select style channels: the W-space baseline has none to mask")
         layout = self.G.layout
-        return layout.mask(self.config.layers, self.config.gf) * layout.mask(layers, gf)
+        return (layout.mask(self.config.layers, self.config.gf) * layout.mask(layers, gf)).to(self.device)
 
     # --- the pipeline ----------------------------------------------------------------------------
     def identity_styles(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """w_id and S_id = A(M_G(z_id)) (Eq. 5)."""
-        w = self.G.mapping(z, truncation_psi=self.truncation)
+        """w_id and S_id = A(M_G(z_id)) (Eq. 5); z is moved to the editor's device."""
+        w = self.G.mapping(z.to(self.device), truncation_psi=self.truncation)
         return w, self.G.styles(w)
 
     def edit_styles(self, S_id: torch.Tensor, w_id: torch.Tensor, f_id: torch.Tensor | None, f_attr: torch.Tensor,
@@ -92,34 +117,46 @@ class Editor(nn.Module):
         return self.G.styles(w), w
 
     def synthesize(self, S: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self.G.synthesize(S, w, noise_mode="const")
+        """G(S) with constant noise (under autocast with `amp`; the image is float32 either way)."""
+        return amp_forward(self.G.synthesize, S, w, noise_mode="const", device=self.device, enabled=self.amp)
+
+    def perceive(self, net: nn.Module, images: torch.Tensor):
+        """`net(images)` of one of the perception networks, under autocast with `amp`, outputs float32."""
+        return amp_forward(net, images, device=self.device, enabled=self.amp)
 
     @torch.no_grad()
     def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
              gf: str | None = None) -> EditResult:
-        """Edit identities z [B, z_dim] towards attribute images [B, 3, H, W] (a single one is broadcast)."""
+        """Edit identities z [B, z_dim] towards attribute images [B, 3, H, W] (a single one is broadcast).
+
+        Inputs are moved to the editor's device; the result stays there.
+        """
+        attribute_images = attribute_images.to(self.device)
         if attribute_images.shape[0] == 1 and z.shape[0] > 1:
             attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
         if attribute_images.shape[0] != z.shape[0]:
             raise ConfigError(f"{z.shape[0]} identities but {attribute_images.shape[0]} attribute images")
         w_id, S_id = self.identity_styles(z)
         image_id = self.synthesize(S_id, w_id)
-        f_id = self.nets.identity(image_id)
-        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.nets.attributes(attribute_images),
+        nets = self.nets
+        f_id = self.perceive(nets.identity, image_id)
+        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.perceive(nets.attributes, attribute_images),
                                         self.inference_mask(layers, gf))
         image = self.synthesize(S_out, w_out)
         return EditResult(identity_image=image_id, attribute_image=attribute_images, image=image, delta=S_out - S_id,
-                          identity=f_id, output_identity=self.nets.identity(image),
-                          attribute=self.nets.landmarks(attribute_images), identity_pose=self.nets.landmarks(image_id),
-                          output=self.nets.landmarks(image))
+                          identity=f_id, output_identity=self.perceive(nets.identity, image),
+                          attribute=self.perceive(nets.landmarks, attribute_images),
+                          identity_pose=self.perceive(nets.landmarks, image_id),
+                          output=self.perceive(nets.landmarks, image))
 
 
 # --- files ------------------------------------------------------------------------------------------
 def save_editor(editor: Editor, folder: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write the trained network (float32 safetensors) and config.json; other parts are named, not copied."""
+    """Write the trained network (float32 safetensors, from a CPU copy) and config.json; other parts are named,
+    not copied."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous() for k, v in editor.network.state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in editor.network.state_dict().items()}
     tmp = folder / "editor.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
     os.replace(tmp, folder / "editor.safetensors")
@@ -144,13 +181,15 @@ def editor_folder(name_or_path: str | os.PathLike) -> Path:
                           "or give a folder with editor.safetensors, e.g. a train-editor run's final/)")
 
 
-def load_editor(name_or_path: str | os.PathLike, model: str | None = None,
-                perception: str | None = None) -> Editor:
-    """An editor from a folder; `model`/`perception` override the generator and networks it names."""
+def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perception: str | None = None,
+                device: str | torch.device = "cpu", amp: bool = False) -> Editor:
+    """An editor from a folder, on `device` (read onto the CPU first); `model`/`perception` override the
+    generator and networks it names; `amp` runs synthesis and perception under autocast."""
+    device = resolve_device(device)
     folder = editor_folder(name_or_path)
     try:
         meta = json.loads((folder / "config.json").read_text())
-        tensors = load_file(str(folder / "editor.safetensors"))
+        tensors = load_file(str(folder / "editor.safetensors"), device="cpu")
         config = ModelConfig(**meta["model"])
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{folder}: cannot read the editor ({exc})") from None
@@ -161,14 +200,20 @@ def load_editor(name_or_path: str | os.PathLike, model: str | None = None,
         network.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{folder}: weights do not fit the configuration ({str(exc).splitlines()[0]})") from None
-    G = load_generator(model or meta["generator"])
-    nets = load_perception(perception or meta["perception"])
-    return Editor(G, nets, network.eval().requires_grad_(False), config, meta.get("truncation", 1.0), meta)
+    G = load_generator(model or meta["generator"], device)
+    nets = load_perception(perception or meta["perception"], device)
+    return Editor(G, nets, network.eval().requires_grad_(False), config, meta.get("truncation", 1.0), meta,
+                  amp).to(device)
 
 
 def new_editor(G: Generator, nets: PerceptionSet, config: ModelConfig, stats: StyleStatistics,
-               truncation: float = 1.0, meta: dict | None = None) -> Editor:
-    """A fresh (untrained) editor whose output scale comes from the generated set's statistics."""
+               truncation: float = 1.0, meta: dict | None = None, device: str | torch.device | None = None,
+               amp: bool = False) -> Editor:
+    """A fresh (untrained) editor whose output scale comes from the generated set's statistics.
+
+    The network is built on the CPU (the same initial weights on every device) and the whole
+    editor then moved to `device` (None: where G is).
+    """
     config = dataclasses.replace(config, s_dim=G.layout.dim, w_dim=G.config.w_dim,
                                  f_id_dim=nets.identity.embedding_dim, f_attr_dim=nets.attributes.feature_dim)
     network = build_network(config)
@@ -176,4 +221,5 @@ def new_editor(G: Generator, nets: PerceptionSet, config: ModelConfig, stats: St
         network.scale.copy_(stats.style_std if config.kind == "style" else stats.w_std)
     if config.kind == "wspace":
         network.offset.copy_(stats.w_mean)
-    return Editor(G, nets, network, config, truncation, meta)
+    device = module_device(G) if device is None else resolve_device(device)
+    return Editor(G, nets, network, config, truncation, meta, amp).to(device)

@@ -33,6 +33,10 @@ class StyleStatistics:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"style_mean": self.style_mean, "style_std": self.style_std, "w_mean": self.w_mean, "w_std": self.w_std}
 
+    def to(self, device: str | torch.device) -> StyleStatistics:
+        """The same statistics on `device`."""
+        return StyleStatistics(*(t.to(device) for t in self.tensors().values()))
+
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor]) -> "StyleStatistics":
         return cls(t["style_mean"], t["style_std"], t["w_mean"], t["w_std"])

@@ -7,18 +7,25 @@ al.'s ratio, Sec. 3.5). Adam(0.9, 0.999) with a learning rate that decays log-li
 `lr_start` to `lr_end` over the run. Every random draw of a step comes from
 `step_generator(seed, step, rank)`, so `--resume` continues exactly; run folders, checkpoints,
 time budgets and multi-process gradient averaging are the shared `genfields.training` machinery.
+
+Devices: the editor, the W discriminator and the optimizers live on the run's device; random
+draws stay on CPU generators and each batch is moved there, so CPU runs are unchanged and other
+devices draw the same batches. With `amp`, synthesis and perception run under autocast; M_ref,
+the losses and Adam stay float32, and float16 gradients (CUDA/MPS) go through a GradScaler.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from genfields.devices import amp_dtype, module_device, resolve_device
 from genfields.errors import ConfigError
 from genfields.imageio import save_image
 from genfields.perception import PerceptionSet, load_perception
@@ -62,20 +69,23 @@ class EditorTrainer:
     """Holds the editor, its optimizer (and the W discriminator); runs steps; saves and restores."""
 
     def __init__(self, cfg: TrainConfig, run: RunFolder, dist: Distributed, G: Generator, nets: PerceptionSet,
-                 data: GeneratedSet):
+                 data: GeneratedSet, device: str | torch.device | None = None):
         self.cfg, self.run, self.dist, self.data = cfg, run, dist, data
+        self.device = module_device(G) if device is None else resolve_device(device)
         data.check_generator(G)
         meta = {"preset": cfg.preset, "config_name": cfg.config_name, "generator": cfg.generator,
                 "perception": data.config.perception}
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=[]):  # weights are drawn on the CPU, whatever the device
             torch.manual_seed(cfg.seed)  # identical initial weights on every process
-            self.editor = new_editor(G, nets, cfg.model, data.stats, cfg.truncation, meta)
-            self.D = WDiscriminator(self.editor.config) if cfg.model.kind == "wspace" else None
+            self.editor = new_editor(G, nets, cfg.model, data.stats, cfg.truncation, meta, self.device, cfg.amp)
+            self.D = WDiscriminator(self.editor.config).to(self.device) if cfg.model.kind == "wspace" else None
         self.network = self.editor.network.train()
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=cfg.amp and amp_dtype(self.device) == torch.float16)
         self.opt = torch.optim.Adam(self.network.parameters(), lr=cfg.lr_start, betas=(cfg.beta1, cfg.beta2))
         self.opt_D = (torch.optim.Adam(self.D.parameters(), lr=cfg.lr_disc, betas=(cfg.beta1, cfg.beta2))
                       if self.D is not None else None)
-        self.loss = EditingLoss(cfg.loss, data.stats)
+        self.loss = EditingLoss(cfg.loss, data.stats.to(self.device))
         self.mask = self.editor.training_mask()
         self.local_batch = dist.split_batch(cfg.batch)
         self.step = 0
@@ -85,7 +95,7 @@ class EditorTrainer:
         cfg, editor = self.cfg, self.editor
         gen = step_generator(cfg.seed, self.step, self.dist.rank)
         current = stage(self.step, cfg.cross_ratio)
-        batch = self.data.sample(self.local_batch, gen, reconstruction=current == RECONSTRUCTION)
+        batch = self.data.sample(self.local_batch, gen, reconstruction=current == RECONSTRUCTION).to(self.device)
         lr = learning_rate(self.step, cfg.steps, cfg.lr_start, cfg.lr_end)
         for group in self.opt.param_groups:
             group["lr"] = lr
@@ -99,30 +109,37 @@ class EditorTrainer:
             terms["adv"] = adversarial_loss(self.D(w_out[:, 0]))
             total = total + cfg.loss.adversarial * terms["adv"]
             terms["adv"] = float(terms["adv"].detach())
-        self._update(self.opt, self.network, total)
+        self._update(self.opt, self.network, total, self.scaler)
         if self.D is not None:
             terms["disc"] = self._discriminator_step(w_out[:, 0].detach(), gen)
         self.step += 1
         return {"stage": current, "lr": lr, "loss": float(total.detach()), **terms}
 
     def _perceive(self, image: torch.Tensor, styles: torch.Tensor) -> EditOutputs:
-        nets = self.editor.nets
-        found = nets.landmarks(image)
-        return EditOutputs(nets.identity(image), found.landmarks, found.pose, image, styles)
+        editor = self.editor
+        found = editor.perceive(editor.nets.landmarks, image)
+        return EditOutputs(editor.perceive(editor.nets.identity, image), found.landmarks, found.pose, image, styles)
 
     def _discriminator_step(self, fake: torch.Tensor, gen: torch.Generator) -> float:
         """One update of the W discriminator: mapping(z) samples are real, the mapper's w fake."""
         with torch.no_grad():
-            real = self.editor.G.mapping(torch.randn(fake.shape[0], self.editor.G.z_dim, generator=gen))[:, 0]
+            z = torch.randn(fake.shape[0], self.editor.G.z_dim, generator=gen).to(self.device)
+            real = self.editor.G.mapping(z)[:, 0]
         loss = discriminator_loss(self.D(real), self.D(fake))
         self._update(self.opt_D, self.D, loss)
         return float(loss.detach())
 
-    def _update(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor) -> None:
+    def _update(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor,
+                scaler: torch.amp.GradScaler | None = None) -> None:
+        """Backward, average across processes, step (through `scaler`, which is a no-op unless enabled)."""
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if scaler is None else scaler.scale(loss)).backward()
         self.dist.average_gradients([p for p in module.parameters() if p.grad is not None])
-        opt.step()
+        if scaler is None:
+            opt.step()
+        else:
+            scaler.step(opt)
+            scaler.update()
 
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:
@@ -134,6 +151,8 @@ class EditorTrainer:
             tensors.update(module_tensors("D", self.D))
             t_d, state["opt_D"] = optimizer_tensors("opt_D", self.opt_D)
             tensors.update(t_d)
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
         return tensors, state
 
     def load_state(self, tensors: dict, state: dict) -> None:
@@ -142,6 +161,8 @@ class EditorTrainer:
         if self.D is not None:
             load_module_tensors("D", self.D, tensors)
             load_optimizer_tensors("opt_D", self.opt_D, tensors, state["opt_D"])
+        if self.scaler.is_enabled() and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
 
     def save(self) -> None:
@@ -155,7 +176,7 @@ class EditorTrainer:
         attrs = attribute_images(preset.attributes, SAMPLE_COUNT, res, preset.eval_render_seed)
         z = self.data.tensors["z_id"][:SAMPLE_COUNT]
         self.network.eval()
-        result = self.editor.edit(z.repeat_interleave(len(attrs), 0), attrs.repeat(len(z), 1, 1, 1))
+        result = self.editor.edit(z.repeat_interleave(len(attrs), 0), attrs.repeat(len(z), 1, 1, 1)).cpu()
         self.network.train()
         grid = edit_grid(result.identity_image[::len(attrs)], attrs, result.image)
         return save_image(grid, self.run.path / "samples" / f"{name}.png")
@@ -173,20 +194,27 @@ def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps:
 
 
 def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = False, steps: int | None = None,
-                 max_minutes: float | None = None, progress: bool = True) -> EditorTrainer:
-    """Train (or resume) an editor run in `outdir`; writes `final/` when all steps are done.
+                 max_minutes: float | None = None, progress: bool = True,
+                 device: str | torch.device = "cpu") -> EditorTrainer:
+    """Train (or resume) an editor run in `outdir` on `device`; writes `final/` when all steps are done.
 
     Resuming reads the run's own config.json (`cfg` may be None); `steps` lengthens or shortens
-    the run (the learning-rate schedule then stretches to the new length).
+    the run (the learning-rate schedule then stretches to the new length). Checkpoints are
+    device-independent: a run may resume on another device. Under torchrun, `cuda` means each
+    process's `cuda:LOCAL_RANK`.
     """
-    dist = Distributed()
+    device = resolve_device(device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist = Distributed(str(device))
     run = RunFolder(outdir, is_main=dist.is_main)
     cfg = resolve_config(cfg, run, resume, steps)
     if not cfg.dataset:
         raise ConfigError("no dataset: make one with `genfields make-dataset` and pass --dataset")
     data = GeneratedSet(cfg.dataset)
-    trainer = EditorTrainer(cfg, run, dist, load_generator(cfg.generator), load_perception(data.config.perception),
-                            data)
+    trainer = EditorTrainer(cfg, run, dist, load_generator(cfg.generator, device),
+                            load_perception(data.config.perception, device), data, device)
     if resume:
         tensors, state = run.load_checkpoint()
         trainer.load_state(tensors, state)

@@ -18,6 +18,7 @@ import torch
 import typer
 from rich.console import Console
 
+from genfields.devices import DEVICE_HELP, resolve_device
 from genfields.errors import ConfigError
 from genfields.stylegan2.cli import MODEL_HELP
 
@@ -42,6 +43,8 @@ def reproduce(
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
     plan: bool = typer.Option(False, "--plan", help="Print the commands that train every editor the report needs "
                               "(into --editors), one per line, and exit."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " Editors, edits and quick fine-tunes run "
+                               "there; the generative fields are measured on the CPU."),
 ) -> None:
     """Every table and figure of the paper's section 4 and appendix, next to the paper's numbers."""
     from .report_editors import dataset_folder, train_editor_command
@@ -50,15 +53,16 @@ def reproduce(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    dev = resolve_device(device)
     if plan:
         typer.echo(f"genfields make-dataset --preset {preset} --out {dataset_folder(preset)}")
-        for name, layers in editor_plan(preset, model, seed, quick).items():
+        for name, layers in editor_plan(preset, model, seed, quick, dev).items():
             typer.echo(train_editor_command(preset, name, editors, layers))
         return
     sizes = report_sizes(preset, quick, pairs=pairs, tests=tests, steps=steps)
     command = "genfields " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else ""
     result = run(preset, out, quick=quick, editors=editors, dataset=dataset, model=model, seed=seed, sizes=sizes,
-                 progress=False, command=command)
+                 progress=False, command=command, device=dev)
     typer.echo(f"wrote {out / 'index.md'} and {out / 'index.html'} in {result['total_s']:.0f} s")
 
 

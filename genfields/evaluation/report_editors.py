@@ -10,6 +10,7 @@ it. `--quick` instead fine-tunes the `paper` editor for a few steps into every c
 the same network (the others' losses or masks; `default` gets zero weights on its new F_id inputs,
 so it starts as the `paper` editor). The `wspace` baseline and `paper` itself are never improvised
 from scratch, except on test presets (`tiny16`), where they are trained for the same few steps.
+Every editor is loaded (and every fine-tune runs) on the source's `device`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from genfields.devices import resolve_device
 from genfields.editing.config import TrainConfig, named_config
 from genfields.editing.dataset import DatasetConfig, GeneratedSet, make_dataset
 from genfields.editing.editor import Editor, editor_folder, load_editor, save_editor
@@ -69,9 +71,11 @@ class EditorSource:
 
     def __init__(self, preset: EditingPreset, workdir: Path, editors: Path | None = None, quick: bool = False,
                  steps: int = 0, dataset: Path | None = None, dataset_size: tuple[int, int] = (0, 0),
-                 model: str | None = None, seed: int = 0, progress: bool = False):
+                 model: str | None = None, seed: int = 0, progress: bool = False,
+                 device: str | torch.device = "cpu"):
         if editors is not None and not editors.is_dir():
             raise ConfigError(f"--editors {editors}: no such directory")
+        self.device = resolve_device(device)
         self.preset, self.workdir, self.editors, self.quick = preset, workdir, editors, quick
         self.steps, self.dataset, self.dataset_size = steps, dataset, dataset_size
         self.model, self.seed, self.progress = model, seed, progress
@@ -99,7 +103,7 @@ class EditorSource:
                 editor_folder(path)
             except CheckpointError:
                 continue
-            editor = load_editor(path, model=self.model)
+            editor = load_editor(path, model=self.model, device=self.device)
             self._check(name, editor, layers, origin)
             return ReportEditor(name, editor, origin)
         return None
@@ -137,9 +141,9 @@ class EditorSource:
             perception = base.meta.get("perception", self.preset.perception) if base else self.preset.perception
             cfg = DatasetConfig(preset=self.preset.name, generator=self._generator_name(base), perception=perception,
                                 identities=self.dataset_size[0], attributes=self.dataset_size[1], seed=self.seed)
-            G = base.G if base else load_generator(cfg.generator)
-            nets = base.nets if base else load_perception(cfg.perception)
-            make_dataset(cfg, G, nets, folder, progress=self.progress)
+            G = base.G if base else load_generator(cfg.generator, self.device)
+            nets = base.nets if base else load_perception(cfg.perception, self.device)
+            make_dataset(cfg, G, nets, folder, progress=self.progress, device=self.device)
         return folder
 
     def _generator_name(self, base: Editor | None) -> str:
@@ -149,7 +153,7 @@ class EditorSource:
         base = self.get("paper").editor if name != "paper" else None
         cfg = self.preset.train_config(name, generator=self._generator_name(base), dataset=str(self._data(base)),
                                        steps=self.steps, seed=self.seed, sample_every=0, log_every=max(self.steps, 1))
-        trainer = train_editor(cfg, self.workdir / "editors" / name, progress=self.progress)
+        trainer = train_editor(cfg, self.workdir / "editors" / name, progress=self.progress, device=self.device)
         return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)")
 
     def _fine_tune(self, name: str, layers: str | None) -> ReportEditor:
@@ -157,7 +161,8 @@ class EditorSource:
         cfg = self._fine_tune_config(base.editor, name, layers)
         data = GeneratedSet(cfg.dataset)
         folder = self.workdir / "editors" / name
-        trainer = EditorTrainer(cfg, RunFolder(folder), Distributed(), base.editor.G, base.editor.nets, data)
+        trainer = EditorTrainer(cfg, RunFolder(folder), Distributed(str(self.device)), base.editor.G,
+                                base.editor.nets, data, self.device)
         transfer_weights(base.editor.network, trainer.network, base.editor.config.f_id_dim)
         trainer.run.write_config(cfg.to_dict())
         for _ in range(cfg.steps):

@@ -8,11 +8,14 @@ Steps: the average face size (landmarks 1 and 17 of the attribute set), the gene
 every layer (appendix Table 1, Figure 2), Table 3's control units chosen relative to the face
 (`gf_ranges`), Tables 1-3 (`genfields.editing.evaluate`), Figures 7 and 8 (`sparsity`), the
 qualitative Figures 5, 6, 9 and appendix Figures 1-3, and the paper's claims checked on the
-numbers (`claims`). Editors come from `report_editors.EditorSource`.
+numbers (`claims`). Editors come from `report_editors.EditorSource`. With `device` the editors,
+edits and quick fine-tunes run there; the generative fields are measured on a CPU copy of G
+(float64), and every number is brought back to the CPU.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
 from genfields.editing.evaluate import evaluate_editor
 from genfields.editing.panel import edit_grid
@@ -89,8 +93,9 @@ def _write_json(path: Path, data) -> None:
 
 def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | None = None,
               dataset: Path | None = None, model: str | None = None, seed: int = 0,
-              sizes: ReportSizes | None = None, progress: bool = False, command: str = "") -> dict:
-    """Run every experiment of the report and write it to `out`; returns what run.json holds."""
+              sizes: ReportSizes | None = None, progress: bool = False, command: str = "",
+              device: str | torch.device = "cpu") -> dict:
+    """Run every experiment of the report on `device` and write it to `out`; returns what run.json holds."""
     start = time.monotonic()
     timings: dict[str, float] = {}
 
@@ -98,13 +103,14 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         timings[name] = round(time.monotonic() - t0, 1)
         return time.monotonic()
 
+    device = resolve_device(device)
     preset = get_preset(preset_name)
     preset.require()  # one error naming every missing download, before any work
     sizes = sizes or report_sizes(preset_name, quick)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     source = EditorSource(preset, out / "work", editors, quick, sizes.steps, dataset, sizes.dataset, model, seed,
-                          progress)
+                          progress, device)
     t = time.monotonic()
     base = source.get("paper")
     G, nets = base.editor.G, base.editor.nets
@@ -115,7 +121,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
     # --- the average face size and the generative fields ------------------------------------------
     face = measure_face_size(preset, nets, res, sizes.face_images, render_seed, sizes.batch)
-    rows = field_table(layout, G, measure=True, effective=not generator.startswith("random:"),
+    G_fields = G if device.type == "cpu" else copy.deepcopy(G).cpu()  # measured in float64 on the CPU
+    rows = field_table(layout, G_fields, measure=True, effective=not generator.startswith("random:"),
                        channels=sizes.effective_channels, seed=seed)
     for row in rows:
         row["gf_over_face"] = row["gf"] / face["mean_px"]
@@ -127,7 +134,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     fig2 = figure2_layers(layout)
     with torch.no_grad():
         w, S = base.editor.identity_styles(seed_to_z(seed, G.z_dim))
-        sample = base.editor.synthesize(S, w)
+        sample = base.editor.synthesize(S, w).cpu()
     plot_generative_fields(sample[0], rows, fig2, out / "figure2_generative_fields.png",
                            title=f"Eq. 1 (solid), exact (dashed), effective (dotted); average face {face['mean_px']:.1f}"
                                  f" px of {res}")
@@ -159,7 +166,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     deltas, reuse_images = [], []
     for s0 in range(0, sizes.sparsity_tests, sizes.batch):
         n = min(sizes.batch, sizes.sparsity_tests - s0)
-        result = base.editor.edit(z_one.expand(n, -1), attribute_images(preset.attributes, n, res, render_seed, s0))
+        result = base.editor.edit(z_one.expand(n, -1),
+                                  attribute_images(preset.attributes, n, res, render_seed, s0)).cpu()
         deltas.append(result.delta.double().numpy())
         reuse_images.append(result.image)
     dS = np.concatenate(deltas)
@@ -220,9 +228,10 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 def measure_face_size(preset: EditingPreset, nets: PerceptionSet, res: int, images: int, render_seed: int,
                       batch: int = 50) -> dict:
     """Average face size (E_lnd landmarks 1 and 17) over the preset's attribute images, with its source."""
+    device = module_device(nets.landmarks)
     with torch.no_grad():
         attrs = attribute_images(preset.attributes, images, res, render_seed)
-        lm = torch.cat([nets.landmarks(chunk).landmarks for chunk in attrs.split(batch)])
+        lm = torch.cat([nets.landmarks(chunk.to(device)).landmarks.cpu() for chunk in attrs.split(batch)])
     fs = face_sizes(lm.numpy())
     return {"images": len(fs), "resolution": res, "mean_px": float(fs.mean()), "std_px": float(fs.std()),
             "relative": float(fs.mean() / res), "paper_px": paper.FACE_SIZE_PX,
@@ -230,7 +239,8 @@ def measure_face_size(preset: EditingPreset, nets: PerceptionSet, res: int, imag
             f"{len(fs)} attribute images ({preset.attributes}, seed {render_seed})"}
 
 
-def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick: bool = False) -> dict[str, str | None]:
+def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick: bool = False,
+                device: str | torch.device = "cpu") -> dict[str, str | None]:
     """Every editor a report needs, name -> control units (None: all layers).
 
     Table 3's ranges follow from the face size the report measures (same images, same seed), so a
@@ -243,7 +253,8 @@ def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick
     preset.require()
     sizes = report_sizes(preset_name, quick)
     layout = load_generator(model or preset.generator).layout
-    face = measure_face_size(preset, load_perception(preset.perception), preset.resolution, sizes.face_images,
+    face = measure_face_size(preset, load_perception(preset.perception, resolve_device(device)), preset.resolution,
+                             sizes.face_images,
                              preset.eval_render_seed + seed, sizes.batch)
     ranges = select_gf_ranges([lay.gf for lay in layout], face["mean_px"],
                               [lay.gf for lay in StyleLayout.from_arch("paper256")])
@@ -280,15 +291,15 @@ def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes
     rows_n, cols_n = sizes.grid
     z = torch.cat([seed_to_z(seed + 1 + i, G.z_dim) for i in range(rows_n)])
     attrs = attribute_images(preset.attributes, cols_n, res, preset.eval_render_seed + seed + 1)
-    grid = base.edit(z.repeat_interleave(cols_n, 0), attrs.repeat(rows_n, 1, 1, 1))
+    grid = base.edit(z.repeat_interleave(cols_n, 0), attrs.repeat(rows_n, 1, 1, 1)).cpu()
     save_image(edit_grid(grid.identity_image[::cols_n], attrs, grid.image), out / "figure5_edits.png")
 
     n = sizes.panels
     z = torch.cat([seed_to_z(seed + 1 + i, G.z_dim) for i in range(n)])
     attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed + 2)
-    results = {name: source.get(name).editor.edit(z, attrs) for name in TABLE2_NAMES}
+    results = {name: source.get(name).editor.edit(z, attrs).cpu() for name in TABLE2_NAMES}
     for r in ranges:
-        results[f"gf{r.config}"] = source.get(f"gf{r.config}", r.convs).editor.edit(z, attrs)
+        results[f"gf{r.config}"] = source.get(f"gf{r.config}", r.convs).editor.edit(z, attrs).cpu()
     ref = results["paper"]
     attr_lnd = Overlay(ref.attribute.landmarks.numpy(), "red", "attribute landmarks")
     head = [ImageRow("identity", ref.identity_image), ImageRow("attribute", ref.attribute_image, [attr_lnd])]

@@ -42,6 +42,16 @@ class PerceptionSet:
     landmarks: LandmarkPoseEstimator
     features: FeatureNetwork
 
+    def networks(self) -> list[torch.nn.Module]:
+        """The four networks (the FD network may share weights with E_attr)."""
+        return [self.identity, self.attributes, self.landmarks, self.features]
+
+    def to(self, device: str | torch.device) -> PerceptionSet:
+        """Move every network to `device` (in place) and return the set."""
+        for net in self.networks():
+            net.to(device)
+        return self
+
 
 def export_network(model: torch.nn.Module, folder: str | os.PathLike, train_config: dict, results: dict,
                    command: str = "") -> Path:
@@ -113,16 +123,17 @@ def load_network(name: str | os.PathLike) -> torch.nn.Module:
     return model.eval().requires_grad_(False)
 
 
-def load_perception(preset: str = "synth") -> PerceptionSet:
-    """The networks of a preset; `synth` = the shipped synthetic-world networks, `ffhq256` = the paper's
-    real networks (3DDFA_V2, facenet, InceptionV3) from the cached downloads."""
+def load_perception(preset: str = "synth", device: str | torch.device = "cpu") -> PerceptionSet:
+    """The networks of a preset on `device`; `synth` = the shipped synthetic-world networks, `ffhq256` =
+    the paper's real networks (3DDFA_V2, facenet, InceptionV3) from the cached downloads."""
     if preset == "ffhq256":
         from .ffhq import load_ffhq_perception
 
-        return load_ffhq_perception()
+        return load_ffhq_perception(device)
     if preset not in PRESETS:
         raise ConfigError(f"unknown perception preset '{preset}' (known: {', '.join(PRESETS)}, ffhq256)")
     names = PRESETS[preset]
     attributes = load_network(names["attributes"])
     return PerceptionSet(identity=load_network(names["identity"]), attributes=attributes,
-                         landmarks=load_network(names["landmarks"]), features=SynthFeatureNetwork(attributes))
+                         landmarks=load_network(names["landmarks"]),
+                         features=SynthFeatureNetwork(attributes)).to(device)

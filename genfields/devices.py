@@ -1,0 +1,85 @@
+"""Devices and mixed precision for the pipelines that run frozen networks (`--device`, `--amp`).
+
+- `resolve_device("cuda:1")`: a `torch.device`, or one `ConfigError` line when it is not usable here.
+- `autocast(device, enabled)`: `torch.autocast` with the dtype that suits the device (float16 on
+  CUDA and MPS, bfloat16 on the CPU); a no-op context when disabled, so that results are bit-identical.
+- `amp_forward(fn, ...)`: run `fn` under that autocast and return its tensors as float32, so that
+  losses and statistics computed afterwards stay float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from genfields.errors import ConfigError
+
+DEVICE_HELP = "Device: cpu (default), cuda, cuda:N or mps."
+AMP_HELP = ("Mixed precision: generator synthesis and perception passes under torch.autocast (float16 on cuda/mps, "
+            "bfloat16 on cpu); losses, the style regulariser, demodulation and optimizer state stay float32.")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N` or `mps` as a `torch.device`; a ConfigError when it is unknown or unavailable."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device '{device}' (use cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{device} requested but torch.cuda.is_available() is False (no CUDA GPU or driver, or "
+                              "a CPU-only PyTorch build); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{device} requested but only {torch.cuda.device_count()} CUDA device(s) are visible")
+        return dev
+    if dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{device} requested but torch.backends.mps.is_available() is False (not an Apple "
+                              "GPU, or a PyTorch build without MPS); use --device cpu")
+        return dev
+    raise ConfigError(f"unsupported device '{device}' (use cpu, cuda, cuda:N or mps)")
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype of a device: bfloat16 on the CPU, float16 on GPUs."""
+    return torch.bfloat16 if device.type == "cpu" else torch.float16
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """`torch.autocast` for `device` when enabled, else a context that changes nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=amp_dtype(device))
+
+
+def to_float32(value: Any) -> Any:
+    """Floating tensors (also inside tuples and NamedTuples such as `LandmarksPose`) cast to float32."""
+    if torch.is_tensor(value):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, tuple):
+        items = [to_float32(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+def amp_forward(fn: Callable[..., Any], *args: Any, device: torch.device, enabled: bool, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` under `autocast(device, enabled)`, its tensors returned as float32."""
+    if not enabled:
+        return fn(*args, **kwargs)
+    with autocast(device, True):
+        out = fn(*args, **kwargs)
+    return to_float32(out)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module without tensors)."""
+    for tensor in [*module.parameters(), *module.buffers()]:
+        return tensor.device
+    return torch.device("cpu")
