@@ -87,3 +87,35 @@ def test_pipeline_runs_end_to_end_on_random_official_files(random_home, tmp_path
                 "--json")
     assert -1.001 <= json.loads(result.stdout)["method"]["identity"] <= 1.001
     assert Image.open(tmp_path / "e.png").size == (64, 64)
+
+
+@pytest.mark.slow
+def test_reproduce_runs_end_to_end_on_random_official_files(random_home, tmp_path, monkeypatch):
+    """`reproduce --preset ffhq256 --quick` at the test sizes: trained paper and W-space editors, the rest
+    fine-tuned, every table and figure written (the real sizes need a GPU; the code path is the same)."""
+    from genfields.evaluation import reproduce as reproduce_module
+
+    rng = np.random.default_rng(1)
+    for i in range(4, 24):  # the report's figures read up to 8 attribute photos from several starting points
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(random_home / "ffhq256" / f"{i:05d}.png")
+    smallest = dataclasses.replace(reproduce_module.TEST, pairs=2, tests=2, sparsity_tests=4, reuse_tests=2, top_k=5,
+                                   face_images=4, steps=1, dataset=(4, 2), batch=4, grid=(1, 2), panels=1)
+    monkeypatch.setattr(reproduce_module, "report_sizes", lambda preset, quick, **kw: smallest)
+
+    def ok(*args: str):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    ok("make-dataset", "--preset", "ffhq256", "--out", str(tmp_path / "ds"), "--identities", "4", "--attributes", "2",
+       "--threads", "1")
+    for config in ("paper", "wspace"):
+        ok("train-editor", "--preset", "ffhq256", "--config", config, "--dataset", str(tmp_path / "ds"),
+           "--outdir", str(tmp_path / "editors" / config), "--steps", "1", "--batch", "2", "--sample-every", "0")
+    ok("reproduce", "--preset", "ffhq256", "--quick", "--editors", str(tmp_path / "editors"),
+       "--out", str(tmp_path / "report"), "--threads", "1")
+    run = json.loads((tmp_path / "report" / "run.json").read_text())
+    assert run["editors"]["paper"].startswith("run ") and run["editors"]["gf5"].startswith("fine-tuned")
+    t3 = json.loads((tmp_path / "report" / "table3.json").read_text())
+    assert [r["convs"] for r in t3["ranges"]][:3] != [None] * 3 and len(t3["rows"]) == 5
+    assert (tmp_path / "report" / "figure8_reuse.png").is_file() and (tmp_path / "report" / "index.html").is_file()
