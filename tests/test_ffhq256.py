@@ -28,6 +28,13 @@ def _error(*args: str) -> str:
     return str(result.exception) + result.output
 
 
+def ok(*args: str):
+    """Run a command that must succeed; its output and exception are the failure message."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
 def test_offline_commands_name_every_missing_file(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("GENFIELDS_HOME", str(home))
@@ -67,11 +74,6 @@ def random_home(tmp_path, monkeypatch):
 
 
 def test_pipeline_runs_end_to_end_on_random_official_files(random_home, tmp_path):
-    def ok(*args: str):
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == 0, (result.output, result.exception)
-        return result
-
     ok("make-dataset", "--preset", "ffhq256", "--out", str(tmp_path / "ds"), "--identities", "4", "--attributes", "2",
        "--threads", "1")
     assert json.loads((tmp_path / "ds" / "dataset.json").read_text())["config"]["perception"] == "ffhq256"
@@ -101,11 +103,6 @@ def test_reproduce_runs_end_to_end_on_random_official_files(random_home, tmp_pat
     smallest = dataclasses.replace(reproduce_module.TEST, pairs=2, tests=2, sparsity_tests=4, reuse_tests=2, top_k=5,
                                    face_images=4, steps=1, dataset=(4, 2), batch=4, grid=(1, 2), panels=1)
     monkeypatch.setattr(reproduce_module, "report_sizes", lambda preset, quick, **kw: smallest)
-
-    def ok(*args: str):
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == 0, (result.output, result.exception)
-        return result
 
     ok("make-dataset", "--preset", "ffhq256", "--out", str(tmp_path / "ds"), "--identities", "4", "--attributes", "2",
        "--threads", "1")
