@@ -19,6 +19,11 @@ class ImageError(GenfieldsError, ValueError):
     """An image that cannot be used: missing, unreadable, not RGB, wrong size, NaN."""
 
 
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in `folder` (by suffix, any case), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[B, C, H, W] float in [-1, 1] -> [B, H, W, C] uint8 (clamped, rounded as in the official code)."""
     if images.ndim != 4:

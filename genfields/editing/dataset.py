@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from genfields.devices import amp_forward, module_device, resolve_device
 from genfields.errors import CheckpointError, ConfigError
-from genfields.imageio import load_image, make_grid, save_image
+from genfields.imageio import list_images, load_image, make_grid, save_image
 from genfields.perception import PerceptionSet
 from genfields.stylegan2 import Generator
 
@@ -34,7 +34,6 @@ from .regularizer import StyleStatistics
 
 FORMAT = "genfields-editing-dataset-v1"
 PERCEIVED = ("embedding", "f_attr", "landmarks", "pose")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass
@@ -199,7 +198,7 @@ def attribute_images(source: str, count: int, resolution: int, seed: int, start:
     folder = Path(source)
     if not folder.is_dir():
         raise ConfigError(f"attribute source '{source}' is neither 'synthface' nor a folder of face photos")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[start:start + count]
+    files = list_images(folder)[start:start + count]
     if len(files) < count:
         raise ConfigError(f"{folder} holds {len(files)} usable images from index {start}, {count} are needed")
     return torch.cat([load_image(p, resolution) for p in files])

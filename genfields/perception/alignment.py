@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from genfields.imageio import IMAGE_SUFFIXES, ImageError
+from genfields.imageio import IMAGE_SUFFIXES, ImageError, list_images
 
 
 class AlignedFace(NamedTuple):
@@ -145,7 +145,7 @@ def align_images(source: Path, out: Path, size: int = 256) -> tuple[list[Path], 
         return [target], {}
     if not source.is_dir():
         raise ImageError(f"no such photo or folder: {source}")
-    photos = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    photos = list_images(source)
     if not photos:
         raise ImageError(f"{source}: no photos ({', '.join(IMAGE_SUFFIXES)})")
     if out.suffix.lower() == ".png":

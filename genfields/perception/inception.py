@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genfields.imageio import IMAGE_SUFFIXES, ImageError, check_images, load_image
+from genfields.imageio import ImageError, check_images, list_images, load_image
 from genfields.perception.interfaces import AttributeEncoder, FeatureNetwork
 from genfields.perception.metrics import feature_statistics, frechet_distance
 from genfields.perception.weights import check_state_keys, load_official, state_shapes
@@ -243,7 +243,7 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"no such image folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = list_images(folder)
     if len(files) < 2:
         raise ImageError(f"{folder}: FID needs at least 2 images, found {len(files)}")
     return files
