@@ -102,12 +102,16 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     # ...and ship it: float16 weights that load, a samples grid, curves and a card written from the run's files
     from genfields.evaluation.gan_card import ship_gan
 
-    out = ship_gan(tmp_path, "tiny", "genfields train-gan --arch tiny16", models_dir=tmp_path / "models")
+    with pytest.raises(ValueError, match="below the quality bar"):  # one snapshot cannot show FD falling
+        ship_gan(tmp_path, "tiny", "genfields train-gan --arch tiny16", models_dir=tmp_path / "models")
+    out = ship_gan(tmp_path, "tiny", "genfields train-gan --arch tiny16", models_dir=tmp_path / "models",
+                   notes="Raised R1 gamma.", allow_below_bar=True)
     G = load_generator(out)
     assert G.config.img_resolution == 16
     card = (out / "MODEL_CARD.md").read_text()
     assert "genfields train-gan --arch tiny16" in card and f"| 0 | {q['fd']:.2f} |" in card
     assert "(`train-gan --resume --change`): none" in card
+    assert "**is below the quality bar**" in card and "## What was tried\n\nRaised R1 gamma." in card
     assert (out / "samples.png").is_file() and (out / "curves.png").is_file()
 
 
@@ -135,3 +139,16 @@ def test_resume_can_change_the_recipe_and_records_it(tmp_path):
     result = CliRunner().invoke(app, ["train-gan", "--arch", "tiny16", "--outdir", str(tmp_path), "--resume",
                                       "--change", "r1_gamma"])
     assert result.exit_code != 0 and "expected NAME=VALUE" in str(result.exception)
+
+
+def test_gan_quality_bar_checks_every_angle_and_the_fd_trend():
+    from genfields.evaluation.quality_bar import gan_quality_bar
+
+    row = {"kimg": 0, "fd": 30.0, "yaw_std_ratio": 1.0, "pitch_std_ratio": 0.7, "roll_std_ratio": 1.3}
+    assert all(c.passed for c in gan_quality_bar([row, {**row, "kimg": 300, "fd": 3.0}]))
+    failed = [c.describe() for c in gan_quality_bar([row, {**row, "kimg": 300, "fd": 3.0, "roll_std_ratio": 0.34}])
+              if not c.passed]
+    assert failed == ["roll std ratio: 0.34 >= 0.7 -> FAIL"]
+    failed = [c.name for c in gan_quality_bar([row, {**row, "kimg": 300, "fd": 31.0, "yaw_std_ratio": 1.31}])
+              if not c.passed]
+    assert failed == ["yaw std ratio", "FD at 300 kimg (against 0 kimg)"]

@@ -112,12 +112,19 @@ def ship_gan_command(
     run: Path = typer.Option(..., help="A finished train-gan run folder (with quality.jsonl from gan-quality)."),
     name: str = typer.Option("synth64", help="Name of the shipped model (genfields/models/<name>/)."),
     command: str = typer.Option("scripts/train_synth64.sh", help="The training command, for the model card."),
+    notes: Optional[Path] = typer.Option(None, help="A markdown file of what was tried and why; goes into the card."),
+    allow_below_bar: bool = typer.Option(False, help="Ship even if the quality bar is not met (the card says so)."),
 ) -> None:
-    """Ship a run's final G_ema (float16) with samples, curves and a model card written from the run's files."""
+    """Ship a run's final G_ema (float16) with samples, curves and a model card written from the run's files.
+
+    Refuses a run below the quality bar (pose std ratios within 0.7-1.3, FD falling) unless
+    --allow-below-bar.
+    """
     from genfields.evaluation.gan_card import ship_gan
 
     try:
-        out = ship_gan(run, name, command)
+        out = ship_gan(run, name, command, notes=notes.read_text() if notes else "",
+                       allow_below_bar=allow_below_bar)
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from None
     console.print(f"shipped {name} to {out}")

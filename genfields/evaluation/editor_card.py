@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,27 +17,10 @@ from safetensors.torch import load_file, save_file
 from genfields.editing.editor import EDITORS_DIR, editor_folder
 from genfields.errors import ConfigError
 from genfields.evaluation.plots import plot_editor_run
+from genfields.evaluation.quality_bar import QualityCheck
 
 EVALUATION_FILE = "evaluation.json"
 METRICS = ("identity", "expression", "pose", "fd")
-
-
-@dataclass(frozen=True)
-class QualityCheck:
-    """One line of the quality bar: a measured value, the limit it must meet, and whether it does."""
-
-    name: str
-    value: float
-    limit: float
-    higher_is_better: bool
-
-    @property
-    def passed(self) -> bool:
-        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
-
-    def describe(self) -> str:
-        op = ">=" if self.higher_is_better else "<="
-        return f"{self.name}: {self.value:.4g} {op} {self.limit:.4g} -> {'pass' if self.passed else 'FAIL'}"
 
 
 def quality_bar(evaluation: dict, max_pose_ratio: float = 0.2, max_expression_ratio: float = 0.5,
