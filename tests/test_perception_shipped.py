@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from genfields.imageio import save_image
 from genfields.perception import feature_statistics, frechet_distance, landmark_nme, load_perception, pose_mae
 from genfields.perception.cli import _standalone
-from genfields.perception.shipped import PERCEPTION_DIR, PRESETS
+from genfields.perception.shipped import PERCEPTION_DIR, PRESETS, load_network
 from genfields.synthface import FaceRenderer, render_batch, sample_params
 
 pytestmark = pytest.mark.skipif(not all((PERCEPTION_DIR / name / "model.safetensors").is_file()
@@ -61,7 +61,7 @@ def test_attribute_features_and_fd(nets, faces):
         feats = nets.features(faces.images)
         noise = nets.features(torch.rand_like(faces.images) * 2 - 1)
     assert feats.shape == (24, nets.attributes.feature_dim) and torch.isfinite(feats).all()
-    assert torch.equal(feats, nets.attributes(faces.images))
+    assert torch.allclose(feats, nets.attributes(faces.images) / nets.features.scale)
     half = feature_statistics(feats[:12]), feature_statistics(feats[12:])
     fd_faces = frechet_distance(*half[0], *half[1])
     fd_noise = frechet_distance(*feature_statistics(feats), *feature_statistics(noise))
@@ -82,3 +82,21 @@ def test_detect_refuses_an_unreadable_image(tmp_path):
     bad.write_text("hello")
     result = CliRunner().invoke(_standalone(), ["detect", str(bad)])
     assert result.exit_code == 2 and "not a readable image" in result.output
+
+
+def test_fd_features_are_standardised_by_the_shipped_scale():
+    """FD features have unit std per unit on renders (the raw units' variance is one unit's, ~96%)."""
+    from genfields.perception.shipped import load_fd_scale, measure_fd_scale
+    from genfields.synthface import render_batch
+
+    scale = load_fd_scale("synth_attributes")
+    assert scale is not None and scale.shape == (256,) and (scale > 0).all()
+    attributes = load_network("synth_attributes")
+    small = measure_fd_scale(attributes, n=40, batch=16, seed=5)
+    with torch.no_grad():
+        raw = attributes(render_batch(40, res=64, seed=5).images).double()
+    std = raw.std(dim=0)
+    assert torch.allclose(small.double(), torch.where(std > 1e-6, std, torch.ones_like(std)), rtol=1e-5)
+    with torch.no_grad():
+        standardised = raw / scale
+    assert 0.5 < float(standardised.std(dim=0)[std > 1e-6].median()) < 2.0

@@ -96,11 +96,26 @@ def align(
                             + "; ".join(f"{p.name}: {why}" for p, why in failed.items())))
 
 
+def fd_scale(
+    net: str = typer.Option("synth_attributes", help="A shipped attribute network name or its folder."),
+    n: int = typer.Option(4096, help="Renders to measure the per-feature std on."),
+) -> None:
+    """Measure and store the per-feature std that standardises FD features (fd_scale.safetensors)."""
+    from .shipped import FD_SCALE_SEED, write_fd_scale
+
+    try:
+        path = write_fd_scale(net, n=n)
+    except GenfieldsError as err:
+        fail(err)
+    typer.echo(f"wrote {path} ({n} renders of seed {FD_SCALE_SEED})")
+
+
 def _standalone() -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
     app.command("align")(align)
+    app.command("fd-scale")(fd_scale)
     return app
 
 

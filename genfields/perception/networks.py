@@ -138,15 +138,22 @@ class SynthAttributeEncoder(AttributeEncoder):
 
 
 class SynthFeatureNetwork(FeatureNetwork):
-    """FD features: the attribute network's penultimate features (shares its weights)."""
+    """FD features: the attribute network's penultimate features (shared weights), each divided by
+    its standard deviation over a fixed set of renders (`scale`; ones if not given).
 
-    def __init__(self, attributes: SynthAttributeEncoder):
+    Unscaled, one rarely-firing unit holds ~96% of the features' variance, so FD would mostly count
+    how often that unit fires and its floor would swing by +-2 between render sets; standardised,
+    every feature counts alike.
+    """
+
+    def __init__(self, attributes: SynthAttributeEncoder, scale: torch.Tensor | None = None):
         super().__init__()
         self.attributes = attributes
         self.feature_dim = attributes.feature_dim
+        self.register_buffer("scale", torch.ones(self.feature_dim) if scale is None else scale.float().clone())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.attributes(images)
+        return self.attributes(images) / self.scale
 
 
 def build_network(config: NetConfig) -> nn.Module:

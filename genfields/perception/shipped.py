@@ -23,6 +23,8 @@ from .networks import NetConfig, SynthFeatureNetwork, build_network
 
 PERCEPTION_DIR = MODELS_DIR / "perception"
 FORMAT = "genfields-perception-v1"
+FD_SCALE_FILE = "fd_scale.safetensors"  # beside the attribute network: per-feature std for FD
+FD_SCALE_SEED = 9090  # renders of this seed define the scale; evaluations render other seeds
 PRESETS = {"synth": {"landmarks": "synth_landmarks", "identity": "synth_identity", "attributes": "synth_attributes"}}
 PURPOSE = {
     "landmarks": "E_lnd / E_pose: 68 iBUG landmarks (pixels) and yaw/pitch/roll (degrees) of a synthetic face.",
@@ -136,4 +138,36 @@ def load_perception(preset: str = "synth", device: str | torch.device = "cpu") -
     attributes = load_network(names["attributes"])
     return PerceptionSet(identity=load_network(names["identity"]), attributes=attributes,
                          landmarks=load_network(names["landmarks"]),
-                         features=SynthFeatureNetwork(attributes)).to(device)
+                         features=SynthFeatureNetwork(attributes, load_fd_scale(names["attributes"]))).to(device)
+
+
+@torch.no_grad()
+def measure_fd_scale(attributes: torch.nn.Module, n: int = 4096, res: int = 64, seed: int = FD_SCALE_SEED,
+                     batch: int = 128) -> torch.Tensor:
+    """Per-feature std of E_attr over n renders of `seed` (dead units get 1, so they stay 0)."""
+    from genfields.synthface import render_batch
+
+    feats = torch.cat([attributes(render_batch(min(batch, n - s), res=res, seed=seed, start_index=s).images)
+                       for s in range(0, n, batch)])
+    std = feats.double().std(dim=0)
+    return torch.where(std > 1e-6, std, torch.ones_like(std)).float()
+
+
+def write_fd_scale(name: str | os.PathLike, n: int = 4096, res: int = 64, seed: int = FD_SCALE_SEED) -> Path:
+    """Measure and store the FD feature scale beside an attribute network (see `SynthFeatureNetwork`)."""
+    folder = network_folder(name)
+    scale = measure_fd_scale(load_network(folder), n, res, seed)
+    path = folder / FD_SCALE_FILE
+    save_file({"scale": scale}, str(path), metadata={"renders": str(n), "res": str(res), "seed": str(seed)})
+    return path
+
+
+def load_fd_scale(name: str | os.PathLike) -> torch.Tensor | None:
+    """The stored FD feature scale of an attribute network, or None (unscaled features) if it has none."""
+    path = network_folder(name) / FD_SCALE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_file(str(path))["scale"]
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: cannot read the FD feature scale ({exc})") from None
