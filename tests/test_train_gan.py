@@ -99,6 +99,8 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 5000
     again = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
     assert again.exit_code == 0 and len((tmp_path / "quality.jsonl").read_text().splitlines()) == 1
+    other = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "50"])
+    assert type(other.exception).__name__ == "ConfigError" and "measured with --n 40" in str(other.exception)
     # ...and ship it: float16 weights that load, a samples grid, curves and a card written from the run's files
     from genfields.evaluation.gan_card import ship_gan
 

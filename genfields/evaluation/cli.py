@@ -80,6 +80,8 @@ def gan_quality_command(
     standard deviations of the pose angles and expression measures that the landmark/pose network
     finds on GAN samples and on renders.
     """
+    from tqdm import tqdm
+
     from genfields.evaluation.gan_quality import gan_quality, render_reference
     from genfields.evaluation.plots import plot_gan_run, read_jsonl
     from genfields.perception import load_perception
@@ -94,11 +96,15 @@ def gan_quality_command(
     snapshots = sorted((run / "snapshots").glob("kimg*"))
     if not snapshots:
         raise ConfigError(f"{run}: no snapshots/ to evaluate")
-    done = {q["snapshot"] for q in read_jsonl(run / "quality.jsonl")}
+    rows = read_jsonl(run / "quality.jsonl")
+    other_n = sorted({q["n"] for q in rows} - {n})
+    if other_n:  # FD depends on n (its floor falls like 1/n): one file, one sample size
+        raise ConfigError(f"{run / 'quality.jsonl'} holds rows measured with --n {other_n[0]}: "
+                          f"pass that --n, or move the file away to measure again with --n {n}")
+    done = {q["snapshot"] for q in rows}
+    todo = [snap for snap in snapshots if snap.name not in done]
     reference = None
-    for snap in snapshots:
-        if snap.name in done:
-            continue
+    for snap in tqdm(todo, desc="snapshots", unit="snapshot", disable=as_json or len(todo) < 2):
         G = load_generator(snap)
         reference = reference or render_reference(nets, n, G.config.img_resolution)
         result = {"snapshot": snap.name, "kimg": int(snap.name[4:]), **gan_quality(G, nets, n, seed, reference)}
