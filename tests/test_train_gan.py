@@ -143,6 +143,28 @@ def test_resume_can_change_the_recipe_and_records_it(tmp_path):
     assert result.exit_code != 0 and "expected NAME=VALUE" in str(result.exception)
 
 
+def test_mapping_learning_rate_scales_alone_and_old_single_group_checkpoints_resume(tmp_path):
+    """G's optimizer groups the mapping apart; a checkpoint saved with one group resumes to the same state."""
+    from genfields.stylegan2.train import split_single_group
+
+    half = dataclasses.replace(TINY, total_kimg=0.032)
+    train_gan(half, tmp_path / "two", progress=False)
+    trainer = train_gan(half, tmp_path / "one", progress=False)
+    # rewrite "one"'s checkpoint as an older trainer wrote it: one parameter group over all of G
+    tensors, state = trainer.run.load_checkpoint()
+    groups = state["opt_G"]["param_groups"]
+    state["opt_G"]["param_groups"] = [{**groups[1], "params": groups[0]["params"] + groups[1]["params"]}]
+    trainer.run.save_checkpoint(tensors, state)
+    assert split_single_group(state["opt_G"], trainer.opt_G)["param_groups"] == groups
+    a = train_gan(TINY, tmp_path / "two", resume=True, progress=False)
+    b = train_gan(TINY, tmp_path / "one", resume=True, progress=False, changes={"lr_mapping_scale": "10"})
+    lr_g = [g["lr"] for g in b.opt_G.param_groups]
+    assert lr_g[0] == pytest.approx(10 * lr_g[1]) and lr_g[1] == pytest.approx(a.opt_G.param_groups[1]["lr"])
+    assert len(b.opt_G.param_groups[0]["params"]) == len(list(b.G.mapping.parameters()))
+    # the same synthesis updates; a 10x larger step for the mapping
+    assert not torch.equal(a.G.mapping.fc0.weight, b.G.mapping.fc0.weight)
+
+
 def test_gan_quality_bar_checks_every_angle_and_the_fd_trend():
     from genfields.evaluation.quality_bar import gan_quality_bar
 

@@ -48,6 +48,7 @@ class GANTrainConfig:
     total_kimg: float = 300.0
     lr_g: float = 0.0025
     lr_d: float = 0.0025
+    lr_mapping_scale: float = 1.0  # multiplies lr_g for G's mapping network (whose lr_multiplier is 0.01 on top)
     beta1: float = 0.0
     beta2: float = 0.99
     r1_gamma: float = 0.1
@@ -110,7 +111,7 @@ def _parse_value(name: str, text: str, kind: str) -> float | int | bool:
 
 # Hyper-parameters that may change when a run resumes (`train-gan --resume --change r1_gamma=0.2`):
 # none of them changes the shape of a tensor in the checkpoint or the meaning of the step counter.
-CHANGEABLE = frozenset({"lr_g", "lr_d", "r1_gamma", "pl_weight", "style_mixing", "ema_kimg", "bf16", "mbstd_group",
+CHANGEABLE = frozenset({"lr_g", "lr_d", "lr_mapping_scale", "r1_gamma", "pl_weight", "style_mixing", "ema_kimg", "bf16", "mbstd_group",
                         "sample_kimg", "snapshot_kimg", "checkpoint_minutes", "log_steps"})
 
 
@@ -162,8 +163,11 @@ class GANTrainer:
             self.G = Generator(gcfg).train()
             self.D = Discriminator(gcfg, mbstd_group_size=cfg.mbstd_group).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_G = self._adam(self.G, cfg.lr_g, cfg.pl_interval if cfg.pl_weight > 0 else None)
-        self.opt_D = self._adam(self.D, cfg.lr_d, cfg.r1_interval)
+        # G's optimizer has two groups, mapping then synthesis (the order of G.parameters()), so that
+        # the mapping's learning rate can be scaled on its own.
+        self.opt_G = self._adam([list(self.G.mapping.parameters()), list(self.G.synthesis.parameters())],
+                                self._g_learning_rates(), self._g_reg_interval())
+        self.opt_D = self._adam([list(self.D.parameters())], [cfg.lr_d], cfg.r1_interval)
         self.local_batch = dist.split_batch(cfg.batch)
         self.step = 0
         self.pl_mean = torch.zeros([])
@@ -175,16 +179,23 @@ class GANTrainer:
         """StyleGAN2's correction of lr and betas for a regulariser applied every `reg_interval` steps."""
         return reg_interval / (reg_interval + 1) if reg_interval else 1.0
 
-    def _adam(self, module, lr: float, reg_interval: int | None) -> torch.optim.Adam:
+    def _adam(self, groups: list[list[torch.nn.Parameter]], lrs: list[float],
+              reg_interval: int | None) -> torch.optim.Adam:
         ratio = self._lazy_ratio(reg_interval)
-        return torch.optim.Adam(module.parameters(), lr=lr * ratio,
+        return torch.optim.Adam([{"params": params, "lr": lr * ratio} for params, lr in zip(groups, lrs)],
                                 betas=(self.cfg.beta1 ** ratio, self.cfg.beta2 ** ratio), eps=1e-8)
 
+    def _g_learning_rates(self) -> list[float]:
+        """[mapping, synthesis] learning rates of G before the lazy-regularisation correction."""
+        return [self.cfg.lr_g * self.cfg.lr_mapping_scale, self.cfg.lr_g]
+
+    def _g_reg_interval(self) -> int | None:
+        return self.cfg.pl_interval if self.cfg.pl_weight > 0 else None
+
     def _set_learning_rates(self) -> None:
-        cfg = self.cfg
-        for opt, lr, interval in ((self.opt_G, cfg.lr_g, cfg.pl_interval if cfg.pl_weight > 0 else None),
-                                  (self.opt_D, cfg.lr_d, cfg.r1_interval)):
-            for group in opt.param_groups:
+        for opt, lrs, interval in ((self.opt_G, self._g_learning_rates(), self._g_reg_interval()),
+                                   (self.opt_D, [self.cfg.lr_d], self.cfg.r1_interval)):
+            for group, lr in zip(opt.param_groups, lrs):
                 group["lr"] = lr * self._lazy_ratio(interval)
 
     @property
@@ -317,7 +328,7 @@ class GANTrainer:
         load_module_tensors("G", self.G, tensors)
         load_module_tensors("D", self.D, tensors)
         load_module_tensors("G_ema", self.G_ema, tensors)
-        load_optimizer_tensors("opt_G", self.opt_G, tensors, state["opt_G"])
+        load_optimizer_tensors("opt_G", self.opt_G, tensors, split_single_group(state["opt_G"], self.opt_G))
         load_optimizer_tensors("opt_D", self.opt_D, tensors, state["opt_D"])
         self._set_learning_rates()  # the config's, not the checkpoint's: a resume may change them
         self.pl_mean = tensors["pl_mean"].reshape([])
@@ -338,6 +349,25 @@ class GANTrainer:
     def write_snapshot(self) -> Path:
         return save_generator(self.G_ema, self.run.path / "snapshots" / f"kimg{self.images_seen // 1000:06d}",
                               dtype=torch.float16, extra={"images_seen": str(self.images_seen)})
+
+
+def split_single_group(meta: dict, opt: torch.optim.Optimizer) -> dict:
+    """An optimizer state saved with one parameter group, regrouped like `opt`'s groups.
+
+    Checkpoints written before G's optimizer had separate mapping and synthesis groups hold one
+    group over the same parameters in the same order; the per-parameter state is unchanged.
+    """
+    groups = meta["param_groups"]
+    if len(groups) != 1 or len(opt.param_groups) == 1:
+        return meta
+    ids, regrouped, start = groups[0]["params"], [], 0
+    for group in opt.param_groups:
+        count = len(group["params"])
+        regrouped.append({**groups[0], "params": ids[start:start + count]})
+        start += count
+    if start != len(ids):
+        raise ConfigError(f"checkpoint optimizer holds {len(ids)} parameters, the model has {start}")
+    return {**meta, "param_groups": regrouped}
 
 
 def crossed(before_images: int, after_images: int, every_kimg: float) -> bool:
