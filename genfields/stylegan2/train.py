@@ -390,7 +390,7 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
         saved = GANTrainConfig.from_dict(run.read_config())
         tensors, state = run.load_checkpoint()
         cfg = dataclasses.replace(saved, total_kimg=cfg.total_kimg).with_changes(changes or {}, state["images_seen"])
-        if changes:
+        if changes or cfg.total_kimg != saved.total_kimg:  # config.json records the length in effect
             run.write_config(cfg)
     elif resume:
         raise ConfigError(f"--resume: no checkpoint in {outdir}")
