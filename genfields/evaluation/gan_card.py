@@ -9,11 +9,14 @@ from pathlib import Path
 import torch
 
 from genfields.evaluation.plots import plot_gan_run, read_jsonl
+from genfields.fields import field_table
 from genfields.evaluation.quality_bar import gan_quality_bar
 from genfields.imageio import make_grid, save_image
 from genfields.models import MODELS_DIR
 from genfields.stylegan2 import load_generator, save_generator
 from genfields.stylegan2.network import seed_to_z
+
+FIELDS_FILE = "fields.json"  # `genfields fields --model NAME --measure --json` at ship time
 
 
 def ship_gan(run: str | Path, name: str, command: str, models_dir: Path = MODELS_DIR, notes: str = "",
@@ -41,6 +44,8 @@ def ship_gan(run: str | Path, name: str, command: str, models_dir: Path = MODELS
     with torch.no_grad():
         grid = torch.cat([G(seed_to_z(s, G.z_dim)) for s in range(64)])
     save_image(make_grid(grid, cols=8), out / "samples.png")
+    # the measured fields take a minute or two on a CPU: store them, so that `demo` can show them at once
+    (out / FIELDS_FILE).write_text(json.dumps(field_table(G.layout, G, measure=True), indent=1) + "\n")
     plot_gan_run(run, out / "curves.png")
     (out / "MODEL_CARD.md").write_text(model_card(name, run, status, quality, command, notes))
     shutil.copy(run / "config.json", out / "train_config.json")
