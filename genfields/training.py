@@ -79,6 +79,14 @@ class Distributed:
         dist.all_reduce(t)
         return float(t) / self.world_size
 
+    def any(self, flag: bool) -> bool:
+        """True on every process if `flag` is true on any (so that all leave a loop at the same step)."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([float(flag)])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
@@ -90,9 +98,14 @@ class Distributed:
 
 # --- time budget ----------------------------------------------------------------------------------
 class StopWatch:
-    """Says when to stop: after `max_minutes`, or once SIGTERM/SIGINT arrives (then the loop saves)."""
+    """Says when to stop: after `max_minutes`, or once SIGTERM/SIGINT arrives (then the loop saves).
 
-    def __init__(self, max_minutes: float | None = None):
+    Under DDP (`dist`) the processes decide together: each has its own clock, and one that left
+    the loop while another was in a step's all-reduce would hang both.
+    """
+
+    def __init__(self, max_minutes: float | None = None, dist: "Distributed | None" = None):
+        self.dist = dist
         self.start = time.monotonic()
         self.max_seconds = None if max_minutes is None else 60 * max_minutes
         self.signalled = False
@@ -110,7 +123,8 @@ class StopWatch:
         return time.monotonic() - self.start
 
     def should_stop(self) -> bool:
-        return self.signalled or (self.max_seconds is not None and self.elapsed >= self.max_seconds)
+        local = self.signalled or (self.max_seconds is not None and self.elapsed >= self.max_seconds)
+        return local if self.dist is None else self.dist.any(local)
 
 
 # --- run folder -----------------------------------------------------------------------------------

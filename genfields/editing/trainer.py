@@ -223,7 +223,7 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
         run.write_config(cfg.to_dict())
         if dist.is_main:
             trainer.write_samples("init")
-    _loop(trainer, StopWatch(max_minutes), progress and dist.is_main)
+    _loop(trainer, StopWatch(max_minutes, dist), progress and dist.is_main)
     trainer.save()
     done = trainer.step >= cfg.steps
     if dist.is_main:

@@ -408,7 +408,7 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
         if dist.is_main:
             save_image(make_grid(trainer.data.batch(0, 32), cols=8), run.path / "samples" / "reals.png")
             trainer.write_samples("fakes_init")
-    watch = StopWatch(max_minutes)
+    watch = StopWatch(max_minutes, dist)
     last_save = time.monotonic()
     bar = tqdm(total=round(trainer.total_steps * cfg.batch / 1000, 3), initial=round(trainer.images_seen / 1000, 3),
                unit="kimg", disable=not (progress and dist.is_main), dynamic_ncols=True, smoothing=0.1)
