@@ -114,9 +114,9 @@ def demo(
     from genfields.editing.editor import shipped_editors
     from genfields.evaluation.gan_card import FIELDS_FILE
     from genfields.fields import field_table
-    from genfields.stylegan2.checkpoints import MODELS_DIR
     from genfields.imageio import make_grid, save_image
     from genfields.stylegan2 import Generator, StyleLayout, load_generator, shipped_models
+    from genfields.stylegan2.checkpoints import MODELS_DIR
     from genfields.stylegan2.network import seed_to_z
 
     outdir.mkdir(parents=True, exist_ok=True)

@@ -111,8 +111,8 @@ def _parse_value(name: str, text: str, kind: str) -> float | int | bool:
 
 # Hyper-parameters that may change when a run resumes (`train-gan --resume --change r1_gamma=0.2`):
 # none of them changes the shape of a tensor in the checkpoint or the meaning of the step counter.
-CHANGEABLE = frozenset({"lr_g", "lr_d", "lr_mapping_scale", "r1_gamma", "pl_weight", "style_mixing", "ema_kimg", "bf16", "mbstd_group",
-                        "sample_kimg", "snapshot_kimg", "checkpoint_minutes", "log_steps"})
+CHANGEABLE = frozenset({"lr_g", "lr_d", "lr_mapping_scale", "r1_gamma", "pl_weight", "style_mixing", "ema_kimg",
+                        "bf16", "mbstd_group", "sample_kimg", "snapshot_kimg", "checkpoint_minutes", "log_steps"})
 
 
 # --- data -------------------------------------------------------------------------------------
