@@ -1,4 +1,4 @@
-"""`genfields demo` before anything is shipped, and with a shipped synth64 generator but no editor."""
+"""`genfields demo` before anything is shipped, with a shipped synth64 generator but no editor, and on the shipped models."""
 
 from __future__ import annotations
 
@@ -41,3 +41,14 @@ def test_demo_with_a_shipped_generator_shows_its_grid_and_measured_fields(tmp_pa
     assert result.exit_code == 0, result.output
     assert "synth64 (measured when shipped)" in result.output and "no shipped editor yet" in result.output
     assert json.loads((tmp_path / "demo" / "fields_synth64.json").read_text()) == stored
+
+
+def test_demo_on_the_shipped_models_edits_towards_the_attribute_faces(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--outdir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "edited by the shipped synth64 editor" in result.output and (tmp_path / "demo_edits.png").is_file()
+    metrics = json.loads(result.output.strip().splitlines()[-1])
+    method, unedited = metrics["method"], metrics["unedited"]
+    assert method["pose"] < 0.2 * unedited["pose"] and method["expression"] < 0.5 * unedited["expression"]
+    assert method["identity"] > 0.8
+    assert json.loads((tmp_path / "demo_edits.json").read_text())["method"] == method

@@ -39,6 +39,10 @@ def test_train_editor_writes_a_run_and_resumes_longer(run):
     assert config["config_name"] == "paper" and config["model"]["layers"] == "conv0-conv4"
     result = invoke("train-editor", "--preset", "tiny16", "--outdir", str(run / "run"), "--resume", "--steps", "3")
     assert "step 3/3" in result.output
+    config = json.loads((run / "run" / "config.json").read_text())  # the new length, and when it changed
+    assert config["steps"] == 3 and config["history"] == [{"at_step": 2, "steps_before": 2, "steps": 3}]
+    invoke("train-editor", "--preset", "tiny16", "--outdir", str(run / "run"), "--resume", "--steps", "3")
+    assert json.loads((run / "run" / "config.json").read_text())["history"] == config["history"]
 
 
 def test_edit_writes_output_panel_and_json(run):
@@ -74,7 +78,7 @@ def test_evaluate_prints_method_and_unedited(run):
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
     assert set(data) == {"method", "unedited"} and set(data["method"]) == {"identity", "expression", "pose", "fd"}
-    assert json.loads((run / "eval.json").read_text()) == data
+    assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
 
 
 def test_run_demo_on_a_trained_editor(run):
@@ -107,11 +111,18 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     assert result.exit_code != 0 and "evaluate --editor" in str(result.exception)  # evaluation.json first
     invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
            "--out", str(run / "run" / "evaluation.json"))
-    result = invoke("ship-editor", "--run", str(run / "run"), "--name", "tiny", "--out-dir", str(tmp_path))
+    notes = tmp_path / "notes.md"
+    notes.write_text("Tried a larger learning rate first.")
+    result = invoke("ship-editor", "--run", str(run / "run"), "--name", "tiny", "--out-dir", str(tmp_path),
+                    "--notes", str(notes))
     shipped = tmp_path / "tiny"
     evaluation = json.loads((run / "run" / "evaluation.json").read_text())
     card = (shipped / "MODEL_CARD.md").read_text()
+    assert "over 4 identity/attribute pairs" in card
     assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
+    assert "## What was tried\n\nTried a larger learning rate first." in card
+    for change in json.loads((run / "run" / "config.json").read_text()).get("history", []):  # set by the resume test
+        assert f"at step {change['at_step']} from {change['steps_before']} to {change['steps']} steps" in card
     assert (shipped / "demo_edits.png").is_file() and (shipped / "curves.png").is_file()
     from safetensors.torch import load_file
 
@@ -122,3 +133,19 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     original = load_editor(run / "run" / "final", model=MODEL)
     for a, b in zip(shipped_editor.network.parameters(), original.network.parameters()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-6)
+
+
+def test_train_editor_init_starts_from_a_trained_editor(run):
+    invoke("train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"), "--outdir", str(run / "tuned"),
+           "--init", str(run / "run" / "final"), "--steps", "1", "--lr-start", "1e-12", "--lr-end", "1e-12",
+           "--sample-every", "0", "--layers", "conv0-conv4")
+    from genfields.editing.editor import load_editor_network
+
+    tuned, _, meta = load_editor_network(run / "tuned" / "final")
+    start, _, _ = load_editor_network(run / "run" / "final")
+    assert meta["train"]["init"] == str(run / "run" / "final")
+    for a, b in zip(tuned.state_dict().values(), start.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-9)  # one step at lr 1e-12: still the starting weights
+    result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),
+                                 "--outdir", str(run / "tuned2"), "--init", str(run / "nowhere"), "--steps", "1"])
+    assert result.exit_code != 0 and "nowhere" in str(result.exception)

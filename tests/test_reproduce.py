@@ -19,7 +19,8 @@ from genfields.errors import ConfigError
 from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
-from genfields.evaluation.report_editors import EditorSource, transfer_weights
+from genfields.editing.mref import transfer_weights
+from genfields.evaluation.report_editors import EditorSource
 from genfields.evaluation.reproduce import report_sizes, reproduce
 from genfields.evaluation.sparsity import reuse, sparsity_histogram
 from genfields.stylegan2 import StyleLayout
@@ -166,6 +167,7 @@ def test_quick_tiny_report_writes_every_file(report):
     assert set(run["editors"]) == {"paper", "wspace", "default", "no-concat", "style-reg", "gf1", "gf2", "gf3", "gf4",
                                    "gf5"}
     assert run["editors"]["gf5"].startswith("fine-tuned 2 steps")
+    assert "**Fine-tuned rows.**" in text and "`gf5`" in text and "`paper`, " not in text  # says which rows
 
 
 def test_report_numbers_are_the_json_numbers(report):
@@ -192,6 +194,7 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
     editors = report / "work" / "editors"
     run = reproduce("tiny16", tmp_path / "again", editors=editors)
     assert all(origin.startswith("run ") for origin in run["editors"].values())
+    assert "Fine-tuned rows" not in (tmp_path / "again" / "index.md").read_text()
     first = json.loads((report / "table1.json").read_text())
     again = json.loads((tmp_path / "again" / "table1.json").read_text())
     assert again["rows"]["ours"]["pose"] == pytest.approx(first["rows"]["ours"]["pose"], rel=1e-5)

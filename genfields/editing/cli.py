@@ -82,6 +82,8 @@ def train_editor(
     lambda_rec: Optional[float] = typer.Option(None, help="lambda_3, weight of L_rec (default: the preset's)."),
     style_reg: Optional[float] = typer.Option(None, help="Weight of the style regulariser -L(S) (configurations "
                                               "style-reg and paper only; default: the preset's)."),
+    init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
+                                       "of from zero: a fine-tune, e.g. with other loss weights."),
     seed: int = typer.Option(0, help="Seed of the weights and every batch."),
     sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
@@ -106,7 +108,7 @@ def train_editor(
             get_preset(preset).require(attribute_images=sample_every > 0)
         cfg = get_preset(preset).train_config(config, generator=model, dataset=str(dataset) if dataset else None,
                                               batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
-                                              sample_every=sample_every, amp=amp)
+                                              sample_every=sample_every, amp=amp, init=init)
         cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
@@ -225,7 +227,7 @@ def evaluate(
                               layers, gf, progress=not as_json)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1) + "\n")
+        out.write_text(json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")  # how it was measured
     if as_json:
         typer.echo(json.dumps(results))
         return

@@ -91,6 +91,8 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 10
     checkpoint_minutes: float = 10.0
+    init: str = ""  # an editor (shipped name or folder) whose weights start the run: a fine-tune ("" = from zero)
+    history: list = field(default_factory=list)  # run-length changes on resume: [{"at_step", "steps_before", "steps"}]
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):

@@ -181,11 +181,8 @@ def editor_folder(name_or_path: str | os.PathLike) -> Path:
                           "or give a folder with editor.safetensors, e.g. a train-editor run's final/)")
 
 
-def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perception: str | None = None,
-                device: str | torch.device = "cpu", amp: bool = False) -> Editor:
-    """An editor from a folder, on `device` (read onto the CPU first); `model`/`perception` override the
-    generator and networks it names; `amp` runs synthesis and perception under autocast."""
-    device = resolve_device(device)
+def load_editor_network(name_or_path: str | os.PathLike) -> tuple[MRef | WMapper, ModelConfig, dict]:
+    """An editor folder's trained network (on the CPU), its configuration and its metadata."""
     folder = editor_folder(name_or_path)
     try:
         meta = json.loads((folder / "config.json").read_text())
@@ -200,6 +197,15 @@ def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perce
         network.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{folder}: weights do not fit the configuration ({str(exc).splitlines()[0]})") from None
+    return network, config, meta
+
+
+def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perception: str | None = None,
+                device: str | torch.device = "cpu", amp: bool = False) -> Editor:
+    """An editor from a folder, on `device` (read onto the CPU first); `model`/`perception` override the
+    generator and networks it names; `amp` runs synthesis and perception under autocast."""
+    device = resolve_device(device)
+    network, config, meta = load_editor_network(name_or_path)
     G = load_generator(model or meta["generator"], device)
     nets = load_perception(perception or meta["perception"], device)
     return Editor(G, nets, network.eval().requires_grad_(False), config, meta.get("truncation", 1.0), meta,

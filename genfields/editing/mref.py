@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genfields.errors import ConfigError
+
 from .config import ModelConfig
 
 
@@ -83,3 +85,20 @@ class WDiscriminator(nn.Module):
 def build_network(config: ModelConfig) -> MRef | WMapper:
     """The trained network of a configuration."""
     return MRef(config) if config.kind == "style" else WMapper(config)
+
+
+def transfer_weights(src: torch.nn.Module, dst: torch.nn.Module, f_id_dim: int) -> None:
+    """Copy M_ref weights into a network of the same shape, or into its F_id ++ F_attr (concat) variant,
+    whose F_id columns are set to zero so that it computes the same dS."""
+    source, target = src.state_dict(), dst.state_dict()
+    if source.keys() != target.keys():
+        raise ConfigError("cannot fine-tune across network kinds (style M_ref vs W-space mapper)")
+    for key, value in source.items():
+        if target[key].shape == value.shape:
+            target[key] = value.clone()
+        elif key == "net.0.weight" and target[key].shape[1] == value.shape[1] + f_id_dim:
+            target[key] = torch.cat([torch.zeros(value.shape[0], f_id_dim), value], dim=1)
+        else:
+            raise ConfigError(f"cannot fine-tune: {key} has shape {list(value.shape)}, the target "
+                              f"{list(target[key].shape)}")
+    dst.load_state_dict(target)

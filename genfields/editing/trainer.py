@@ -43,9 +43,9 @@ from genfields.training import (
 
 from .config import TrainConfig
 from .dataset import GeneratedSet, attribute_images
-from .editor import new_editor, save_editor
+from .editor import load_editor_network, new_editor, save_editor
 from .losses import EditingLoss, EditOutputs, EditTargets
-from .mref import WDiscriminator
+from .mref import WDiscriminator, transfer_weights
 from .panel import edit_grid
 from .presets import get_preset
 from .regularizer import adversarial_loss, discriminator_loss
@@ -193,6 +193,25 @@ def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps:
     return cfg if steps is None else dataclasses.replace(cfg, steps=steps)
 
 
+def start_from_editor(trainer: EditorTrainer, name_or_path: str) -> None:
+    """Start a run from a trained editor's weights (a fine-tune, e.g. with other loss weights).
+
+    A `concat` network may start from a plain one: its new F_id inputs get zero weights."""
+    network, config, _ = load_editor_network(name_or_path)
+    if config.s_dim != trainer.editor.config.s_dim:
+        raise ConfigError(f"--init {name_or_path}: an editor for another generator (S dim {config.s_dim}, "
+                          f"this one {trainer.editor.config.s_dim})")
+    transfer_weights(network, trainer.network, config.f_id_dim)
+
+
+def record_length_change(cfg: TrainConfig, saved: TrainConfig, step: int) -> TrainConfig:
+    """`cfg` with its history: the saved one's, plus a change of run length made at `step`, if any."""
+    history = list(saved.history)
+    if cfg.steps != saved.steps:
+        history.append({"at_step": step, "steps_before": saved.steps, "steps": cfg.steps})
+    return dataclasses.replace(cfg, history=history)
+
+
 def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = False, steps: int | None = None,
                  max_minutes: float | None = None, progress: bool = True,
                  device: str | torch.device = "cpu") -> EditorTrainer:
@@ -219,7 +238,11 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
         tensors, state = run.load_checkpoint()
         trainer.load_state(tensors, state)
         run.truncate_log("step", trainer.step)
+        cfg = trainer.cfg = record_length_change(cfg, TrainConfig.from_dict(run.read_config()), trainer.step)
+        run.write_config(cfg.to_dict())
     else:
+        if cfg.init:
+            start_from_editor(trainer, cfg.init)
         run.write_config(cfg.to_dict())
         if dist.is_main:
             trainer.write_samples("init")

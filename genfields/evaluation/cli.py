@@ -151,6 +151,7 @@ def ship_editor(
                                             "for the card's Table 1 comparison."),
     command: str = typer.Option("", help="The training command, for the model card."),
     out_dir: Optional[Path] = typer.Option(None, help="Where shipped editors live (default: the package's)."),
+    notes: Optional[Path] = typer.Option(None, help="A markdown file of what was tried and why; goes into the card."),
 ) -> None:
     """Ship a run's final editor (float16) with a demo grid, curves and a model card from the run's files."""
     from genfields.editing.editor import EDITORS_DIR
@@ -158,7 +159,7 @@ def ship_editor(
     from genfields.evaluation.editor_card import ship_editor as run_ship
 
     out = run_ship(run, name, command or f"genfields train-editor (see {run / 'config.json'})", baseline,
-                   out_dir or EDITORS_DIR)
+                   out_dir or EDITORS_DIR, notes=notes.read_text() if notes else "")
     typer.echo(f"shipped {name} to {out}")
     for check in quality_bar(read_evaluation(run)):
         typer.echo("  " + check.describe())

@@ -47,8 +47,11 @@ def read_evaluation(run: Path) -> dict:
 
 
 def ship_editor(run: str | Path, name: str, command: str, baseline: str | Path | None = None,
-                editors_dir: Path = EDITORS_DIR) -> Path:
-    """Copy `run`'s final editor into `editors_dir/name` (float16 weights) with a demo grid, curves and card."""
+                editors_dir: Path = EDITORS_DIR, notes: str = "") -> Path:
+    """Copy `run`'s final editor into `editors_dir/name` (float16 weights) with a demo grid, curves and card.
+
+    `notes` (markdown: what was tried, and why a bar line is missed if one is) goes into the card as written.
+    """
     from genfields.editing.demo import run_demo
 
     run = Path(run)
@@ -68,8 +71,15 @@ def ship_editor(run: str | Path, name: str, command: str, baseline: str | Path |
     demo = run_demo(out, editor=str(out))
     plot_editor_run(run, out / "curves.png")
     cfg = json.loads((run / "config.json").read_text())
-    (out / "MODEL_CARD.md").write_text(model_card(name, cfg, status, evaluation, baseline_eval, demo, command))
+    (out / "MODEL_CARD.md").write_text(model_card(name, cfg, status, evaluation, baseline_eval, demo, command,
+                                                        notes))
     return out
+
+
+def _length_changes(cfg: dict) -> str:
+    """The run-length changes made on resume, as a sentence (the lr schedule stretched with each)."""
+    changes = [f"at step {h['at_step']} from {h['steps_before']} to {h['steps']} steps" for h in cfg.get("history", [])]
+    return f" Run length changed on resume {'; '.join(changes)} (the lr schedule stretched)." if changes else ""
 
 
 def _table(rows: dict[str, dict]) -> str:
@@ -81,7 +91,7 @@ def _table(rows: dict[str, dict]) -> str:
 
 
 def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: dict | None, demo: dict,
-               command: str) -> str:
+               command: str, notes: str = "") -> str:
     loss, model = cfg["loss"], cfg["model"]
     rows = {f"{name} ({cfg['config_name']})": evaluation["method"], "unedited identity": evaluation["unedited"]}
     if baseline is not None:
@@ -93,6 +103,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
                   if (evaluation["method"][k] > baseline["method"][k]) == hi]
         versus = (f"\nAgainst the W-space baseline: better on {', '.join(better) or 'neither'} of identity and pose "
                   "(the paper's Table 1 has the style-space method better on both).\n")
+    tried = f"\n## What was tried\n\n{notes.strip()}\n" if notes.strip() else ""
     return f"""# {name}: a trained M_ref editor ({cfg['config_name']} configuration)
 
 - **Generator**: `{cfg['generator'] or cfg['preset']}`; perception networks and attribute images of the
@@ -103,7 +114,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
   lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}.
 - **Training**: {status['step']} steps, batch {cfg['batch']}, Adam ({cfg['beta1']}, {cfg['beta2']}), learning rate
   {cfg['lr_start']:g} -> {cfg['lr_end']:g} (log-linear), cross : reconstruction = {cfg['cross_ratio']} : 1,
-  dataset `{cfg['dataset']}`.
+  dataset `{cfg['dataset']}`.{_length_changes(cfg)}
 - **Command**: `{command}`
 
 ## Evaluation
@@ -125,4 +136,4 @@ over its 16 edits: identity {demo['method']['identity']:.3f}, pose MSE {demo['me
 ![demo](demo_edits.png)
 
 ![training curves](curves.png)
-"""
+{tried}"""

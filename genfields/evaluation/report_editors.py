@@ -25,6 +25,7 @@ from genfields.devices import resolve_device
 from genfields.editing.config import TrainConfig, named_config
 from genfields.editing.dataset import DatasetConfig, GeneratedSet, make_dataset
 from genfields.editing.editor import Editor, editor_folder, load_editor, save_editor
+from genfields.editing.mref import transfer_weights
 from genfields.editing.presets import EditingPreset
 from genfields.editing.trainer import EditorTrainer, train_editor
 from genfields.errors import CheckpointError, ConfigError
@@ -184,23 +185,6 @@ class EditorSource:
                                    generator=self._generator_name(base), dataset=str(self._data(base)), model=model,
                                    loss=loss, steps=self.steps, lr_start=p.lr_start, lr_end=p.lr_end, seed=self.seed,
                                    sample_every=0)
-
-
-def transfer_weights(src: torch.nn.Module, dst: torch.nn.Module, f_id_dim: int) -> None:
-    """Copy M_ref weights into a network of the same shape, or into its F_id ++ F_attr (concat) variant,
-    whose F_id columns are set to zero so that it computes the same dS."""
-    source, target = src.state_dict(), dst.state_dict()
-    if source.keys() != target.keys():
-        raise ConfigError("cannot fine-tune across network kinds (style M_ref vs W-space mapper)")
-    for key, value in source.items():
-        if target[key].shape == value.shape:
-            target[key] = value.clone()
-        elif key == "net.0.weight" and target[key].shape[1] == value.shape[1] + f_id_dim:
-            target[key] = torch.cat([torch.zeros(value.shape[0], f_id_dim), value], dim=1)
-        else:
-            raise ConfigError(f"cannot fine-tune: {key} has shape {list(value.shape)}, the target "
-                              f"{list(target[key].shape)}")
-    dst.load_state_dict(target)
 
 
 def _frozen(editor: Editor) -> Editor:

@@ -65,6 +65,12 @@ def report_markdown(numbers: dict, run: dict) -> str:
            "`genfields/evaluation/paper_numbers.py`.", "",
            "| editor | source |", "|---|---|"]
     out += [f"| {name} | {origin} |" for name, origin in run["editors"].items()]
+    tuned = [name for name, origin in run["editors"].items() if origin.startswith("fine-tuned")]
+    if tuned:
+        out += ["", f"**Fine-tuned rows.** {', '.join(f'`{n}`' for n in tuned)} are short fine-tunes of the `paper` "
+                "editor (this is a quick report), not configurations trained from scratch as in the paper. Their "
+                "rows show where each configuration's losses or mask move a trained editor in a few steps; the "
+                "verdicts of Tables 2 and 3 on them are provisional until a full run (docs/reproduce.md)."]
     out += ["", MEANINGFUL.format(res=res), "## The paper's claims", "",
             "| claim | our run | paper's numbers, same rules |", "|---|---|---|"]
     for key, paper_key in (("table1", "table1_paper"), ("table2", "table2_paper"), ("table3", "table3_paper"),
