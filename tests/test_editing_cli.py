@@ -119,6 +119,7 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     evaluation = json.loads((run / "run" / "evaluation.json").read_text())
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "over 4 identity/attribute pairs" in card
+    assert "Started from" not in card  # trained from zero; a run with --init says where it started
     assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
     assert "## What was tried\n\nTried a larger learning rate first." in card
     for change in json.loads((run / "run" / "config.json").read_text()).get("history", []):  # set by the resume test
@@ -144,6 +145,9 @@ def test_train_editor_init_starts_from_a_trained_editor(run):
     tuned, _, meta = load_editor_network(run / "tuned" / "final")
     start, _, _ = load_editor_network(run / "run" / "final")
     assert meta["train"]["init"] == str(run / "run" / "final")
+    from genfields.evaluation.editor_card import _started_from
+
+    assert f"Started from the trained editor `{run / 'run' / 'final'}`" in _started_from(meta["train"])
     for a, b in zip(tuned.state_dict().values(), start.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-9)  # one step at lr 1e-12: still the starting weights
     result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),

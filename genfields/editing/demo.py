@@ -33,6 +33,5 @@ def run_demo(outdir: str | Path, seed: int = 0, editor: str = "synth64", model: 
     result = ed.edit(z.repeat_interleave(DEMO_ATTRIBUTES, 0), attrs.repeat(DEMO_IDENTITIES, 1, 1, 1)).cpu()
     path = save_image(edit_grid(result.identity_image[::DEMO_ATTRIBUTES], attrs, result.image), outdir / "demo_edits.png")
     metrics = {side: {k: float(v.mean()) for k, v in m.items()} for side, m in result_metrics(result).items()}
-    summary = {"panel": str(path), **metrics}
-    (outdir / "demo_edits.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    (outdir / "demo_edits.json").write_text(json.dumps({"panel": path.name, **metrics}, indent=1) + "\n")
+    return {"panel": str(path), **metrics}

@@ -38,7 +38,7 @@ def reproduce(
                                         "random:<arch>[:seed] or a checkpoint path)."),
     pairs: Optional[int] = typer.Option(None, help="Pairs of Tables 1 and 2 (default 1000; quick 150)."),
     tests: Optional[int] = typer.Option(None, help="Tests per Table 3 configuration (default 100; quick 40)."),
-    steps: Optional[int] = typer.Option(None, help="Steps of each quick fine-tune (default 40)."),
+    steps: Optional[int] = typer.Option(None, help="Steps of each quick fine-tune (default 200)."),
     seed: int = typer.Option(0, help="Seed of identities, attribute images and fine-tunes."),
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
     plan: bool = typer.Option(False, "--plan", help="Print the commands that train every editor the report needs "

@@ -82,6 +82,11 @@ def _length_changes(cfg: dict) -> str:
     return f" Run length changed on resume {'; '.join(changes)} (the lr schedule stretched)." if changes else ""
 
 
+def _started_from(cfg: dict) -> str:
+    return (f" Started from the trained editor `{cfg['init']}` (a fine-tune; its own card or run has its training)."
+            if cfg.get("init") else "")
+
+
 def _table(rows: dict[str, dict]) -> str:
     lines = ["| | identity (cos, higher) | expression (landmarks / res, lower) | pose (MSE deg^2, lower) | FD (lower) |",
              "|---|---|---|---|---|"]
@@ -114,7 +119,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
   lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}.
 - **Training**: {status['step']} steps, batch {cfg['batch']}, Adam ({cfg['beta1']}, {cfg['beta2']}), learning rate
   {cfg['lr_start']:g} -> {cfg['lr_end']:g} (log-linear), cross : reconstruction = {cfg['cross_ratio']} : 1,
-  dataset `{cfg['dataset']}`.{_length_changes(cfg)}
+  dataset `{cfg['dataset']}`.{_length_changes(cfg)}{_started_from(cfg)}
 - **Command**: `{command}`
 
 ## Evaluation

@@ -71,7 +71,7 @@ class ReportSizes:
 
 FULL = ReportSizes(pairs=1000, tests=100, sparsity_tests=1000, reuse_tests=10, top_k=50, face_images=1000, steps=0,
                    dataset=(0, 0))
-QUICK = ReportSizes(pairs=150, tests=40, sparsity_tests=200, reuse_tests=10, top_k=50, face_images=200, steps=40,
+QUICK = ReportSizes(pairs=150, tests=40, sparsity_tests=200, reuse_tests=10, top_k=50, face_images=200, steps=200,
                     dataset=(480, 160), grid=(3, 5), effective_channels=4)
 TEST = ReportSizes(pairs=6, tests=4, sparsity_tests=8, reuse_tests=4, top_k=10, face_images=8, steps=2,
                    dataset=(12, 6), batch=6, grid=(2, 3), panels=2, effective_channels=2)
