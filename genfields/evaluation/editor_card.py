@@ -71,8 +71,8 @@ def ship_editor(run: str | Path, name: str, command: str, baseline: str | Path |
     demo = run_demo(out, editor=str(out))
     plot_editor_run(run, out / "curves.png")
     cfg = json.loads((run / "config.json").read_text())
-    (out / "MODEL_CARD.md").write_text(model_card(name, cfg, status, evaluation, baseline_eval, demo, command,
-                                                        notes))
+    card = model_card(name, cfg, status, evaluation, baseline_eval, demo, command, notes)
+    (out / "MODEL_CARD.md").write_text(card)
     return out
 
 
