@@ -153,3 +153,6 @@ def test_train_editor_init_starts_from_a_trained_editor(run):
     result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),
                                  "--outdir", str(run / "tuned2"), "--init", str(run / "nowhere"), "--steps", "1"])
     assert result.exit_code != 0 and "nowhere" in str(result.exception)
+    result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--config", "wspace", "--dataset", str(run / "ds"),
+                                 "--outdir", str(run / "tuned3"), "--init", str(run / "run" / "final"), "--steps", "1"])
+    assert result.exit_code != 0 and "--init" in str(result.exception) and "network kinds" in str(result.exception)

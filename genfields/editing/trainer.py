@@ -201,7 +201,10 @@ def start_from_editor(trainer: EditorTrainer, name_or_path: str) -> None:
     if config.s_dim != trainer.editor.config.s_dim:
         raise ConfigError(f"--init {name_or_path}: an editor for another generator (S dim {config.s_dim}, "
                           f"this one {trainer.editor.config.s_dim})")
-    transfer_weights(network, trainer.network, config.f_id_dim)
+    try:
+        transfer_weights(network, trainer.network, config.f_id_dim)
+    except ConfigError as exc:
+        raise ConfigError(f"--init {name_or_path}: {exc}") from None
 
 
 def record_length_change(cfg: TrainConfig, saved: TrainConfig, step: int) -> TrainConfig:
