@@ -119,6 +119,7 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     evaluation = json.loads((run / "run" / "evaluation.json").read_text())
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "over 4 identity/attribute pairs" in card
+    assert card.startswith("# tiny: a trained M_ref editor (paper configuration)") and "std of S" in card
     assert "Started from" not in card  # trained from zero; a run with --init says where it started
     assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
     assert "## What was tried\n\nTried a larger learning rate first." in card

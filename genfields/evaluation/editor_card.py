@@ -109,12 +109,13 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
         versus = (f"\nAgainst the W-space baseline: better on {', '.join(better) or 'neither'} of identity and pose "
                   "(the paper's Table 1 has the style-space method better on both).\n")
     tried = f"\n## What was tried\n\n{notes.strip()}\n" if notes.strip() else ""
-    return f"""# {name}: a trained M_ref editor ({cfg['config_name']} configuration)
+    kind, space = ("M_ref", "S") if model["kind"] == "style" else ("W-space", "w")
+    return f"""# {name}: a trained {kind} editor ({cfg['config_name']} configuration)
 
 - **Generator**: `{cfg['generator'] or cfg['preset']}`; perception networks and attribute images of the
   `{cfg['preset']}` preset. Weights stored as float16 safetensors; `genfields.editing.load_editor("{name}")`.
 - **Network**: {model['kind']} mapper, hidden {model['hidden']}, input F_attr{' ++ F_id' if model['concat'] else ''},
-  output in units of the per-channel std of S: {model['scale_by_std']}; control units {model['layers'] or model['gf'] or 'all'}.
+  output in units of the per-channel std of {space}: {model['scale_by_std']}; control units {model['layers'] or model['gf'] or 'all'}.
 - **Losses**: lambda_1 (L_id) {loss['identity']}, lambda_2 (L_lnd{' + L_pose' if loss['pose'] else ''}) {loss['attribute']},
   lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}.
 - **Training**: {status['step']} steps, batch {cfg['batch']}, Adam ({cfg['beta1']}, {cfg['beta2']}), learning rate
