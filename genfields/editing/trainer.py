@@ -182,13 +182,19 @@ class EditorTrainer:
         return save_image(grid, self.run.path / "samples" / f"{name}.png")
 
 
-def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps: int | None) -> TrainConfig:
-    """The configuration to run: the saved one when resuming, with `steps` changed if given."""
+def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps: int | None,
+                   at_step: int = 0) -> TrainConfig:
+    """The configuration to run: the saved one when resuming (a new `steps` recorded in its history
+    as changed at the checkpoint's step `at_step`), else `cfg`, with `steps` if given."""
     if resume:
         if not run.has_checkpoint():
             raise ConfigError(f"--resume: no checkpoint in {run.path}")
-        cfg = TrainConfig.from_dict(run.read_config())
-    elif cfg is None:
+        saved = TrainConfig.from_dict(run.read_config())
+        if steps is None or steps == saved.steps:
+            return saved
+        change = {"at_step": at_step, "steps_before": saved.steps, "steps": steps}
+        return dataclasses.replace(saved, steps=steps, history=[*saved.history, change])
+    if cfg is None:
         raise ConfigError("a new run needs a training configuration")
     return cfg if steps is None else dataclasses.replace(cfg, steps=steps)
 
@@ -207,14 +213,6 @@ def start_from_editor(trainer: EditorTrainer, name_or_path: str) -> None:
         raise ConfigError(f"--init {name_or_path}: {exc}") from None
 
 
-def record_length_change(cfg: TrainConfig, saved: TrainConfig, step: int) -> TrainConfig:
-    """`cfg` with its history: the saved one's, plus a change of run length made at `step`, if any."""
-    history = list(saved.history)
-    if cfg.steps != saved.steps:
-        history.append({"at_step": step, "steps_before": saved.steps, "steps": cfg.steps})
-    return dataclasses.replace(cfg, history=history)
-
-
 def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = False, steps: int | None = None,
                  max_minutes: float | None = None, progress: bool = True,
                  device: str | torch.device = "cpu") -> EditorTrainer:
@@ -231,18 +229,17 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
         torch.cuda.set_device(device)
     dist = Distributed(str(device))
     run = RunFolder(outdir, is_main=dist.is_main)
-    cfg = resolve_config(cfg, run, resume, steps)
+    tensors, state = run.load_checkpoint() if resume and run.has_checkpoint() else ({}, {})
+    cfg = resolve_config(cfg, run, resume, steps, at_step=state.get("step", 0))
     if not cfg.dataset:
         raise ConfigError("no dataset: make one with `genfields make-dataset` and pass --dataset")
     data = GeneratedSet(cfg.dataset)
     trainer = EditorTrainer(cfg, run, dist, load_generator(cfg.generator, device),
                             load_perception(data.config.perception, device), data, device)
     if resume:
-        tensors, state = run.load_checkpoint()
         trainer.load_state(tensors, state)
         run.truncate_log("step", trainer.step)
-        cfg = trainer.cfg = record_length_change(cfg, TrainConfig.from_dict(run.read_config()), trainer.step)
-        run.write_config(cfg.to_dict())
+        run.write_config(cfg.to_dict())  # with a new run length, if `steps` changed it
     else:
         if cfg.init:
             start_from_editor(trainer, cfg.init)

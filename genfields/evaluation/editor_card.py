@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from genfields.editing.editor import EDITORS_DIR, editor_folder
 from genfields.errors import ConfigError
 from genfields.evaluation.plots import plot_editor_run
-from genfields.evaluation.quality_bar import QualityCheck
+from genfields.evaluation.quality_bar import QualityCheck, what_was_tried
 
 EVALUATION_FILE = "evaluation.json"
 METRICS = ("identity", "expression", "pose", "fd")
@@ -108,7 +108,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
                   if (evaluation["method"][k] > baseline["method"][k]) == hi]
         versus = (f"\nAgainst the W-space baseline: better on {', '.join(better) or 'neither'} of identity and pose "
                   "(the paper's Table 1 has the style-space method better on both).\n")
-    tried = f"\n## What was tried\n\n{notes.strip()}\n" if notes.strip() else ""
+    tried = what_was_tried(notes)
     kind, space = ("M_ref", "S") if model["kind"] == "style" else ("W-space", "w")
     return f"""# {name}: a trained {kind} editor ({cfg['config_name']} configuration)
 

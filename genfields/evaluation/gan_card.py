@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from genfields.evaluation.plots import plot_gan_run, read_jsonl
-from genfields.evaluation.quality_bar import gan_quality_bar
+from genfields.evaluation.quality_bar import gan_quality_bar, what_was_tried
 from genfields.fields import field_table
 from genfields.imageio import make_grid, save_image
 from genfields.models import MODELS_DIR
@@ -65,7 +65,7 @@ def model_card(name: str, run: Path, status: dict, quality: list[dict], command:
     verdict = ("meets the quality bar" if all(c.passed for c in checks)
                else "**is below the quality bar** (shipped with `--allow-below-bar`)")
     bar = "\n".join(f"- {c.describe()}" for c in checks)
-    tried = f"\n## What was tried\n\n{notes.strip()}\n" if notes.strip() else ""
+    tried = what_was_tried(notes)
     return f"""# {name}: StyleGAN2 trained on synthetic faces
 
 This model {verdict}: every pose angle's std ratio within 0.7-1.3 and FD falling through training.

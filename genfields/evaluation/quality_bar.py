@@ -1,7 +1,8 @@
 """Quality bars: the lines a shipped model must meet, each a measured value against a limit.
 
 The GAN's bar is the synth64 issue's (pose coverage within 0.7-1.3 for every angle, FD falling
-through training); the editor's is in `editor_card.quality_bar`.
+through training); the editor's is in `editor_card.quality_bar`. Both model cards (`gan_card`,
+`editor_card`) also end with the same "What was tried" section, from `what_was_tried`.
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ def gan_quality_bar(quality: list[dict], coverage: tuple[float, float] = (0.7, 1
     checks.append(QualityCheck(f"FD at {last['kimg']} kimg (against {first['kimg']} kimg)", float(last["fd"]),
                                float(first["fd"]), False))
     return checks
+
+
+def what_was_tried(notes: str) -> str:
+    """A model card's closing section of notes (markdown, as written), or nothing without notes."""
+    return f"\n## What was tried\n\n{notes.strip()}\n" if notes.strip() else ""
