@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
-from genfields.evaluation.paper_numbers import APPENDIX_TABLE_1
-
 if TYPE_CHECKING:  # pragma: no cover
     from genfields.stylegan2.network import Generator
 
@@ -243,8 +241,12 @@ def _perturbed_input(G: "Generator", name: str, delta: torch.Tensor):
 
 
 # --- the table and figure -------------------------------------------------------------------
-PAPER_TABLE_256 = APPENDIX_TABLE_1
-"""The generative fields printed in the paper's appendix Table 1 (paper256)."""
+# Appendix Table 1: the printed generative field of each conv layer of paper256 (Eq. 1 gives 507 for
+# conv0: the table prints the sum without the final + 1; see docs/generative-fields.md). It lives here,
+# with the fields, and `genfields.evaluation.paper_numbers` re-exports it with the paper's other numbers.
+APPENDIX_TABLE_1: dict[str, int] = {
+    "conv0": 506, "conv1": 379, "conv2": 251, "conv3": 187, "conv4": 123, "conv5": 91, "conv6": 59, "conv7": 43,
+    "conv8": 27, "conv9": 19, "conv10": 11, "conv11": 7, "conv12": 3}
 
 
 def figure2_layers(layout) -> list[str]:
@@ -264,7 +266,7 @@ def field_table(layout, G: "Generator | None" = None, measure: bool = False, eff
         row = {k: getattr(layer, k) for k in ("name", "conv", "s_index", "in_resolution", "resolution", "stride",
                                                "kernel", "channels", "offset", "gf")}
         if layout.config.img_resolution == 256 and len(layout) == 13:
-            printed = PAPER_TABLE_256[layer.name]
+            printed = APPENDIX_TABLE_1[layer.name]
             if printed != layer.gf:
                 row["gf_paper"] = printed
         rows.append(row)

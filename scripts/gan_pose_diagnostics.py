@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genfields.evaluation.gan_quality import generator_batches, render_batches
+from genfields.evaluation.gan_quality import render_batches
+from genfields.stylegan2.network import generator_batches
 from genfields.perception.shipped import load_network
 from genfields.stylegan2 import load_generator
 from genfields.stylegan2.discriminator import Discriminator

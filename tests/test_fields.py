@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genfields.fields import (PAPER_TABLE_256, eq1_generative_fields, exact_field_intervals, measure_exact_fields,
+from genfields.fields import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_exact_fields,
                               measure_effective_fields, transposed_conv_fields)
 from genfields.stylegan2 import Generator, GeneratorConfig, StyleLayout
 
@@ -46,7 +46,7 @@ def test_plain_transposed_conv_stack_field(layers):
 def test_eq1_reproduces_the_papers_table_except_its_conv0_entry():
     layout = StyleLayout.from_arch("paper256")
     eq1 = {layer.name: layer.gf for layer in layout}
-    differing = {name for name in eq1 if eq1[name] != PAPER_TABLE_256[name]}
+    differing = {name for name in eq1 if eq1[name] != APPENDIX_TABLE_1[name]}
     assert differing == {"conv0"}  # Eq. 1 gives 507, the appendix prints 506
     assert eq1["conv0"] == 507 and eq1["conv2"] == 251 and eq1["conv6"] == 59 and eq1["conv10"] == 11
 

@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw
 
 from genfields.imageio import make_grid
 from genfields.perception import LandmarksPose
-from genfields.perception.detection import Detection, draw_detection
+from genfields.perception.detection import draw_detection
+from genfields.perception.interfaces import Detection
 
 from .editor import EditResult
 

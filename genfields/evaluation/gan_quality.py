@@ -17,7 +17,7 @@ import torch
 
 from genfields.perception import PerceptionSet, feature_statistics, frechet_distance
 from genfields.perception.metrics import face_size
-from genfields.stylegan2.network import Generator
+from genfields.stylegan2.network import Generator, generator_batches
 
 POSE_NAMES = ("yaw", "pitch", "roll")
 EXPRESSION_NAMES = ("mouth_open", "mouth_width", "brow_height", "eye_open")
@@ -56,13 +56,6 @@ def describe(batches: Iterator[torch.Tensor], nets: PerceptionSet) -> Described:
     return Described(torch.cat(feats).numpy(), torch.cat(poses).numpy(), torch.cat(exprs).numpy())
 
 
-def generator_batches(G: Generator, n: int, seed: int, batch: int = 50, truncation_psi: float = 1.0):
-    """n images from G with z ~ N(0, 1) seeded by `seed`, noise drawn per batch (as in training)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for start in range(0, n, batch):
-            z = torch.randn(min(batch, n - start), G.z_dim, generator=gen)
-            yield G(z, truncation_psi=truncation_psi, noise_mode="random", noise_generator=gen)
 
 
 def render_batches(n: int, res: int, seed: int, batch: int = 100, pose_dist: str = "ffhq"):

@@ -1,6 +1,7 @@
 """The paper's published numbers, transcribed from paper/generative-fields-paper.md (section 4 and the
 appendix). Nothing else in genfields writes a paper number: every "paper" column of the report
-comes from here.
+comes from here. The one exception is appendix Table 1, the printed generative fields, which lives
+in `genfields.fields` (a lower layer that needs it) and is re-exported here.
 
 Units are the paper's: FID on FFHQ256, identity = cosine similarity, expression = landmark
 distance / resolution, pose = MSE of the Euler angles (the paper does not state the unit of its
@@ -8,6 +9,8 @@ distance / resolution, pose = MSE of the Euler angles (the paper does not state 
 """
 
 from __future__ import annotations
+
+from genfields.fields import APPENDIX_TABLE_1  # noqa: F401  (appendix Table 1, kept with the fields it describes)
 
 RESOLUTION = 256
 
@@ -50,9 +53,3 @@ REUSE_TESTS = 10
 REUSE_UNION_SIZE = 94  # |T_u| of the paper's 10 tests
 REUSED_DIMENSIONS = ("dS_448", "dS_518", "dS_645", "dS_747", "dS_776")  # 1-based flat indices into S (4928)
 STYLE_DIM = 4928
-
-# Appendix Table 1: the printed generative field of each conv layer of paper256 (Eq. 1 gives 507 for
-# conv0: the table prints the sum without the final + 1; see docs/generative-fields.md).
-APPENDIX_TABLE_1: dict[str, int] = {
-    "conv0": 506, "conv1": 379, "conv2": 251, "conv3": 187, "conv4": 123, "conv5": 91, "conv6": 59, "conv7": 43,
-    "conv8": 27, "conv9": 19, "conv10": 11, "conv11": 7, "conv12": 3}

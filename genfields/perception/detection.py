@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -12,30 +10,9 @@ from PIL import Image, ImageDraw
 from genfields.errors import ConfigError
 from genfields.imageio import load_image, to_uint8
 
-from .metrics import face_size
+from .interfaces import Detection
 
 BACKENDS = ("synth", "dlib")
-
-
-@dataclass
-class Detection:
-    """One face: landmarks [68, 2] in image pixels, pose (yaw, pitch, roll) in degrees, embedding norm."""
-
-    backend: str
-    image_size: tuple[int, int]
-    landmarks: np.ndarray
-    pose: tuple[float, float, float]
-    embedding_norm: float
-
-    @property
-    def face_size(self) -> float:
-        return float(face_size(torch.as_tensor(self.landmarks)[None])[0])
-
-    def to_dict(self) -> dict:
-        yaw, pitch, roll = self.pose
-        return {"backend": self.backend, "width": self.image_size[0], "height": self.image_size[1],
-                "yaw": yaw, "pitch": pitch, "roll": roll, "face_size": self.face_size,
-                "embedding_norm": self.embedding_norm, "landmarks": np.round(self.landmarks, 2).tolist()}
 
 
 def centre_square(image: torch.Tensor) -> torch.Tensor:

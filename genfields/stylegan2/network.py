@@ -279,3 +279,12 @@ class Generator(nn.Module):
 def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
     """z for a seed, as in the official generate.py: `RandomState(seed).randn(1, z_dim)`."""
     return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
+
+
+def generator_batches(G: Generator, n: int, seed: int, batch: int = 50, truncation_psi: float = 1.0):
+    """n images from G with z ~ N(0, 1) seeded by `seed`, noise drawn per batch (as in training)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            z = torch.randn(min(batch, n - start), G.z_dim, generator=gen)
+            yield G(z, truncation_psi=truncation_psi, noise_mode="random", noise_generator=gen)
