@@ -17,7 +17,7 @@ from genfields.errors import CheckpointError, UnsafePickleError
 from genfields.perception.tddfa import (SHIPPED_DIR, SHIPPED_STATS, SHIPPED_WEIGHTS, TDDFAMobileNet, load_bfm_keypoints,
                                         load_param_stats, load_shipped_tddfa, load_tddfa, pose_from_matrix,
                                         read_pickle_arrays, roi_box_from_bbox, roi_box_from_landmarks,
-                                        to_genfields_pose)
+                                        genfields_pose_from_matrix)
 from genfields.perception.weights import state_shapes
 from conftest import SHARED
 from official_files import path_of, random_bfm, random_state, write_bfm, write_tddfa_stats, write_tddfa_weights
@@ -103,16 +103,22 @@ def test_roi_boxes_by_hand():
                                torch.tensor([[-11.0, 1.6, 131.0, 143.6]], dtype=torch.float64))
 
 
-def test_pose_convention_flips_yaw_and_pitch():
-    # A head turned so that its nose (model z) moves toward image right (+x) and up (+y, the model frame's up):
-    # positive yaw and pitch in genfields' convention, negative in 3DDFA_V2's.
+def test_pose_convention_against_the_official_angles():
+    # A head turned so that its nose (model z) moves toward image right (+x), up (+y, the model frame's up), or
+    # rotated counter-clockwise: positive yaw, pitch, roll in genfields' convention; 3DDFA_V2 negates yaw and pitch.
     c, s = math.cos(math.radians(20)), math.sin(math.radians(20))
     yaw_right = torch.tensor([[c, 0, s, 0], [0, 1, 0, 0], [-s, 0, c, 0]])
     pitch_up = torch.tensor([[1, 0, 0, 0], [0, c, s, 0], [0, -s, c, 0]])
-    official = pose_from_matrix(torch.stack([yaw_right, pitch_up]))
-    torch.testing.assert_close(official, torch.tensor([[-20.0, 0, 0], [0, -20.0, 0]]), atol=1e-4, rtol=0)
-    torch.testing.assert_close(to_genfields_pose(official), torch.tensor([[20.0, 0, 0], [0, 20.0, 0]]),
+    roll_ccw = torch.tensor([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1, 0]])
+    P = 0.001 * torch.stack([yaw_right, pitch_up, roll_ccw])  # the scale cancels
+    torch.testing.assert_close(pose_from_matrix(P), torch.tensor([[-20.0, 0, 0], [0, -20.0, 0], [0, 0, 20.0]]),
                                atol=1e-4, rtol=0)
+    torch.testing.assert_close(genfields_pose_from_matrix(P), 20 * torch.eye(3), atol=1e-4, rtol=0)
+    from genfields.synthface.geometry import rotation_matrix  # the renderer's own rotation, any pose
+
+    pose = torch.tensor([[30.0, -15.0, 10.0], [-40.0, 25.0, -20.0]])
+    P = torch.cat([0.002 * rotation_matrix(pose).float(), torch.ones(2, 3, 1)], dim=2)
+    torch.testing.assert_close(genfields_pose_from_matrix(P), pose, atol=1e-4, rtol=0)
 
 
 def test_network_sees_bgr_normalised_crop(tmp_path):

@@ -22,8 +22,9 @@ image, with the numbers of the official code (`tests/test_tddfa_official.py`):
 6. the official `calc_pose` angles (`pose_from_matrix`): the rows of P's 3x3 part normalised
    (r1, r2, r3 = r1 x r2), yaw = asin(R[2, 0]), pitch = atan2(R[2, 1], R[2, 2]), roll =
    atan2(R[1, 0], R[0, 0]) (yaw +-90 degrees and roll 0 at gimbal lock, |R[2, 0]| > 0.998).
-   The estimator returns them in genfields' pose convention (docs/perception.md, "Pose
-   convention"): yaw and pitch negated (`to_genfields_pose`), roll as it is.
+   The estimator returns the pose in genfields' convention instead (docs/perception.md, "Pose
+   convention"): the same rotation decomposed as synthface's (`genfields_pose_from_matrix`);
+   the official angles stay available (`TDDFAPass.official_pose`).
 
 Passes: the first crops the given ROI box (default: where faces are in FFHQ-aligned images); each
 further pass crops the landmark ROI box of the previous pass's landmarks (3DDFA_V2's
@@ -45,6 +46,7 @@ from genfields.errors import CheckpointError
 from genfields.imageio import check_images
 from genfields.models import MODELS_DIR
 from genfields.stylegan2.safe_pickle import safe_load_pickle
+from genfields.synthface.geometry import pose_from_rotation
 
 from .interfaces import LandmarkPoseEstimator, LandmarksPose, image_box
 from .weights import load_official, read_state_dict, resolve
@@ -216,12 +218,17 @@ def model_to_image(points: torch.Tensor, roi: torch.Tensor, size: int = INPUT_SI
     return torch.stack([x * scale[:, :1] + roi[:, :1], y * scale[:, 1:] + roi[:, 1:2]], dim=-1) + 0.5
 
 
-def pose_from_matrix(P: torch.Tensor) -> torch.Tensor:
-    """Yaw, pitch, roll [B, 3] in degrees from pose matrices [B, 3, 4], as 3DDFA_V2's calc_pose (its convention)."""
+def rotation_from_matrix(P: torch.Tensor) -> torch.Tensor:
+    """The rotation [B, 3, 3] of pose matrices [B, 3, 4] as 3DDFA_V2's `P2sRt`: rows 1 and 2 of P's 3x3 part
+    normalised, row 3 their cross product (model frame: x right, y up, z toward the camera)."""
     r1 = F.normalize(P[:, 0, :3], dim=-1)
     r2 = F.normalize(P[:, 1, :3], dim=-1)
-    r3 = torch.linalg.cross(r1, r2, dim=-1)
-    R = torch.stack([r1, r2, r3], dim=1)
+    return torch.stack([r1, r2, torch.linalg.cross(r1, r2, dim=-1)], dim=1)
+
+
+def pose_from_matrix(P: torch.Tensor) -> torch.Tensor:
+    """Yaw, pitch, roll [B, 3] in degrees from pose matrices [B, 3, 4], as 3DDFA_V2's calc_pose (its convention)."""
+    R = rotation_from_matrix(P)
     s = R[:, 2, 0]
     yaw = torch.asin(s.clamp(-1 + 1e-7, 1 - 1e-7))
     pitch = torch.atan2(R[:, 2, 1], R[:, 2, 2])  # = atan2(R21 / cos(yaw), R22 / cos(yaw)): cos(yaw) > 0
@@ -235,14 +242,12 @@ def pose_from_matrix(P: torch.Tensor) -> torch.Tensor:
     return torch.rad2deg(torch.stack([yaw, pitch, roll], dim=-1))
 
 
-# 3DDFA_V2's yaw is positive when the nose turns toward image left and its pitch when the nose turns
-# down (model frame: x right, y up, z toward the camera); genfields' convention has both the other way.
-OFFICIAL_TO_GENFIELDS = (-1.0, -1.0, 1.0)
-
-
-def to_genfields_pose(official: torch.Tensor) -> torch.Tensor:
-    """3DDFA_V2 angles [B, 3] (yaw, pitch, roll) -> genfields' convention (yaw and pitch negated)."""
-    return official * official.new_tensor(OFFICIAL_TO_GENFIELDS)
+def genfields_pose_from_matrix(P: torch.Tensor) -> torch.Tensor:
+    """Yaw, pitch, roll [B, 3] in degrees in genfields' convention (docs/perception.md, "Pose convention") from
+    pose matrices [B, 3, 4]: the same rotation as 3DDFA_V2's, decomposed as synthface's R = Rz(roll) Rx(-pitch)
+    Ry(yaw). Against 3DDFA_V2's own angles, yaw and pitch change sign (its yaw is positive with the nose toward
+    image left, its pitch with the nose down) and, away from frontal, the Euler order differs."""
+    return pose_from_rotation(rotation_from_matrix(P))
 
 
 def roi_box_from_bbox(bbox: torch.Tensor) -> torch.Tensor:
@@ -320,11 +325,13 @@ def crop_official(images: torch.Tensor, roi: torch.Tensor, size: int = INPUT_SIZ
 
 class TDDFAPass(NamedTuple):
     """One pass of the official pipeline: ROI boxes [B, 4], de-normalised parameters [B, 62], landmarks
-    [B, 68, 2] (our pixels; None without the BFM) and the official angles [B, 3] (3DDFA_V2's convention)."""
+    [B, 68, 2] (our pixels; None without the BFM), the pose [B, 3] in genfields' convention and the official
+    `calc_pose` angles [B, 3] (3DDFA_V2's convention)."""
 
     roi: torch.Tensor
     params: torch.Tensor
     landmarks: Optional[torch.Tensor]
+    pose: torch.Tensor
     official_pose: torch.Tensor
 
 
@@ -373,7 +380,8 @@ class TDDFALandmarkPose(LandmarkPoseEstimator):
                 roi = roi_box_from_landmarks(out[-1].landmarks.detach())
             params = self.parameters_62(images, roi)
             landmarks = self.landmarks_of(params, roi) if self.has_bfm else None
-            out.append(TDDFAPass(roi, params, landmarks, pose_from_matrix(params[:, :12].reshape(-1, 3, 4))))
+            P = params[:, :12].reshape(-1, 3, 4)
+            out.append(TDDFAPass(roi, params, landmarks, genfields_pose_from_matrix(P), pose_from_matrix(P)))
         return out
 
     def forward(self, images: torch.Tensor, box: Optional[torch.Tensor] = None) -> LandmarksPose:
@@ -381,11 +389,11 @@ class TDDFALandmarkPose(LandmarkPoseEstimator):
         last = self.run(images, box)[-1]
         if last.landmarks is None:
             self.landmarks_of(last.params, last.roi)  # the one-line error naming the missing BFM
-        return LandmarksPose(last.landmarks, to_genfields_pose(last.official_pose))
+        return LandmarksPose(last.landmarks, last.pose)
 
     def pose(self, images: torch.Tensor, box: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Yaw, pitch, roll [B, 3] (degrees, genfields' convention); works without the BFM (first pass only)."""
-        return to_genfields_pose(self.run(images, box)[-1].official_pose)
+        return self.run(images, box)[-1].pose
 
     def pose_from_detector_boxes(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """Pose [B, 3] (genfields' convention) of the faces in detector boxes [B, 4] (x0, y0, x1, y1, pixels),
