@@ -54,7 +54,8 @@ def train_perception(
 
 def detect(
     image: Path = typer.Argument(..., help="An RGB image of one aligned face (non-square images are centre-cropped)."),
-    backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks) or dlib (real photos)."),
+    backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks), dlib (real photos) or "
+                                              "3ddfa (real photos: dlib's box, 3DDFA_V2's pose)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the image with landmarks and pose drawn on it."),
     as_json: bool = typer.Option(False, "--json", help="Print the detection as JSON."),
 ) -> None:
@@ -72,10 +73,7 @@ def detect(
     if as_json:
         typer.echo(json.dumps(found.to_dict()))
     else:
-        yaw, pitch, roll = found.pose
-        typer.echo(f"{image}: {found.backend} backend, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
-                   f"face size {found.face_size:.1f} px, identity embedding norm {found.embedding_norm:.3f}"
-                   + (f"; wrote {out}" if out else ""))
+        typer.echo(f"{image}: {found.summary()}" + (f"; wrote {out}" if out else ""))
 
 
 def align(
