@@ -2,7 +2,8 @@
 
 Renders N faces (256x256, `pose_dist="uniform"`: yaw +-45, pitch and roll +-30 degrees) and asks each
 available backend for yaw, pitch, roll in genfields' convention: the shipped synthetic network, dlib +
-PnP, and 3DDFA_V2 (shipped official mb05) from dlib's box and from the aligned-face box. Prints per
+PnP, and 3DDFA_V2 (shipped official mb05) from dlib's box and from the aligned-face box (and, for
+comparison, 3DDFA_V2's own calc_pose angles with only their signs flipped). Prints per
 backend and angle: faces answered, correlation with the label, least-squares slope, mean offset
 (estimate - label), MAE, and the MAE once the mean offset is removed.
 
@@ -55,10 +56,13 @@ def measure(n: int, seed: int, res: int = 256) -> dict[str, dict]:
     batch = render_batch(n, res=res, seed=seed, pose_dist="uniform")
     images, labels = batch.images, batch.pose.double().numpy()
     tddfa = load_shipped_tddfa()
+    last = tddfa.run(images)[-1]
+    flipped = last.official_pose.double().numpy() * [-1, -1, 1]  # the official angles, yaw and pitch negated
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "synth network (synth_landmarks)": (load_network("synth_landmarks")(images).pose.double().numpy(),
                                             np.ones(n, bool)),
-        "3DDFA_V2 mb05, aligned-face box": (tddfa.pose(images).double().numpy(), np.ones(n, bool)),
+        "3DDFA_V2 mb05, aligned-face box": (last.pose.double().numpy(), np.ones(n, bool)),
+        "(3DDFA_V2 official calc_pose, yaw and pitch negated; aligned box)": (flipped, np.ones(n, bool)),
     }
     try:
         from genfields.perception.real import DlibTDDFAPose, detect_dlib

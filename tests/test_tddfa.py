@@ -6,7 +6,6 @@ import copy
 import hashlib
 import math
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,7 +191,8 @@ def test_bfm_keypoint_rows(tmp_path):
 def test_wrong_weights_and_missing_files(tmp_path, monkeypatch):
     torch.save({"state_dict": {"module.conv1.weight": torch.zeros(32, 3, 3, 3)}}, tmp_path / "bad.pth")
     _hand_files(tmp_path)
-    with pytest.raises(CheckpointError, match=r"not the 3DDFA_V2 MobileNet \(width 1\) state dict: missing \['bn1.bias'"):
+    refused = r"not the 3DDFA_V2 MobileNet \(width 1\) state dict: missing \['bn1.bias'"
+    with pytest.raises(CheckpointError, match=refused):
         load_tddfa(tmp_path / "bad.pth", path_of(tmp_path, "3ddfa-param-mean-std"), path_of(tmp_path, "3ddfa-bfm"))
     monkeypatch.setenv("GENFIELDS_HOME", str(tmp_path / "empty"))
     with pytest.raises(DownloadError, match="mb1_120x120.pth.*genfields download 3ddfa-mobilenet"):
@@ -213,7 +213,8 @@ def test_official_layout_with_landmark_head_at_both_widths(tmp_path):
     """The official files carry the unused `fc_lm` head: skipped as the official inference does; width from the file."""
     for width in (1.0, 0.5):
         state = write_tddfa_weights(tmp_path, seed=2, width=width)
-        assert "module.fc_lm.weight" in torch.load(path_of(tmp_path, "3ddfa-mobilenet"), weights_only=True)["state_dict"]
+        written = torch.load(path_of(tmp_path, "3ddfa-mobilenet"), weights_only=True)["state_dict"]
+        assert "module.fc_lm.weight" in written
         random_bfm(tmp_path)
         write_tddfa_stats(tmp_path, np.zeros(62), np.ones(62))
         est = load_tddfa(path_of(tmp_path, "3ddfa-mobilenet"), path_of(tmp_path, "3ddfa-param-mean-std"),

@@ -4,7 +4,9 @@
 predictor and 128-D face-recognition ResNet as `.dat` files, which we load by path (its own
 import goes through `pkg_resources`, which current setuptools lacks). Head pose comes from
 `cv2.solvePnP` of the 68 landmarks against a generic 3D head: the synthface average face, so
-that the angles follow synthface's convention. Evaluation only: nothing here has gradients.
+that the angles follow synthface's convention. `DlibTDDFAPose` is a second pose judge: dlib's
+face box, then 3DDFA_V2 (the shipped official mb05) in the same convention. Evaluation only:
+nothing here has gradients.
 """
 
 from __future__ import annotations
