@@ -257,3 +257,17 @@ def test_real_mb05_from_shared_loads_with_no_workaround():
     shipped = load_tddfa(SHIPPED_DIR / SHIPPED_WEIGHTS, SHIPPED_DIR / SHIPPED_STATS, bfm=False)
     assert est.network.width == 0.5
     assert all(torch.equal(v, shipped.network.state_dict()[k]) for k, v in est.network.state_dict().items())
+
+
+def test_crop_equals_opencv_resize_bit_for_bit():
+    """`resize_like_opencv` against `cv2.resize(INTER_LINEAR)` on 8-bit crops smaller and larger than 120 px."""
+    cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (extra [real]) not installed")
+    from genfields.perception.tddfa import resize_like_opencv
+
+    rng = np.random.default_rng(0)
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8), (0, 0), 3)  # photo-like
+    for h, w in [(37, 41), (103, 104), (120, 120), (150, 151), (299, 233)]:
+        for img in (rng.integers(0, 256, (h, w, 3), dtype=np.uint8), np.ascontiguousarray(smooth[:h, :w])):
+            ours = resize_like_opencv(torch.from_numpy(img).permute(2, 0, 1).float(), 120)
+            expected = cv2.resize(img, (120, 120), interpolation=cv2.INTER_LINEAR)
+            assert torch.equal(ours.permute(1, 2, 0).to(torch.uint8), torch.from_numpy(expected)), (h, w)
