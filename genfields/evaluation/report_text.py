@@ -46,7 +46,8 @@ def _verdict(v: dict, paper_v: dict | None = None) -> list[str]:
     lines = [f"**{v['claim']}: {v['status']} by our run**"
              + (f" (the same rules on the paper's numbers: {paper_v['status']})." if paper_v else ".")]
     for c in v["checks"]:
-        lines.append(f"- {'holds' if c['holds'] else 'does not hold'}: {c['claim']} ({c['evidence']})")
+        word = "not decided" if c["holds"] is None else ("holds" if c["holds"] else "does not hold")
+        lines.append(f"- {word}: {c['claim']} ({c['evidence']})")
     return lines + [""]
 
 
