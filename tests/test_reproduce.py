@@ -76,6 +76,35 @@ def test_claim_rules_hold_on_the_papers_numbers():
     assert claims.union_verdict(94, 4928, 50, 10).status == "supported"
 
 
+def test_matched_fd_interpolates_linearly_between_operating_points():
+    family = [{"fd": 10.0, "identity": 0.5, "pose": 8.0}, {"fd": 30.0, "identity": 0.9, "pose": 2.0}]
+    assert claims.curve_at(family, 20.0, "identity") == pytest.approx(0.7)
+    assert claims.curve_at(family, 15.0, "pose") == pytest.approx(6.5)
+    assert claims.curve_at(family, 9.0, "identity") == pytest.approx(0.5)  # within 15% below the lowest FD: held
+    assert claims.curve_at(family, 8.0, "identity") is None  # 10 > 8 * 1.15: too far
+    assert claims.curve_at(family, 34.0, "pose") == pytest.approx(2.0)  # 34 <= 30 * 1.15
+    assert claims.curve_at(family, 35.0, "pose") is None
+    assert claims.curve_at(list(reversed(family)), 20.0, "identity") == pytest.approx(0.7)  # order does not matter
+
+
+def test_table1_verdict_at_matched_fd_by_hand():
+    # ours at FD 40 and 80; the baseline at FD 20, 60 and 150 (realism bought with identity)
+    ours = [{"fd": 40.0, "identity": 0.80, "pose": 3.0}, {"fd": 80.0, "identity": 0.90, "pose": 1.0}]
+    base = [{"fd": 20.0, "identity": 0.60, "pose": 9.0}, {"fd": 60.0, "identity": 0.84, "pose": 4.0},
+            {"fd": 150.0, "identity": 0.95, "pose": 0.5}]
+    # shared FDs: 40 (base 0.72 / 6.5), 60 (ours 0.85 / 2.0), 80 (base 0.864 / 3.22); 20 and 150 lie outside ours
+    verdict = claims.table1_verdict(ours, base)
+    assert verdict.status == "supported"
+    assert "at FD 40: 0.8 vs 0.72" in verdict.checks[0].evidence and "at FD 60: 0.85 vs 0.84" in verdict.checks[0].evidence
+    assert "FD 150" not in verdict.checks[0].evidence and "FD 20:" not in verdict.checks[0].evidence
+    base[1]["identity"] = 0.86  # now the baseline wins at FD 60 (0.86 > 0.85)
+    assert [c.holds for c in claims.table1_verdict(ours, base).checks] == [False, True]
+    # a single row each, far apart in FD: no matched realism, the verdict is not decided
+    far = claims.table1_verdict({"fd": 40.0, "identity": 0.9, "pose": 1.0}, {"fd": 150.0, "identity": 0.5, "pose": 9})
+    assert far.status == "not decided" and all(c.holds is None for c in far.checks)
+    assert "no matched realism" in far.checks[0].evidence
+
+
 def test_table3_verdict_counts_each_check():
     rows = {r["config"]: dict(r, fd=1.0) for r in paper.TABLE_3}
     rows[5]["fd"] = 2.0
