@@ -172,7 +172,8 @@ def test_sizes_refuse_nonsense():
 FILES = ["index.md", "index.html", "run.json", "face_size.json", "fields.json", "table1.json", "table2.json",
          "table3.json", "figure7.json", "figure8.json", "claims.json", "figure2_generative_fields.png",
          "figure5_edits.png", "figure6_ablation.png", "figure7_sparsity.png", "figure8_reuse.png",
-         "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png"]
+         "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png",
+         "table1_matched_fd.png"]
 
 
 @pytest.fixture(scope="module")
@@ -201,9 +202,16 @@ def test_quick_tiny_report_writes_every_file(report):
 
 def test_report_numbers_are_the_json_numbers(report):
     t1 = json.loads((report / "table1.json").read_text())
-    assert set(t1["rows"]) == {"ours", "wspace", "unedited"} and t1["paper"] == paper.TABLE_1
+    assert set(t1["rows"]) == {"ours", "wspace", "unedited", "per-pair optimum"} and t1["paper"] == paper.TABLE_1
     assert t1["rows"]["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
+    assert t1["families"] == {"paper": ["ours"], "wspace": ["wspace"]}
+    assert set(t1["pose_leak"]) == set(t1["rows"]) and t1["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1)
     text = (report / "index.md").read_text()
+    ours, leak = t1["rows"]["ours"], t1["pose_leak"]["ours"]
+    assert (f"| paper (ours) | {ours['fd']:.2f} | {ours['identity']:.3f} |") in text
+    assert " / ".join(f"{leak[a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll")) in text
+    assert "per-pair optimum of dS (ours, beyond the paper)" in text and "Rows absent" in text
+    assert "linear interpolation between neighbouring points" in text
     assert f"| Ours | {t1['rows']['ours']['fd']:.2f} | 4.89 | {t1['rows']['ours']['identity']:.3f} | 0.820 |" in text
     face = json.loads((report / "face_size.json").read_text())
     assert 0.4 < face["relative"] < 0.7 and face["images"] == 8  # renders frame the face like FFHQ (0.553)
@@ -233,6 +241,21 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
         reproduce("tiny16", tmp_path / "bad", editors=editors)
 
 
+def test_operating_points_are_checked_and_join_their_family(report, tmp_path):
+    editors = tmp_path / "editors"
+    shutil.copytree(report / "work" / "editors" / "paper", editors / "paper-attr1")
+    source = EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors)
+    with pytest.raises(ConfigError, match="operating point paper-attr1 needs 1"):
+        source.find("paper-attr1")
+    config_path = editors / "paper-attr1" / "final" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["train"]["loss"]["attribute"] = 1.0  # as `train-editor --lambda-attr 1` records it
+    config_path.write_text(json.dumps(config))
+    found = EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors).find("paper-attr1")
+    assert found is not None and found.origin.startswith("run ")
+    assert EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors).find("wspace-adv3") is None
+
+
 def test_cli_reports_a_missing_editor_as_an_error(tmp_path):
     result = runner.invoke(app, ["reproduce", "--preset", "paper256", "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
@@ -248,4 +271,7 @@ def test_plan_trains_the_editors_the_quick_report_used(report):
     for r in t3["ranges"]:
         assert (f"--config paper --dataset data/edit-tiny16 --outdir E/gf{r['config']} --layers {r['convs']} "
                 "--mask-mode train") in result.output
-    assert len(lines) == 11 and "--outdir E/wspace" in result.output
+    assert len(lines) == 19 and "--outdir E/wspace" in result.output
+    assert "--config wspace --dataset data/edit-tiny16 --outdir E/wspace-adv3 --adversarial 3" in result.output
+    assert "--config paper --dataset data/edit-tiny16 --outdir E/paper-attr0.25 --lambda-attr 0.25" in result.output
+    assert "--config paper+id --dataset data/edit-tiny16 --outdir E/paper+id" in result.output

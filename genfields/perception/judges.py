@@ -106,6 +106,13 @@ class Judges:
 POSE_JUDGES: dict[str, Callable[[torch.device], LandmarkPoseEstimator]] = {}
 
 
+def judges_available(preset: str) -> bool:
+    """Whether a perception preset has shipped judges."""
+    from .shipped import PERCEPTION_DIR
+
+    return preset == "synth" and all((PERCEPTION_DIR / name / "model.safetensors").is_file() for name in JUDGES.values())
+
+
 def load_judges(preset: str = "synth", device: str | torch.device = "cpu", pose: str | None = None) -> Judges:
     """The shipped judges of a perception preset (`synth`), plus the pose judge `pose` if named."""
     from .shipped import load_network
