@@ -221,9 +221,10 @@ def evaluate(
     threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the results as JSON here."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
-    judges: bool = typer.Option(True, "--judges/--no-judges", help="Score with the judges (networks nothing is "
-                                "trained against) and report the loss networks' scores as *_loss_net; "
-                                "--no-judges: the loss networks only."),
+    judges: Optional[bool] = typer.Option(None, "--judges/--no-judges", help="Score with the judges (networks "
+                                          "nothing is trained against) and report the loss networks' scores as "
+                                          "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
+                                          "perception preset has them (synth)."),
     pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
                                              "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
     device: str = DEVICE_OPTION,
@@ -232,7 +233,7 @@ def evaluate(
 ) -> None:
     """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline; by the judges
     and by the loss networks, with the pose-leak regression (b_attr, b_id per angle)."""
-    from genfields.perception.judges import load_judges
+    from genfields.perception.judges import judges_available, load_judges
 
     from .editor import load_editor
     from .evaluate import evaluate_editor
@@ -246,7 +247,9 @@ def evaluate(
     if model is None:
         p.require()
     ed = load_editor(editor or preset, model=model, device=dev, amp=amp)
-    referees = load_judges(ed.meta.get("perception", p.perception), dev, pose_judge) if judges else None
+    perception = ed.meta.get("perception", p.perception)
+    use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
+    referees = load_judges(perception, dev, pose_judge) if use_judges else None
     results = evaluate_editor(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

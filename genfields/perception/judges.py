@@ -117,13 +117,13 @@ def load_judges(preset: str = "synth", device: str | torch.device = "cpu", pose:
     """The shipped judges of a perception preset (`synth`), plus the pose judge `pose` if named."""
     from .shipped import load_network
 
+    if pose is not None and pose not in POSE_JUDGES:
+        raise ConfigError(f"unknown pose judge '{pose}' (known: {', '.join(POSE_JUDGES) or 'none yet'})")
     if preset != "synth":
         raise ConfigError(f"no judges for perception preset '{preset}' (judges exist for: synth)")
     judges = Judges(identity=load_network(JUDGES["identity"], role=ROLE),
                     landmarks=load_network(JUDGES["landmarks"], role=ROLE), names=dict(JUDGES))
     if pose is not None:
-        if pose not in POSE_JUDGES:
-            raise ConfigError(f"unknown pose judge '{pose}' (known: {', '.join(POSE_JUDGES) or 'none yet'})")
         net = POSE_JUDGES[pose](torch.device(device))
         net.is_judge = True
         judges.extra_pose[pose] = net
