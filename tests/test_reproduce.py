@@ -210,7 +210,7 @@ def test_report_numbers_are_the_json_numbers(report):
     ours, leak = t1["rows"]["ours"], t1["pose_leak"]["ours"]
     assert (f"| paper (ours) | {ours['fd']:.2f} | {ours['identity']:.3f} |") in text
     assert " / ".join(f"{leak[a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll")) in text
-    assert "per-pair optimum of dS (ours, beyond the paper)" in text and "Rows absent" in text
+    assert "per-pair optimum of dS, 2 Adam steps (ours, beyond the paper)" in text and "Rows absent" in text
     assert "linear interpolation between neighbouring points" in text
     assert f"| Ours | {t1['rows']['ours']['fd']:.2f} | 4.89 | {t1['rows']['ours']['identity']:.3f} | 0.820 |" in text
     face = json.loads((report / "face_size.json").read_text())

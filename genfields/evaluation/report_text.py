@@ -57,7 +57,9 @@ ROW_LABELS = {"ours": "paper (ours)", "wspace": "W-space baseline", "unedited": 
               "per-pair optimum": "per-pair optimum of dS (ours, beyond the paper)"}
 
 
-def _row_label(name: str) -> str:
+def _row_label(name: str, t1: dict | None = None) -> str:
+    if name == "per-pair optimum" and (t1 or {}).get("per_pair_steps"):
+        return f"per-pair optimum of dS, {t1['per_pair_steps']} Adam steps (ours, beyond the paper)"
     if name in ROW_LABELS:
         return ROW_LABELS[name]
     return f"{name} (operating point)"
@@ -90,7 +92,7 @@ def table1_detail(t1: dict) -> list[str]:
         if name not in rows:
             continue
         r, lk = rows[name], leak.get(name)
-        cells = [_row_label(name), f"{r['fd']:.2f}", f"{r['identity']:.3f}"]
+        cells = [_row_label(name, t1), f"{r['fd']:.2f}", f"{r['identity']:.3f}"]
         cells += [f"{r['identity_loss_net']:.3f}"] if judged else []
         cells += [f"{r['expression']:.4f}", f"{r['pose']:.2f}"] + [f"{r[k]:.2f}" for k in extra_pose]
         cells += [f"{r['pose_loss_net']:.2f}"] if judged else []
