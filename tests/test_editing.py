@@ -305,3 +305,22 @@ def test_per_pair_optimum_improves_on_zero_and_is_scored_by_evaluate(tmp_path, t
     assert set(results["method"]) == {"identity", "expression", "pose", "fd"}
     with pytest.raises(ConfigError, match="steps"):
         PairOptimumConfig(steps=0)
+
+
+@pytest.mark.parametrize("own", ["f_attr", "styles"])
+def test_identity_aware_mref_fine_tunes_from_a_plain_one(own):
+    from genfields.editing.mref import transfer_weights
+
+    cfg = ModelConfig(hidden=(8, 8), s_dim=6, w_dim=4, f_id_dim=3, f_attr_dim=5, concat=False)
+    torch.manual_seed(0)
+    src, dst = MRef(cfg), MRef(dataclasses.replace(cfg, identity_input=own))
+    for p in src.parameters():
+        torch.nn.init.normal_(p)
+    transfer_weights(src, dst, f_id_dim=3)
+    f_attr, extra = torch.randn(4, 5), torch.randn(4, dst.config.identity_dim)
+    assert torch.allclose(dst(f_attr, None, extra), src(f_attr), atol=1e-5)  # new identity columns start at zero
+    with pytest.raises(ConfigError, match="cannot fine-tune"):
+        transfer_weights(dst, MRef(dataclasses.replace(cfg, identity_input="styles" if own == "f_attr" else "f_attr",
+                                                       s_dim=6, f_attr_dim=5)), f_id_dim=3)
+    with pytest.raises(ConfigError, match="no input f_id"):
+        transfer_weights(MRef(dataclasses.replace(cfg, concat=True)), MRef(cfg), f_id_dim=3)  # F_id cannot be dropped

@@ -19,6 +19,8 @@ F_attr(I_id) or S_id (standardised) as well, so that dS can depend on the identi
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -128,18 +130,51 @@ def build_network(config: ModelConfig) -> MRef | WMapper:
     return MRef(config) if config.kind == "style" else WMapper(config)
 
 
+def _input_blocks(config: ModelConfig) -> dict[str, tuple[int, int]]:
+    """Name -> (first column, width) of each part of the network's input (see `network_input`)."""
+    widths = ([("f_id", config.f_id_dim)] if config.concat else []) + [("f_attr", config.f_attr_dim)]
+    widths += [(f"own:{config.identity_input}", config.identity_dim)] if config.identity_dim else []
+    blocks, at = {}, 0
+    for name, width in widths:
+        blocks[name] = (at, width)
+        at += width
+    return blocks
+
+
 def transfer_weights(src: torch.nn.Module, dst: torch.nn.Module, f_id_dim: int) -> None:
-    """Copy M_ref weights into a network of the same shape, or into its F_id ++ F_attr (concat) variant,
-    whose F_id columns are set to zero so that it computes the same dS."""
+    """Copy trained weights into a network of the same kind whose input may have more parts: the
+    concat variant (F_id ++ F_attr) or an identity input (F_attr(I_id) or S_id) beyond the paper. The
+    new input columns start at zero, so the target computes the same output as the source; a trainable
+    E_attr copy or S statistics the source lacks keep their starting values."""
     source, target = src.state_dict(), dst.state_dict()
-    if source.keys() != target.keys():
-        raise ConfigError("cannot fine-tune across network kinds (style M_ref vs W-space mapper)")
+    own_only = ("attr_encoder.", "style_mean", "style_std")  # target parts with their own starting values
+    if set(source) - set(target) or {k for k in set(target) - set(source) if not k.startswith(own_only)}:
+        raise ConfigError("cannot fine-tune across network kinds or identity inputs (style M_ref vs W-space "
+                          "mapper, S_id vs F_attr(I_id))")
     for key, value in source.items():
-        if target[key].shape == value.shape:
+        if target[key].shape == value.shape and (key != "net.0.weight" or _same_inputs(src, dst)):
             target[key] = value.clone()
-        elif key == "net.0.weight" and target[key].shape[1] == value.shape[1] + f_id_dim:
-            target[key] = torch.cat([torch.zeros(value.shape[0], f_id_dim), value], dim=1)
+        elif key == "net.0.weight" and value.shape[0] == target[key].shape[0]:
+            target[key] = _widened_input(value, src.config, dst.config, f_id_dim)
         else:
             raise ConfigError(f"cannot fine-tune: {key} has shape {list(value.shape)}, the target "
                               f"{list(target[key].shape)}")
     dst.load_state_dict(target)
+
+
+def _same_inputs(src: nn.Module, dst: nn.Module) -> bool:
+    return _input_blocks(src.config) == _input_blocks(dst.config)
+
+
+def _widened_input(weight: torch.Tensor, src: ModelConfig, dst: ModelConfig, f_id_dim: int) -> torch.Tensor:
+    """The first layer's weights for the target's input: the source's blocks copied, new blocks zero."""
+    src_blocks = _input_blocks(dataclasses.replace(src, f_id_dim=f_id_dim))
+    dst_blocks = _input_blocks(dataclasses.replace(dst, f_id_dim=f_id_dim))
+    missing = [name for name in src_blocks if dst_blocks.get(name, (0, -1))[1] != src_blocks[name][1]]
+    if missing:
+        raise ConfigError(f"cannot fine-tune: the target has no input {', '.join(missing)} of the source's width")
+    out = weight.new_zeros(weight.shape[0], sum(w for _, w in dst_blocks.values()))
+    for name, (at, width) in src_blocks.items():
+        to = dst_blocks[name][0]
+        out[:, to:to + width] = weight[:, at:at + width]
+    return out
