@@ -200,3 +200,23 @@ def test_evaluate_reports_judges_loss_nets_and_the_pose_leak(tmp_path):
     for side in ("method", "unedited"):
         assert set(results["pose_leak"][side]) == {"yaw", "pitch", "roll"}
     assert results["pose_leak"]["unedited"]["roll"]["b_id"] == pytest.approx(1.0, abs=1e-6)
+
+
+@needs_judges
+def test_an_extra_pose_judge_adds_its_own_pose_column(monkeypatch):
+    from genfields.editing.editor import EditResult
+    from genfields.synthface import render_batch
+
+    monkeypatch.setitem(judges.POSE_JUDGES, "other", lambda device: load_network("synth_landmarks"))
+    referees = judges.load_judges("synth", pose="other")
+    assert referees.names["pose_other"] == "other" and judges.is_judge(referees.extra_pose["other"])
+    a, b = render_batch(3, res=64, seed=20_000).images, render_batch(3, res=64, seed=20_001).images
+    nets = load_perception("synth")
+    found = nets.landmarks(a)
+    result = EditResult(identity_image=a, attribute_image=b, image=b, delta=torch.zeros(3, 1), identity=nets.identity(a),
+                        output_identity=nets.identity(b), attribute=found, identity_pose=found, output=found)
+    metrics, _ = judge_metrics(referees, result)
+    assert torch.allclose(metrics["method"]["pose_other"], torch.zeros(3), atol=1e-6)  # output = attribute image
+    assert metrics["unedited"]["pose_other"].mean() > 1.0
+    with pytest.raises(ConfigError, match="unknown pose judge"):
+        judges.load_judges("synth", pose="nonesuch")
