@@ -39,6 +39,7 @@ def test_reserved_streams_cover_every_other_render_set():
     defaults = PerceptionTrainConfig()
     assert all(_reserved(s) for s in view_streams(defaults.heldout_spec()) | view_streams(defaults.train_spec()))
     assert _reserved(FD_SCALE_SEED) and _reserved(0)  # the GAN's synth-data seed
+    assert _reserved(1) and _reserved(2)  # gan-quality's reference renders (render_reference's default seed 1, 2)
     for preset in EDITING_PRESETS.values():
         assert _reserved(preset.eval_render_seed) and _reserved(preset.fd_render_seed)
         assert _reserved(preset.eval_render_seed + 17) and _reserved(preset.fd_render_seed + 17)  # evaluate --seed 17

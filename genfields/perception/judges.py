@@ -41,11 +41,12 @@ JUDGE_ARCH = {"width": 24, "depth": 3}  # the loss networks: width 32, depth 2
 
 # Streams of synthface draws used elsewhere (keep in sync when adding a set):
 # perception training seed 0 (+ views), held-out seed 10000 (+ views), the GAN's data (synth-data
-# seed 0), the FD scale renders (9090), the editing presets' attribute renders (eval_render_seed
-# 20000 + evaluation seed) and FD reference renders (fd_render_seed 30000 + evaluation seed).
+# seed 0, also train-gan's on-the-fly renders), `gan-quality`'s reference renders (seeds 1 and 2),
+# the FD scale renders (9090), the editing presets' attribute renders (eval_render_seed 20000 +
+# evaluation seed) and FD reference renders (fd_render_seed 30000 + evaluation seed).
 EVAL_SEED_SPAN = 1000  # evaluation seeds 0..999 shift the editing render streams
 RESERVED_STREAMS: tuple[range, ...] = (
-    range(0, 1), range(VIEW_SEED_OFFSET, VIEW_SEED_OFFSET + 1),
+    range(0, 3), range(VIEW_SEED_OFFSET, VIEW_SEED_OFFSET + 1),
     range(10_000, 10_001), range(10_000 + VIEW_SEED_OFFSET, 10_000 + VIEW_SEED_OFFSET + 1),
     range(9090, 9091),
     range(20_000, 20_000 + EVAL_SEED_SPAN), range(30_000, 30_000 + EVAL_SEED_SPAN),
