@@ -91,6 +91,9 @@ def test_evaluate_prints_method_and_unedited(run):
     bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                               "--pose-judge", "nonesuch"])
     assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output
+    optimum = json.loads(invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs",
+                                "4", "--batch", "4", "--per-pair-steps", "2", "--json").stdout)
+    assert optimum["method"]["pose"] != data["method"]["pose"] and optimum["unedited"] == data["unedited"]
 
 
 def test_run_demo_on_a_trained_editor(run):

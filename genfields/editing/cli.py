@@ -225,6 +225,9 @@ def evaluate(
                                           "nothing is trained against) and report the loss networks' scores as "
                                           "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
                                           "perception preset has them (synth)."),
+    per_pair_steps: int = typer.Option(0, help="Score the per-pair optimum instead of the editor: dS optimised "
+                                       "for each pair from zero by this many Adam steps with the editor's losses "
+                                       "(beyond the paper; slow). 0: the editor itself."),
     pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
                                              "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
     device: str = DEVICE_OPTION,
@@ -247,6 +250,10 @@ def evaluate(
     if model is None:
         p.require()
     ed = load_editor(editor or preset, model=model, device=dev, amp=amp)
+    if per_pair_steps:
+        from .pair_optimum import PairOptimumConfig, PairOptimumEditor
+
+        ed = PairOptimumEditor(ed, PairOptimumConfig(steps=per_pair_steps))
     perception = ed.meta.get("perception", p.perception)
     use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
     referees = load_judges(perception, dev, pose_judge) if use_judges else None
