@@ -24,10 +24,9 @@ so that FD/FID stay comparable with and without mixed precision.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from tqdm import tqdm
-
-import numpy as np
 
 from genfields.devices import resolve_device
 from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
