@@ -25,6 +25,7 @@ def train_perception(
     views: int = typer.Option(5, help="Views per person in the training renders."),
     heldout_ids: int = typer.Option(400, help="Unseen people in the held-out renders."),
     width: int = typer.Option(32, help="Channels of the first CNN stage."),
+    depth: int = typer.Option(2, help="Conv layers per CNN stage (the first one strides)."),
     seed: int = typer.Option(0, help="Seed of the training renders, initial weights and batches."),
     threads: int = typer.Option(1, help="Intra-op threads."),
     cache: Optional[Path] = typer.Option(None, help="Folder for the cached renders (default ~/.cache/genfields)."),
@@ -38,7 +39,7 @@ def train_perception(
 
     try:
         cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
-                                    heldout_ids=heldout_ids, width=width, seed=seed, threads=threads,
+                                    heldout_ids=heldout_ids, width=width, depth=depth, seed=seed, threads=threads,
                                     cache=str(cache or ""))
         trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json)
     except GenfieldsError as err:
