@@ -221,3 +221,15 @@ def test_an_extra_pose_judge_adds_its_own_pose_column(monkeypatch):
     assert metrics["unedited"]["pose_other"].mean() > 1.0
     with pytest.raises(ConfigError, match="unknown pose judge"):
         judges.load_judges("synth", pose="nonesuch")
+
+
+@needs_judges
+def test_the_real_3ddfa_pose_judge_agrees_with_the_render_labels_in_sign():
+    from genfields.synthface import render_batch
+
+    referees = judges.load_judges("synth", pose="3ddfa")
+    batch = render_batch(16, res=64, seed=20_002, pose_dist="uniform")
+    pose = referees.extra_pose["3ddfa"].pose(batch.images)
+    big = batch.pose[:, :2].abs() >= 15  # yaw and pitch clearly away from frontal
+    assert big.any()
+    assert (torch.sign(pose[:, :2][big]) == torch.sign(batch.pose[:, :2][big])).float().mean() >= 0.9
