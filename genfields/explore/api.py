@@ -52,11 +52,11 @@ def call(explorer: Explorer, endpoint: str, payload: dict | None = None) -> dict
     return result
 
 
-def upload(explorer: Explorer, data: bytes, align: bool) -> dict:
-    """An uploaded attribute photo (raw bytes), as `call` answers."""
+def upload(explorer: Explorer, data: bytes, align: bool, name: str = "upload") -> dict:
+    """An uploaded attribute photo (raw bytes, its file name for messages), as `call` answers."""
     start = time.perf_counter()
     try:
-        result = explorer.upload(data, align=align)
+        result = explorer.upload(data, align=align, name=name)
     except GenfieldsError as exc:
         result = {"error": str(exc)}
     result["ms"] = round(1000 * (time.perf_counter() - start), 1)

@@ -1,7 +1,7 @@
 """The web server of `genfields explore`: a small Starlette app on uvicorn, serving a plain page.
 
 URLs: `/` the page, `/static/*` its script and style (package data, nothing from the internet),
-`/api/<request>` the JSON requests of `genfields.explore.api`, `/api/upload?align=1` a raw photo.
+`/api/<request>` the JSON requests of `genfields.explore.api`, `/api/upload?align=1&name=photo.jpg` a raw photo.
 The model runs in a worker thread, so the server keeps answering while it computes.
 """
 
@@ -66,7 +66,8 @@ def create_app(explorer: Explorer):
 
     async def upload_endpoint(request):
         align = request.query_params.get("align", "1") not in ("0", "false", "")
-        return await guarded(api.upload, explorer, await request.body(), align)
+        name = request.query_params.get("name", "upload")
+        return await guarded(api.upload, explorer, await request.body(), align, name)
 
     routes = [Route("/", index), Route("/api/upload", upload_endpoint, methods=["POST"]),
               Route("/api/{name}", request_endpoint, methods=["GET", "POST"]),

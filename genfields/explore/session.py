@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genfields.errors import ConfigError
+from genfields.errors import ConfigError, GenfieldsError
 from genfields.fields import exact_field_intervals
 from genfields.imageio import ImageError, from_uint8, load_image, to_uint8
 from genfields.stylegan2.network import NOISE_MODES, Generator, seed_to_z
@@ -387,34 +387,42 @@ class Explorer:
         with torch.no_grad():
             return Attribute(image, self.nets.attributes(image), self.nets.landmarks(image), source)
 
-    def upload(self, data: bytes, align: bool = True) -> dict:
+    def upload(self, data: bytes, align: bool = True, name: str = "upload") -> dict:
         """An uploaded photo as an attribute face: aligned FFHQ-style with dlib when `align`, else used as a
-        square crop. Returns its id and image; bad files and faceless photos are ImageError/NoFaceError."""
+        square crop. Returns its id and image; bad files and faceless photos are ImageError/NoFaceError
+        naming the file by `name`."""
         self._require_editor()
+        name = Path(str(name)).name or "upload"
         if len(data) > MAX_UPLOAD_BYTES:
-            raise ImageError(f"the upload is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+            raise ImageError(f"{name}: {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
         if not data:
-            raise ImageError("the upload is empty")
+            raise ImageError(f"{name}: the file is empty")
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload"
+            path = Path(tmp) / name
             path.write_bytes(data)
-            if align:
-                if not _dlib_available():
-                    raise ImageError("aligning a photo needs dlib: pip install 'genfields[real]' (or upload an "
-                                     "aligned square crop with 'align' unchecked)")
-                from genfields.perception.alignment import align_photo
-
-                image = from_uint8(align_photo(to_uint8(load_image(path))[0], self.resolution).image)
-            else:
-                image = load_image(path, self.resolution)
+            try:
+                image = self._read_upload(path, align)
+            except GenfieldsError as exc:  # ImageError, NoFaceError: named by the user's file name
+                text = str(exc).replace(str(path), name)
+                raise type(exc)(text if name in text else f"{name}: {text}") from None
         with self._lock:
             self._upload_count += 1
             key = f"upload:{self._upload_count}"
-            self._attributes[key] = self._perceive_attribute(image, "uploaded photo" + (" (aligned)" if align else ""))
+            self._attributes[key] = self._perceive_attribute(image, name + (" (aligned)" if align else ""))
             self._uploads.append(key)
             if len(self._uploads) > MAX_UPLOADS:
                 self._attributes.pop(self._uploads.pop(0), None)
         return {"id": key, "image": png_data_url(image), "source": self._attributes[key].source}
+
+    def _read_upload(self, path: Path, align: bool) -> torch.Tensor:
+        if not align:
+            return load_image(path, self.resolution)
+        if not _dlib_available():
+            raise ImageError("aligning a photo needs dlib: pip install 'genfields[real]' (or upload an aligned "
+                             "square crop with 'align' unchecked)")
+        from genfields.perception.alignment import align_photo
+
+        return from_uint8(align_photo(to_uint8(load_image(path))[0], self.resolution).image)
 
     def _mask(self, convs: list[str] | None, gf: list[int] | None) -> tuple[torch.Tensor, list[str]]:
         """The inference mask of the chosen conv layers and Eq. 1 field range, and the layers it keeps."""

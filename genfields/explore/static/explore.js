@@ -38,12 +38,14 @@ function clearMessage(from) {
   }
 }
 
-async function api(name, body, raw) {
+async function api(name, body, raw, fileName) {
   const options = { method: "POST", headers: {}, body: raw !== undefined ? raw : JSON.stringify(body || {}) };
   if (raw === undefined) options.headers["Content-Type"] = "application/json";
   setPending(1);
   try {
-    const response = await fetch(name === "upload" ? "/api/upload?align=" + ($("upload-align").checked ? "1" : "0") : "/api/" + name, options);
+    const url = name !== "upload" ? "/api/" + name :
+      `/api/upload?align=${$("upload-align").checked ? 1 : 0}&name=${encodeURIComponent(fileName || "upload")}`;
+    const response = await fetch(url, options);
     const data = await response.json();
     if (typeof data.ms === "number") $("timing").textContent = `server ${data.ms.toFixed(0)} ms (${name})`;
     if (data.error) {
@@ -392,7 +394,7 @@ async function onUpload(event) {
   if (!file) return;
   const bytes = await file.arrayBuffer();
   event.target.value = "";
-  const data = await api("upload", null, bytes);
+  const data = await api("upload", null, bytes, file.name);
   if (!data) return;
   addThumbnail(data);
   selectAttribute(data.id);
