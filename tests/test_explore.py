@@ -81,14 +81,27 @@ def test_probe_changes_exactly_the_exact_field(explorer):
     """The probe perturbs one unit of the real network: the pixels that change are the exact field (clipped)."""
     from genfields.explore import call
 
-    for layer, (x, y) in [("conv4", (30, 20)), ("conv6", (5, 60)), ("conv8", (63, 0))]:
+    for layer, (x, y) in [("conv1", (5, 60)), ("conv3", (23, 26)), ("conv4", (30, 20)), ("conv6", (5, 60)),
+                          ("conv8", (63, 0))]:
         out = call(explorer, "probe", {"view": {"seed": 2}, "x": x, "y": y, "layer": layer, "amount": 1.0})
         clipped = [max(0, out["exact"][0]), max(0, out["exact"][1]), min(64, out["exact"][2]), min(64, out["exact"][3])]
         assert out["changed_box"] == clipped, (layer, out["changed_box"], out["exact"])
         field = call(explorer, "fields", {"x": x, "y": y})["layers"][int(layer[4:])]
         assert field["exact"] == out["exact"] and field["unit"] == out["unit"]
+        assert 1 <= out["energy_side"] <= max(out["exact"][2] - out["exact"][0], out["exact"][3] - out["exact"][1])
     off = call(explorer, "probe", {"view": {"seed": 2}, "x": 30, "y": 20, "layer": "conv4", "amount": 0.0})
     assert off["changed_box"] is None and off["peak"] == 0  # scaling by 1 changes nothing
+
+
+def test_energy_square_is_centred_on_the_unit():
+    from genfields.explore.session import _energy_square_side
+
+    energy = torch.zeros(32, 48, dtype=torch.float64)
+    energy[19:22, 9:12] = 1.0  # a 3x3 block around x 10, y 20
+    assert _energy_square_side(energy, 10, 20, share=1.0) == 3
+    energy[20, 10] = 100.0
+    assert _energy_square_side(energy, 10, 20, share=0.9) == 1
+    assert _energy_square_side(energy, 9.5, 19.5, share=1.0) == 4  # between pixels: even sides
 
 
 def test_channel_ranking_predicts_the_slider(explorer):

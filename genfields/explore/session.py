@@ -36,6 +36,7 @@ MAX_CHANNEL_VALUE = 100.0  # |slider value| in stds
 MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_UPLOADS = 32
 CACHE_SIZE = 64
+EFFECTIVE_SHARE = 0.9  # as the effective fields of `genfields fields --measure`
 SEED_MAX = 2**32 - 1  # numpy RandomState's range
 
 
@@ -327,7 +328,9 @@ class Explorer:
         """Scale the unit covering (x, y) at `layer`'s input by (1 + amount) and show how the image changes.
 
         Returns the difference |I' - I| (summed over RGB) as a heat map, the box of the pixels that
-        changed, and the exact field of that unit for comparison.
+        changed, the side of the centred square holding 90% of the change's energy (this unit's
+        effective field in this image; the stored effective fields average units and images), and
+        the unit's exact and Eq. 1 fields for comparison.
         """
         x, y = self._pixel(x, y)
         amount = _number({"amount": amount}, "amount", 1.0, -1.0, 10.0)
@@ -347,16 +350,19 @@ class Explorer:
                 image = self._synthesize(ident.S, ident.w, view)
             finally:
                 handle.remove()
-            diff = (image - ident.image).abs().sum(dim=1)[0].numpy()
+            change = image - ident.image
+        diff = change.abs().sum(dim=1)[0].numpy()
         peak = float(diff.max())
-        changed = diff > peak * 1e-4 if peak > 0 else np.zeros_like(diff, dtype=bool)
-        box = None
-        if changed.any():
-            rows, cols = np.nonzero(changed.any(axis=1))[0], np.nonzero(changed.any(axis=0))[0]
+        box, energy_side = None, None
+        if peak > 0:  # float32 changes nothing outside the support: every changed pixel is in the field
+            rows, cols = np.nonzero((diff > 0).any(axis=1))[0], np.nonzero((diff > 0).any(axis=0))[0]
             box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
-        exact = self.fields_at(x, y)["layers"][lay.conv]
+            energy = change.double().square().sum(dim=1)[0]
+            energy_side = _energy_square_side(energy, (ux + 0.5) * scale - 0.5, (uy + 0.5) * scale - 0.5)
+        field = self.fields_at(x, y)["layers"][lay.conv]
         return {"layer": lay.name, "unit": [ux, uy], "amount": amount, "image": png_data_url(_heat_map(diff, peak)),
-                "changed_box": box, "peak": peak * 127.5, "exact": exact["exact"], "eq1": exact["eq1"],
+                "changed_box": box, "peak": peak * 127.5, "exact": field["exact"], "eq1": field["eq1"],
+                "energy_side": energy_side, "energy_box": _square(*field["centre"], energy_side) if box else None,
                 "perturbed": png_data_url(image)}
 
     def rank_channels(self, view: View, x: int, y: int, top: int = 12) -> dict:
@@ -487,6 +493,19 @@ class Explorer:
 
 def _square(cx: float, cy: float, side: int) -> list[float]:
     return [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]
+
+
+def _energy_square_side(energy: torch.Tensor, cx: float, cy: float, share: float = EFFECTIVE_SHARE) -> int:
+    """Smallest odd side of a square centred on pixel position (cx, cy) holding `share` of `energy` [H, W]
+    (the measure of `genfields.fields.measure_effective_fields`, for one unit anywhere in the image)."""
+    h, w = energy.shape
+    dy = (torch.arange(h, dtype=torch.float64) - cy).abs()
+    dx = (torch.arange(w, dtype=torch.float64) - cx).abs()
+    cheb = torch.maximum(dy[:, None], dx[None, :]).flatten()  # Chebyshev distance to the centre
+    order = torch.argsort(cheb)
+    cum = torch.cumsum(energy.flatten()[order], 0)
+    k = int(torch.searchsorted(cum, share * float(cum[-1]) * (1 - 1e-12)))
+    return int(round(2 * float(cheb[order][min(k, cheb.numel() - 1)]) + 1))
 
 
 def _face(found, i: int) -> dict:

@@ -17,6 +17,7 @@ const state = {
   maskLayers: new Set(),
   gfValues: [],
   messageFrom: null,
+  rankMs: 0,
 };
 
 // --- requests -------------------------------------------------------------------------------------
@@ -161,9 +162,16 @@ async function renderView() {
   refreshDependents();
 }
 
-function refreshDependents() {
+// After a new view: the open tab's result for the clicked pixel is recomputed. The channel ranking
+// back-propagates through the generator (seconds on paper256): when it is slow it waits for a click.
+const SLOW_RANK_MS = 500;
+
+function refreshDependents(clicked) {
   if (state.pixel && state.tab === "probe") schedule("probe", runProbe);
-  if (state.pixel && state.tab === "channels") schedule("rank", runRank);
+  if (state.pixel && state.tab === "channels") {
+    if (clicked || state.rankMs < SLOW_RANK_MS) schedule("rank", runRank);
+    else $("rank-line").textContent = "The image changed: click the pixel again to rank the channels for it.";
+  }
   if (state.attribute && state.tab === "edit") schedule("edit", runEdit);
 }
 
@@ -195,7 +203,7 @@ function onImageClick(event) {
   state.pixel = [x, y];
   $("pixel-line").textContent = `pixel (${x}, ${y}) of ${R}x${R}`;
   schedule("fields", runFields);
-  refreshDependents();
+  refreshDependents(true);
 }
 
 // --- fields ----------------------------------------------------------------------------------------
@@ -269,12 +277,12 @@ async function runProbe() {
   resetSvg(svg);
   rect(svg, data.eq1, "#4aa3ff");
   rect(svg, data.exact, "#4aa3ff", "6 4");
-  if (data.changed_box) rect(svg, data.changed_box, "#ffffff", "2 2", 1);
-  const ex = data.exact;
-  const changed = data.changed_box ? `${data.changed_box[2] - data.changed_box[0]}&times;${data.changed_box[3] - data.changed_box[1]} px` : "nothing";
+  if (data.energy_box) rect(svg, data.energy_box, "#7dff9a", "2 3", 1.5);
+  const size = (b) => `${b[2] - b[0]}&times;${b[3] - b[1]} px`;
   $("probe-line").innerHTML = `${data.layer} unit (${data.unit[0]}, ${data.unit[1]}) scaled by ${(1 + data.amount).toFixed(2)}: ` +
-    `pixels that changed (above 10<sup>-4</sup> of the peak, ${data.peak.toFixed(1)} levels) span ${changed}; ` +
-    `exact field ${ex[2] - ex[0]}&times;${ex[3] - ex[1]} px (dashed, unclipped), Eq. 1 ${data.eq1[2] - data.eq1[0]} px (solid).`;
+    (data.changed_box ? `the pixels that changed span ${size(data.changed_box)} (peak ${data.peak.toFixed(1)} levels); ` +
+      `90% of the change lies in a ${data.energy_side} px square (dotted green). ` : "nothing changed. ") +
+    `Exact field ${size(data.exact)} (dashed blue, unclipped), Eq. 1 ${data.eq1[2] - data.eq1[0]} px (solid blue).`;
 }
 
 // --- style channels --------------------------------------------------------------------------------
@@ -316,6 +324,7 @@ async function runRank() {
   const [x, y] = state.pixel;
   const data = await api("rank", { view: viewPayload(), x, y, top: 12 });
   if (!data) return;
+  state.rankMs = data.ms;
   $("rank-line").textContent = `Pixel (${x}, ${y}): |dI/dS_c| x std_c, in 8-bit levels per std (first order). Click a row to add its slider.`;
   const table = $("rank-table");
   table.innerHTML = "<tr><th>StyleSpace</th><th>paper</th><th>conv</th><th>Eq. 1</th><th>levels / std</th></tr>";
@@ -487,7 +496,7 @@ function showTab(name) {
   state.tab = name;
   for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b.dataset.tab === name);
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== `tab-${name}`;
-  refreshDependents();
+  refreshDependents(true);
 }
 
 function setSeed(seed) {
