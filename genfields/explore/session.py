@@ -191,7 +191,10 @@ class Explorer:
         if editor in (None, "none"):
             G, ed = load_generator(model), None
         else:
-            ed = load_editor(editor, model=model)
+            try:
+                ed = load_editor(editor, model=model)
+            except ConfigError as exc:
+                raise ConfigError(f"editor '{editor}' does not fit model '{model}': {exc}") from None
             G = ed.G
         return cls(G, ed, model_name=model, editor_name=editor, stored_fields=StoredFields.for_model(model))
 
