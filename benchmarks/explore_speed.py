@@ -1,6 +1,7 @@
 """Server time of the explore page's requests: what one update costs on synth64 and on paper256.
 
-    flock /tmp/genfields-heavy.lock .venv/bin/python benchmarks/explore_speed.py [--repeats 10] [--paper-model random:paper256]
+    flock /tmp/genfields-heavy.lock .venv/bin/python benchmarks/explore_speed.py [--repeats 10] \
+        [--paper-model random:paper256]
 
 Runs `genfields.explore.api.call`, the function each HTTP request runs (everything but the socket),
 and prints the median and the maximum over `repeats` requests of each kind. Every timed request
@@ -41,7 +42,8 @@ def measure(explorer: Explorer, repeats: int, editing: bool) -> dict[str, tuple[
     rows["channel slider move"] = timed(explorer, [("render", {"view": {"seed": seed, "channels": [
         {"name": channel, "value": 0.5 * (i + 1)}]}}) for i in range(repeats)])
     pixel = {"x": R // 2, "y": int(R * 0.4)}
-    rows["click: fields"] = timed(explorer, [("fields", {"x": (R // 2 + i) % R, "y": pixel["y"]}) for i in range(repeats)])
+    rows["click: fields"] = timed(explorer, [("fields", {"x": (R // 2 + i) % R, "y": pixel["y"]})
+                                             for i in range(repeats)])
     rows["click: probe"] = timed(explorer, [("probe", {"view": {"seed": seed}, **pixel, "layer": "conv4",
                                                        "amount": 0.5 + i}) for i in range(repeats)])
     rows["click: channel ranking"] = timed(explorer, [("rank", {"view": {"seed": seed + i}, **pixel})
@@ -68,8 +70,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for model, editor, repeats in [("synth64", "synth64", args.repeats), (args.paper_model, None, max(3, args.repeats // 2))]:
+    print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    runs = [("synth64", "synth64", args.repeats), (args.paper_model, None, max(3, args.repeats // 2))]
+    for model, editor, repeats in runs:
         start = time.perf_counter()
         explorer = Explorer.load(model, editor)
         print(f"\n{model} (editor {editor}): explorer ready in {time.perf_counter() - start:.1f} s; "

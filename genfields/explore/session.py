@@ -223,7 +223,11 @@ class Explorer:
         for i in range(images.shape[0]):
             self._attributes[f"gallery:{i}"] = self._perceive_attribute(images[i:i + 1], f"{preset.attributes} "
                                                                         f"#{preset.eval_render_seed}+{i}")
-        self.gallery_note = f"{preset.attributes} images (seed {preset.eval_render_seed}), never used in training"
+        if preset.attributes == "synthface":
+            self.gallery_note = (f"synthface renders of the evaluation seed {preset.eval_render_seed} (not used to "
+                                 "train the GAN or the perception networks)")
+        else:
+            self.gallery_note = f"the first {count} photos of {preset.attributes}"
         self.face_size_mean = face["mean_px"]
         ranges = select_gf_ranges([lay.gf for lay in self.layout], face["mean_px"],
                                   [lay.gf for lay in StyleLayout.from_arch("paper256")])
