@@ -13,6 +13,7 @@ no editor (the paper's needs the real perception networks), so its edit row is a
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -70,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
     runs = [("synth64", "synth64", args.repeats), (args.paper_model, None, max(3, args.repeats // 2))]
     for model, editor, repeats in runs:
         start = time.perf_counter()
@@ -80,6 +82,7 @@ def main() -> None:
         print(f"| request | median ms | max ms |\n| --- | --- | --- |")
         for name, (median, worst) in measure(explorer, repeats, editor is not None).items():
             print(f"| {name} | {median:.0f} | {worst:.0f} |")
+    print(f"\n# load average after: {os.getloadavg()[0]:.2f} (other processes on this machine slow every row)")
 
 
 if __name__ == "__main__":

@@ -271,3 +271,32 @@ def test_page_in_headless_chromium(explorer):
     finally:
         server.stop()
     assert problems == [], problems
+
+
+def test_page_without_editor_in_headless_chromium():
+    """A generator with no editor (random tiny16 weights): the views that need none work, Edit says why it is empty."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
+    from genfields.explore import Explorer
+    from genfields.explore.server import ExploreServer
+
+    server = ExploreServer(Explorer.load("random:tiny16", "auto"), port=0).start()
+    problems: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(server.url)
+            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
+            assert page.locator("#image").bounding_box()["width"] == 16 * 32  # 16x16 at 32x: pixel-exact, ~512 px
+            box = page.locator("#image").bounding_box()
+            page.mouse.click(box["x"] + 3, box["y"] + box["height"] - 3)  # pixel (0, 15)
+            page.wait_for_function("document.querySelectorAll('#fields-table tr').length > 1")
+            assert "pixel (0, 15)" in page.inner_text("#pixel-line")
+            page.click("button[data-tab=edit]")
+            assert page.locator("#edit-missing").is_visible() and not page.locator("#edit-body").is_visible()
+            browser.close()
+    finally:
+        server.stop()
+    assert problems == [], problems
