@@ -101,8 +101,7 @@ class SynthesisLayer(nn.Module):
         scale = ops.demodulation_coefficients(self.weight, style) * ops.LRELU_GAIN
         x = ops.modulated_conv2d(x, self.weight, style, up=self.up, resample_filter=self.resample_filter,
                                  out_scale=scale, shift=self._shift(x, noise_mode, noise_generator))
-        x = torch.nn.functional.leaky_relu(x, ops.LRELU_SLOPE)
-        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
+        return ops.lrelu_clamp(x, self.conv_clamp)
 
     def _shift(self, x: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None) -> torch.Tensor:
         """(noise + bias) * gain, built directly in channels-last layout when it is full-size."""

@@ -77,6 +77,16 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, lrelu: bool, gain: floa
     return x
 
 
+def lrelu_clamp(x: torch.Tensor, clamp: float | None) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) and the optional clamp; in place when no gradient is recorded (saves two
+    full-size allocations per layer at inference)."""
+    inplace = not torch.is_grad_enabled()
+    x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
+    if clamp is None:
+        return x
+    return x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+
+
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale each row of `x` to unit mean square (the mapping network's input normalisation)."""
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
