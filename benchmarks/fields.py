@@ -54,12 +54,14 @@ def compare(spec: str, samples: int, channels: int) -> None:
         row = [timed[k][0][layer.name] for k in ("exact", "exact_fd", "effective", "effective_fd")]
         print(f"{layer.name:7s} {row[0]:6d} {row[1]:9d} {row[2]:10d} {row[3]:13d}")
     equal = all(timed[k][0] == timed[k + "_fd"][0] for k in ("exact", "effective"))
-    print("seconds: " + ", ".join(f"{k} {v[1]:.1f}" for k, v in timed.items()) + f"; {'EQUAL' if equal else 'DIFFERENT'}")
+    seconds = ", ".join(f"{k} {v[1]:.1f}" for k, v in timed.items())
+    print(f"seconds: {seconds}; {'EQUAL' if equal else 'DIFFERENT'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--official", type=Path, help="A checkout of NVlabs/stylegan2-ada-pytorch (writes the pickles).")
+    parser.add_argument("--official", type=Path,
+                        help="A checkout of NVlabs/stylegan2-ada-pytorch (writes the pickles).")
     parser.add_argument("--pkl128", type=Path, help="An official 128x128 pickle.")
     parser.add_argument("--pkl256", type=Path, help="An official paper256 pickle.")
     parser.add_argument("--compare", nargs="+", help="Models whose sizes to compare with the finite differences.")

@@ -24,7 +24,8 @@ def import_official(checkout: Path) -> None:
     """Put the checkout on sys.path (dnnlib imports `requests` only for downloads: a stub stands in if absent)."""
     checkout = Path(checkout).resolve()
     if not (checkout / "training" / "networks.py").is_file():
-        raise SystemExit(f"--official {checkout}: not a checkout of NVlabs/stylegan2-ada-pytorch (no training/networks.py)")
+        raise SystemExit(f"--official {checkout}: not a checkout of NVlabs/stylegan2-ada-pytorch "
+                         "(no training/networks.py)")
     try:
         import requests  # noqa: F401
     except ImportError:

@@ -93,8 +93,10 @@ def linear_response(G: "Generator", trace: SynthesisTrace, start: int, position:
     else:
         dx[torch.arange(k_dirs), torch.as_tensor(channels), position - lo, position - lo] = 1.0
 
-    def fixed(t: torch.Tensor) -> torch.Tensor:  # one sample's style or scale, for every direction
-        return t[sample:sample + 1].expand(k_dirs, -1)
+    def folded(weight: torch.Tensor, style: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """The sample's styles (and demodulation) folded into the weights: one convolution for every direction."""
+        weight = weight * style[sample].reshape(1, -1, 1, 1)
+        return (weight if scale is None else weight * scale[sample].reshape(-1, 1, 1, 1)).to(dx.dtype)
 
     d_img, k = None, 0
     for j, block in enumerate(G.synthesis.blocks):
@@ -102,8 +104,9 @@ def linear_response(G: "Generator", trace: SynthesisTrace, start: int, position:
         for conv in block.convs:
             if k >= start:
                 lo, hi = lo * conv.up, hi * conv.up
-                dx = ops.modulated_conv2d(dx, conv.weight, fixed(trace.styles[k]), up=conv.up,
-                                          resample_filter=conv.resample_filter, out_scale=fixed(trace.scales[k]))
+                dx = ops.conv2d_resample(dx.contiguous(memory_format=torch.channels_last),
+                                         folded(conv.weight, trace.styles[k], trace.scales[k]), conv.up,
+                                         conv.resample_filter)
                 dx.mul_(trace.slopes[k][sample:sample + 1, :, lo:hi, lo:hi])
                 if check_window:
                     _check_window_edges(dx, (lo, hi), conv.resolution)
@@ -111,7 +114,7 @@ def linear_response(G: "Generator", trace: SynthesisTrace, start: int, position:
             k += 1
         if not touched:
             continue
-        dy = ops.modulated_conv2d(dx, block.torgb.weight, fixed(trace.rgb_styles[j]))
+        dy = ops.conv2d_resample(dx, folded(block.torgb.weight, trace.rgb_styles[j]), 1, None)
         dy.mul_(trace.rgb_slopes[j][sample:sample + 1, :, lo:hi, lo:hi])
         d_img = dy if d_img is None else ops.upsample2d(d_img, block.resample_filter).add_(dy)
     return d_img, (lo, hi)

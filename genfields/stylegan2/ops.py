@@ -123,10 +123,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         weight = weight * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if out_scale is not None:
             weight = weight * out_scale.to(x.dtype).reshape(-1, 1, 1, 1)
-        y = _conv(x.contiguous(memory_format=torch.channels_last), weight, up, resample_filter)
+        y = conv2d_resample(x.contiguous(memory_format=torch.channels_last), weight, up, resample_filter)
         return y if shift is None else y + shift
     x = (x * styles.to(x.dtype).reshape(b, -1, 1, 1)).contiguous(memory_format=torch.channels_last)
-    y = _conv(x, weight, up, resample_filter)
+    y = conv2d_resample(x, weight, up, resample_filter)
     if out_scale is None:
         return y if shift is None else y + shift
     out_scale = out_scale.to(x.dtype).reshape(b, -1, 1, 1)
@@ -135,8 +135,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     return torch.addcmul(shift, y, out_scale)
 
 
-def _conv(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter: torch.Tensor | None) -> torch.Tensor:
-    """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last."""
+def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, up: int,
+                    resample_filter: torch.Tensor | None) -> torch.Tensor:
+    """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last: the convolution
+    of `modulated_conv2d` once the styles are applied (also used with styles folded into `weight`)."""
     if up == 1:
         return F.conv2d(x, weight.contiguous(memory_format=torch.channels_last), padding=weight.shape[-1] // 2)
     x = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=torch.channels_last), stride=up)
