@@ -59,7 +59,7 @@ def write_random_pickle(checkout: Path, path: Path, resolution: int = 256, seed:
 def load_official_generator(checkout: Path, path: Path):
     """G_ema of an official pickle, loaded by the official code (float32 on the CPU, eval mode)."""
     import_official(checkout)
-    import legacy
+    import torch_utils.persistence  # noqa: F401  (the official unpickling of its own classes)
 
     with open(path, "rb") as f:
-        return legacy.load_network_pkl(f)["G_ema"].eval().requires_grad_(False)
+        return pickle.load(f)["G_ema"].eval().requires_grad_(False)
