@@ -157,12 +157,16 @@ class SynthesisBlock(nn.Module):
         return [self.conv1] if hasattr(self, "const") else [self.conv0, self.conv1]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor],
-                rgb_style: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None):
+                rgb_style: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None,
+                dtype: torch.dtype | None = None):
+        """`dtype`: the activations' dtype (the layers follow their input's); the image stays in the styles'."""
         if x is None:
             x = self.const.unsqueeze(0).expand(styles[0].shape[0], -1, -1, -1)
+            x = x if dtype is None else x.to(dtype)
         for conv, style in zip(self.convs, styles):
             x = conv(x, style, noise_mode=noise_mode, noise_generator=noise_generator)
         y = self.torgb(x, rgb_style)
+        y = y if dtype is None else y.to(rgb_style.dtype)
         img = y if img is None else ops.upsample2d(img, self.resample_filter) + y
         return x, img
 
@@ -188,14 +192,14 @@ class SynthesisNetwork(nn.Module):
         return [conv for block in self.blocks for conv in block.convs]
 
     def forward(self, styles: list[torch.Tensor], rgb_styles: list[torch.Tensor], noise_mode: NoiseMode = "const",
-                noise_generator: torch.Generator | None = None) -> torch.Tensor:
+                noise_generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got '{noise_mode}'")
         x = img = None
         k = 0
         for block, rgb_style in zip(self.blocks, rgb_styles):
             n = len(block.convs)
-            x, img = block(x, img, styles[k:k + n], rgb_style, noise_mode, noise_generator)
+            x, img = block(x, img, styles[k:k + n], rgb_style, noise_mode, noise_generator, dtype)
             k += n
         return img
 
@@ -260,9 +264,9 @@ class Generator(nn.Module):
                    noise_generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Image [B, C, H, W] from flat styles S, with the toRGB styles taken from w.
 
-        `dtype=torch.bfloat16` runs the convolutions in bfloat16 (autocast; styles, demodulation
-        and the image stay float32): about twice as fast on a CPU, with the error against float32
-        given in docs/benchmarks.md. The default computes in the weights' dtype.
+        `dtype=torch.bfloat16` keeps the feature maps in bfloat16 (the layers convert their weights;
+        styles, demodulation and the image stay float32): faster on a CPU, with the error against
+        float32 given in docs/benchmarks.md. The default computes in S's dtype.
         """
         if S.ndim != 2:
             raise ConfigError(f"S must be [B, {self.layout.dim}], got {list(S.shape)}")
@@ -272,9 +276,7 @@ class Generator(nn.Module):
             return self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator)
         if dtype not in SYNTHESIS_DTYPES.values():
             raise ConfigError(f"dtype must be one of {', '.join(SYNTHESIS_DTYPES)}, got {dtype}")
-        with torch.autocast(device_type=S.device.type, dtype=dtype):
-            img = self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator)
-        return img.to(S.dtype)
+        return self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator, dtype)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                 noise_mode: NoiseMode = "const", noise_generator: torch.Generator | None = None) -> torch.Tensor:
