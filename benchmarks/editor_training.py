@@ -88,19 +88,21 @@ def write_curves(losses: dict[str, list[dict]], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    terms = [k for k in losses["float32"][0] if k not in ("stage", "lr")]
+    terms = sorted({k for rows in losses.values() for r in rows for k in r} - {"stage", "lr"})
     with open(out / "losses.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["variant", "step", "stage", *terms])
         for name, rows in losses.items():
             for step, row in enumerate(rows):
                 writer.writerow([name, step, row["stage"], *[row.get(t, "") for t in terms]])
-    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.4 * len(terms), 3), squeeze=False)
     for ax, term in zip(axes[0], terms):
-        for name, rows in losses.items():
-            pts = [(i, r[term]) for i, r in enumerate(rows) if term in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name, lw=0.8)
-        ax.set_title(term)
+        for name, rows in losses.items():  # cross steps only (reconstruction steps have other terms), smoothed
+            pts = [(i, r[term]) for i, r in enumerate(rows) if term in r and r["stage"] == "cross"]
+            smooth = [sum(v for _, v in pts[max(0, k - 9):k + 1]) / len(pts[max(0, k - 9):k + 1])
+                      for k in range(len(pts))]
+            ax.plot([p[0] for p in pts], smooth, label=name, lw=1)
+        ax.set_title(f"{term} (cross steps, mean of 10)")
         ax.set_xlabel("step")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
