@@ -200,7 +200,7 @@ def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 
             energy = torch.zeros(res, res, dtype=torch.float64)
             for sample in range(samples):
                 response, (a, b) = G.linear_response(trace, layer.conv, c, chans.tolist(), sample=sample)
-                e = response.double().square().sum(dim=1)  # [channels, h, w]
+                e = response.cpu().double().square().sum(dim=1)  # [channels, h, w]
                 energy[a:b, a:b] += (e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)).sum(dim=0)
             centre = (c + 0.5) * res / layer.in_resolution - 0.5
             result[layer.name] = _centred_square_side(energy / energy.sum(), centre, share)

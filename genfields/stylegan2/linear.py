@@ -87,7 +87,7 @@ def linear_response(G: "Generator", trace: SynthesisTrace, start: int, position:
     n = layer.in_resolution
     lo, hi = max(position - WINDOW_MARGIN, 0), min(position + WINDOW_MARGIN + 1, n)
     k_dirs = 1 if channels is None else len(channels)
-    dx = torch.zeros(k_dirs, layer.channels, hi - lo, hi - lo, dtype=trace.dtype)
+    dx = torch.zeros(k_dirs, layer.channels, hi - lo, hi - lo, dtype=trace.dtype, device=trace.slopes[0].device)
     if channels is None:
         dx[..., position - lo, position - lo] = 1.0
     else:
