@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/synthesis.py --official /path/to/stylegan2-ada-pytorch [--pkl paper256.pkl]
     .venv/bin/python benchmarks/synthesis.py [--archs paper256 synth64] [--batches 1 8] [--seconds 6] [--threads N]
+    .venv/bin/python benchmarks/synthesis.py --bfloat16-errors synth64 [MODEL ...]
 
 With `--official` (a checkout of NVlabs/stylegan2-ada-pytorch that you provide; see
 benchmarks/official.py), both implementations load the same official pickle (`--pkl`, or a random
@@ -85,6 +86,20 @@ def against_official(args) -> None:
                       flush=True)
 
 
+def bfloat16_errors(models: list[str]) -> None:
+    """bfloat16 against float32 synthesis of the same 8 w per model (seed 0)."""
+    print(f"{'model':24s} {'max |err|':>10s} {'mean |err|':>11s} {'mean err / mean |img|':>22s} {'uint8 levels':>13s}")
+    for spec in models:
+        G = load_generator(spec)
+        with torch.no_grad():
+            w = G.mapping(torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(0)))
+            S = G.styles(w)
+            img = G.synthesize(S, w=w)
+            err = (G.synthesize(S, w=w, dtype=torch.bfloat16) - img).abs()
+        print(f"{Path(spec).name:24s} {float(err.max()):10.3f} {float(err.mean()):11.4f} "
+              f"{float(err.mean() / img.abs().mean()):22.4f} {float(err.mean()) * 127.5:13.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", nargs="+", default=["paper256", "synth64"])
@@ -96,9 +111,14 @@ def main() -> None:
                         "random paper256 one written by the official code).")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], help="With --official: our dtypes.")
     parser.add_argument("--rounds", type=int, default=5, help="With --official: alternating rounds.")
+    parser.add_argument("--bfloat16-errors", nargs="+", metavar="MODEL",
+                        help="Only print bfloat16's error against float32 for these models.")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.bfloat16_errors:
+        bfloat16_errors(args.bfloat16_errors)
+        return
     if args.official:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
         against_official(args)
