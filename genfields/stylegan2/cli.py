@@ -49,12 +49,16 @@ def generate(
     noise_mode: str = typer.Option("const", help="const | random | none."),
     outdir: Path = typer.Option(Path("runs/generate"), help="Output folder."),
     grid: bool = typer.Option(True, help="Also write grid.png with all seeds."),
+    dtype: str = typer.Option("float32", help="Synthesis precision: float32, or bfloat16 (about twice as fast on a "
+                              "CPU; its error against float32 is in docs/benchmarks.md)."),
 ) -> None:
     """Write seedNNNN.png and seedNNNN.npz (z, w, S) per seed, as the official generate.py seeds them."""
     from genfields.imageio import make_grid, save_image
     from genfields.stylegan2 import load_generator
-    from genfields.stylegan2.network import seed_to_z
+    from genfields.stylegan2.network import SYNTHESIS_DTYPES, seed_to_z
 
+    if dtype not in SYNTHESIS_DTYPES:
+        raise ConfigError(f"--dtype must be one of {', '.join(SYNTHESIS_DTYPES)}, got '{dtype}'")
     G = load_generator(model)
     seed_list = parse_seeds(seeds)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,8 @@ def generate(
             z = seed_to_z(s, G.z_dim)
             w = G.mapping(z, truncation_psi=trunc)
             S = G.styles(w)
-            img = G.synthesize(S, w=w, noise_mode=noise_mode, noise_generator=torch.Generator().manual_seed(s))
+            img = G.synthesize(S, w=w, noise_mode=noise_mode, noise_generator=torch.Generator().manual_seed(s),
+                               dtype=SYNTHESIS_DTYPES[dtype])
             save_image(img, outdir / f"seed{s:04d}.png")
             np.savez(outdir / f"seed{s:04d}.npz", z=z.numpy(), w=w.numpy(), S=S.numpy())
             images.append(img)
