@@ -83,7 +83,8 @@ def test_pipeline_runs_end_to_end_on_random_official_files(random_home, tmp_path
     assert json.loads((final / "config.json").read_text())["generator"] == "stylegan2-ffhq256"
     result = ok("evaluate", "--preset", "ffhq256", "--editor", str(final), "--pairs", "2", "--batch", "2", "--json")
     scores = json.loads(result.stdout)
-    assert set(scores) == {"method", "unedited"} and np.isfinite(scores["method"]["fd"])
+    assert {"method", "unedited"} <= set(scores) and np.isfinite(scores["method"]["fd"])
+    assert scores["judged_by"].startswith("loss networks")  # no judges for the real-world preset yet
     result = ok("edit", "--preset", "ffhq256", "--editor", str(final), "--attribute",
                 str(random_home / "ffhq256" / "00000.png"), "--identity-seed", "3", "--out", str(tmp_path / "e.png"),
                 "--json")

@@ -11,8 +11,7 @@ exists for tests.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from genfields.errors import ConfigError
@@ -41,6 +40,10 @@ class EditingPreset:
     eval_render_seed: int = 20000  # renders never used to train the GAN or the perception networks
     fd_render_seed: int = 30000  # the real reference set of FD
     downloads: tuple[str, ...] = ()  # registry components it needs (genfields download)
+    # Whether the W baseline trains its own copy of E_attr (IDDISEN's setting) by default: only where the
+    # attribute network is a shipped one that can be copied and trained; elsewhere (InceptionV3 on real
+    # photos) it stays frozen unless asked with --train-attributes.
+    trainable_attributes: bool = True
 
     def require(self, attribute_images: bool = True) -> None:
         """One DownloadError naming every missing download (and the attribute folder, when needed)."""
@@ -58,6 +61,8 @@ class EditingPreset:
         """A TrainConfig for a named configuration (`default`, `no-concat`, `style-reg`, `paper`, `wspace`)."""
         model, loss = named_config(config_name, self.loss, self.style_reg_weight, self.adversarial_weight,
                                    ModelConfig(hidden=self.hidden, disc_hidden=self.hidden[:2]))
+        if not self.trainable_attributes:
+            model = replace(model, train_attributes=False)
         base = {"preset": self.name, "config_name": config_name, "generator": self.generator, "model": model,
                 "loss": loss, "steps": self.steps, "lr_start": self.lr_start, "lr_end": self.lr_end}
         base.update({k: v for k, v in overrides.items() if v is not None})
@@ -71,7 +76,7 @@ PRESETS: dict[str, EditingPreset] = {
         name="paper256", generator="ffhq-res256-mirror-paper256-noaug.pkl", perception="real",
         attributes="ffhq256", resolution=256, hidden=(4096, 4096, 4096),
         loss=LossConfig(identity=1.0, attribute=0.01, reconstruction=0.02), steps=200000,
-        lr_start=5e-6, lr_end=1e-7, identities=36000, attribute_images=12000),
+        lr_start=5e-6, lr_end=1e-7, identities=36000, attribute_images=12000, trainable_attributes=False),
     # The embedded default: 256-d F_attr -> 1024 x 3 -> 1088-d S (3.5 M parameters; S is 4.5x
     # smaller than paper256's, so the hidden width is 4x smaller). lambda_2 = 0.5: with the paper's
     # scale (0.01-0.04) the L1 identity term holds dS at zero (docs/editing.md, "Tuning"). M_ref
@@ -88,7 +93,7 @@ PRESETS: dict[str, EditingPreset] = {
         loss=LossConfig(identity=1.0, attribute=0.01, reconstruction=0.02), steps=200000,
         lr_start=5e-6, lr_end=1e-7, identities=36000, attribute_images=12000,
         downloads=("stylegan2-ffhq256", "inception-fid", "facenet-vggface2", "3ddfa-mobilenet",
-                   "3ddfa-param-mean-std", "3ddfa-bfm")),
+                   "3ddfa-param-mean-std", "3ddfa-bfm"), trainable_attributes=False),
     # Tests: a random tiny generator, the shipped perception networks (they resize to 64 px).
     "tiny16": EditingPreset(
         name="tiny16", generator="random:tiny16:1", perception="synth", attributes="synthface", resolution=16,
@@ -107,5 +112,5 @@ def get_preset(name: str) -> EditingPreset:
     if "{GENFIELDS_HOME}" in preset.attributes:
         from genfields.downloads import home
 
-        preset = dataclasses.replace(preset, attributes=preset.attributes.format(GENFIELDS_HOME=home()))
+        preset = replace(preset, attributes=preset.attributes.format(GENFIELDS_HOME=home()))
     return preset
