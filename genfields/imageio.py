@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -39,15 +41,45 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # what save_image writes, by suffix
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path` to write to; renamed onto `path` on success, removed on failure.
+
+    The parent folder is created. A reader never sees a half-written file, and a failed write
+    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
-    """Write one image ([C, H, W] / [1, C, H, W] float, or [H, W, C] uint8) as PNG, atomically."""
+    """Write one image ([C, H, W] / [1, C, H, W] float, or [H, W, C] uint8) atomically.
+
+    The format follows the suffix: .jpg/.jpeg is JPEG (quality 95), anything else PNG.
+    """
     if isinstance(image, torch.Tensor):
         image = to_uint8(image if image.ndim == 4 else image[None])[0]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower(), "PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
+            tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
 

@@ -142,5 +142,5 @@ def test_cli_download_all_goes_on_after_a_failure(server, tmp_path, monkeypatch)
         "broken": Asset(name="broken", filename="x.pth", url=f"{server}/missing.pth"),
         "test-weights": _asset(f"{server}/w.pth", SHA)})
     result = CliRunner().invoke(app, ["download", "all"])
-    assert isinstance(result.exception, DownloadError) and "1 of 2 downloads failed: broken" in str(result.exception)
+    assert result.exit_code == 2 and "1 of 2 downloads failed: broken" in str(result.exception)
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD

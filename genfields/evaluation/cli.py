@@ -86,6 +86,7 @@ def gan_quality_command(
     from genfields.evaluation.plots import plot_gan_run, read_jsonl
     from genfields.perception import load_perception
     from genfields.stylegan2 import load_generator
+    from genfields.stylegan2.train import name_kimg
 
     if (model is None) == (run is None):
         raise ConfigError("give exactly one of --model or --run")
@@ -107,7 +108,7 @@ def gan_quality_command(
     for snap in tqdm(todo, desc="snapshots", unit="snapshot", disable=as_json or len(todo) < 2):
         G = load_generator(snap)
         reference = reference or render_reference(nets, n, G.config.img_resolution)
-        result = {"snapshot": snap.name, "kimg": int(snap.name[4:]), **gan_quality(G, nets, n, seed, reference)}
+        result = {"snapshot": snap.name, "kimg": name_kimg(snap.name), **gan_quality(G, nets, n, seed, reference)}
         with open(run / "quality.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")
         _report(result, as_json)
