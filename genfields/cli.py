@@ -2,7 +2,7 @@
 
 Every command reports user errors (missing file, bad checkpoint, bad argument, unwritable output)
 as one line on stderr and exits with status 2, without a traceback: options are checked at parse
-time (`genfields.cli_checks`), and `GenfieldsGroup` maps whatever else a command raises to one
+time (`genfields.errors`), and `GenfieldsGroup` maps whatever else a command raises to one
 line. `--debug` (anywhere on the line) or GENFIELDS_DEBUG=1 shows the traceback instead.
 """
 
@@ -21,9 +21,8 @@ from rich.table import Table
 from typer._click import exceptions as click_exceptions  # Typer's own Click
 from typer.core import TyperGroup
 
-from genfields.cli_checks import (AT_LEAST_1, FINITE, SEED, cli_console, exclusive, output_file, output_folder,
-                                  ranged)
-from genfields.errors import ConfigError, GenfieldsError, exit_with_error
+from genfields.errors import (AT_LEAST_1, SEED, ConfigError, GenfieldsError, cli_console, exclusive, output_file,
+                              output_folder, ranged)
 from genfields.stylegan2.cli import MODEL_HELP
 
 DEBUG_ENV = "GENFIELDS_DEBUG"

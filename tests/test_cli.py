@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genfields.cli import app
-from genfields.cli_checks import parse_seeds
+from genfields.errors import parse_seeds
 
 runner = CliRunner()
 

@@ -16,9 +16,8 @@ import torch
 import typer
 from rich.table import Table
 
-from genfields.cli_checks import (AT_LEAST_1, FINITE, NON_NEGATIVE, POSITIVE, SEED, check_output_folder, cli_console,
-                                  given_options, output_folder, parse_seeds)
-from genfields.errors import ConfigError
+from genfields.errors import (AT_LEAST_1, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError, check_output_folder,
+                              cli_console, given_options, output_folder, parse_seeds)
 
 console = cli_console()
 NOISE_MODES = ("const", "random", "none")
