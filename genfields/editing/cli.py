@@ -20,11 +20,16 @@ import torch
 import typer
 
 from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
-from genfields.errors import ConfigError
+from genfields.errors import (AT_LEAST_1, AT_LEAST_2, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError,
+                              given_options, output_file, output_folder)
+from genfields.imageio import atomic_write_text
 from genfields.stylegan2.cli import MODEL_HELP
 
 DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
 AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
+
+
+THREADS_OPTION = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads.")
 
 
 def _threads(n: Optional[int]) -> None:
@@ -34,13 +39,16 @@ def _threads(n: Optional[int]) -> None:
 
 def make_dataset(
     preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256, ffhq256)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (dataset.json, data.safetensors, preview.png)."),
+    out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
+                             help="Output folder (dataset.json, data.safetensors, preview.png)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    identities: Optional[int] = typer.Option(None, help="Identity images (default: the preset's; synth64 9000)."),
-    attributes: Optional[int] = typer.Option(None, help="Attribute images (default: the preset's; synth64 3000)."),
-    truncation: float = typer.Option(1.0, help="Truncation psi of the generated set."),
-    seed: int = typer.Option(0, help="Seed of the recorded z."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    identities: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+                                             help="Identity images (default: the preset's; synth64 9000)."),
+    attributes: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+                                             help="Attribute images (default: the preset's; synth64 3000)."),
+    truncation: float = typer.Option(1.0, callback=FINITE, help="Truncation psi of the generated set."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the recorded z."),
+    threads: Optional[int] = THREADS_OPTION,
     device: str = DEVICE_OPTION,
     amp: bool = AMP_OPTION,
 ) -> None:
@@ -65,31 +73,43 @@ def make_dataset(
 
 
 def train_editor(
+    ctx: typer.Context,
     preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
     config: str = typer.Option("paper", help="default | no-concat | style-reg | paper (Table 2) | wspace (Table 1)."),
     dataset: Optional[Path] = typer.Option(None, help="A make-dataset folder (required unless --resume)."),
-    outdir: Optional[Path] = typer.Option(None, help="Run folder (default runs/train-editor-<preset>-<config>)."),
+    outdir: Optional[Path] = typer.Option(None, callback=output_folder,
+                                          help="Run folder (default runs/train-editor-<preset>-<config>)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    steps: Optional[int] = typer.Option(None, help="Training steps (default: the preset's)."),
-    batch: int = typer.Option(6, help="Global batch (split across torchrun processes)."),
-    lr_start: Optional[float] = typer.Option(None, help="Initial learning rate (default: the preset's)."),
-    lr_end: Optional[float] = typer.Option(None, help="Final learning rate (default: the preset's)."),
+    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Training steps (default: the preset's; on "
+                                        "--resume: the run's own, or a new length recorded in its history)."),
+    batch: int = typer.Option(6, callback=AT_LEAST_1, help="Global batch (split across torchrun processes)."),
+    lr_start: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                             help="Initial learning rate (default: the preset's)."),
+    lr_end: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                           help="Final learning rate (default: the preset's)."),
     layers: Optional[str] = typer.Option(None, help="Control units by conv range, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Control units by generative field (Eq. 1), e.g. 43-506."),
     mask_mode: str = typer.Option("train", help="train: mask while training and editing; inference: editing only."),
-    lambda_id: Optional[float] = typer.Option(None, help="lambda_1, weight of L_id (default: the preset's)."),
-    lambda_attr: Optional[float] = typer.Option(None, help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
-    lambda_rec: Optional[float] = typer.Option(None, help="lambda_3, weight of L_rec (default: the preset's)."),
-    style_reg: Optional[float] = typer.Option(None, help="Weight of the style regulariser -L(S) (configurations "
+    lambda_id: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                              help="lambda_1, weight of L_id (default: the preset's)."),
+    lambda_attr: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                                help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
+    lambda_rec: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                               help="lambda_3, weight of L_rec (default: the preset's)."),
+    style_reg: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="Weight of the style regulariser -L(S) (configurations "
                                               "style-reg and paper only; default: the preset's)."),
     init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
                                        "of from zero: a fine-tune, e.g. with other loss weights."),
-    seed: int = typer.Option(0, help="Seed of the weights and every batch."),
-    sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the weights and every batch."),
+    sample_every: int = typer.Option(500, callback=NON_NEGATIVE,
+                                     help="Write a sample grid every this many steps (0 = never)."),
+    threads: Optional[int] = THREADS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
-                                "only --steps, --max-minutes and --device apply)."),
-    max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+                                "only --steps, --max-minutes, --threads and --device may differ)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, deleting "
+                                   "its checkpoint, metrics, samples and final editor."),
+    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                                help="Save and stop cleanly after this many minutes."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
                              "(a resumed run keeps its setting)."),
@@ -102,6 +122,15 @@ def train_editor(
 
     _threads(threads)
     dev = resolve_device(device)
+    if overwrite and resume:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    keys = {"preset": "preset", "config": "config_name", "dataset": "dataset", "model": "generator",
+            "batch": "batch", "lr_start": "lr_start", "lr_end": "lr_end", "layers": "model.layers", "gf": "model.gf",
+            "mask_mode": "model.mask_mode", "lambda_id": "loss.identity", "lambda_attr": "loss.attribute",
+            "lambda_rec": "loss.reconstruction", "style_reg": "loss.style_reg", "init": "init", "seed": "seed",
+            "sample_every": "sample_every", "amp": "amp"}
+    given = {keys[name]: (f"--{name.replace('_', '-')}", str(value) if isinstance(value, Path) else value)
+             for name, value in given_options(ctx, keys).items()}
     cfg = None
     if not resume:
         if model is None:
@@ -112,7 +141,8 @@ def train_editor(
         cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
-    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev)
+    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev, overwrite=overwrite,
+                  given=given if resume else None)
     if trainer.dist.is_main:
         done = trainer.step >= trainer.cfg.steps
         typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"
@@ -152,11 +182,12 @@ def edit(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: the preset's generator, else synth64."),
     preset: Optional[str] = typer.Option(None, help="Editing preset whose generator and downloads to use (e.g. ffhq256)."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
-    identity_seed: Optional[int] = typer.Option(None, help="Identity z = RandomState(seed).randn(1, z_dim)."),
+    identity_seed: Optional[int] = typer.Option(None, callback=SEED, help="Identity z = RandomState(seed).randn(1, z_dim)."),
     identity_z: Optional[Path] = typer.Option(None, help="Identity z from a .npy or .npz (key z)."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields, e.g. 43-506."),
-    out: Path = typer.Option(Path("edit.png"), "--out", help="I_out; the panel goes beside it as <name>_panel.png."),
+    out: Path = typer.Option(Path("edit.png"), "--out", callback=output_file(".png", ".jpg", ".jpeg"),
+                             help="I_out (.png, or .jpg for JPEG); the panel goes beside it as <name>_panel.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     device: str = DEVICE_OPTION,
 ) -> None:
@@ -199,13 +230,14 @@ def evaluate(
     preset: str = typer.Option("synth64", help="Editing preset: its attribute images and real set."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the preset name)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    pairs: int = typer.Option(1000, help="Identity/attribute pairs."),
-    seed: int = typer.Option(0, help="Seed of the identities and of the attribute renders."),
-    batch: int = typer.Option(50, help="Pairs per batch."),
+    pairs: int = typer.Option(1000, callback=AT_LEAST_2, help="Identity/attribute pairs (FD needs at least 2)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the identities and of the attribute renders."),
+    batch: int = typer.Option(50, callback=AT_LEAST_1, help="Pairs per batch."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results as JSON here."),
+    threads: Optional[int] = THREADS_OPTION,
+    out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".json"),
+                                       help="Also write the results as JSON here (checked before the work starts)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     device: str = DEVICE_OPTION,
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " The FD features always run in float32. Off by "
@@ -225,9 +257,8 @@ def evaluate(
         p.require()
     results = evaluate_editor(load_editor(editor or preset, model=model, device=dev, amp=amp), p, pairs, seed, batch,
                               layers, gf, progress=not as_json)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")  # how it was measured
+    if out is not None:  # with how it was measured
+        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")
     if as_json:
         typer.echo(json.dumps(results))
         return
