@@ -6,14 +6,14 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from genfields import downloads
 from genfields.downloads import DownloadError, download as fetch_asset, get_asset, home, iter_status
+from genfields.errors import cli_console
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+console = cli_console()
+err_console = cli_console(stderr=True)
 
 
 def _print_status(as_json: bool, verify: bool) -> None:

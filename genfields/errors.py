@@ -68,13 +68,17 @@ SEED_MAX = 2 ** 32 - 1  # seeds feed np.random.RandomState, as NVIDIA's generate
 
 
 # --- numbers -----------------------------------------------------------------------------------
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
 def _range_text(min: Optional[float], max: Optional[float], min_open: bool, max_open: bool) -> str:
     if min is not None and max is not None:
-        return f"in {'(' if min_open else '['}{min:g}, {max:g}{')' if max_open else ']'}"
+        return f"in {'(' if min_open else '['}{_num(min)}, {_num(max)}{')' if max_open else ']'}"
     if min is not None:
-        return f"{'>' if min_open else '>='} {min:g}"
+        return f"{'>' if min_open else '>='} {_num(min)}"
     if max is not None:
-        return f"{'<' if max_open else '<='} {max:g}"
+        return f"{'<' if max_open else '<='} {_num(max)}"
     return "a finite number"
 
 

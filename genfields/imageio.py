@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -95,6 +96,17 @@ def make_grid(images: torch.Tensor, cols: int | None = None, pad: int = 2, pad_v
     return grid
 
 
+MAX_PIXELS = 64_000_000  # photos above this (e.g. 10000x10000) are refused before decoding
+
+
+def check_image_size(path: str | os.PathLike, size: tuple[int, int]) -> None:
+    """Refuse an image whose header claims more than MAX_PIXELS pixels (memory, time, decompression bombs)."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} pixels is above the {MAX_PIXELS // 1_000_000}-megapixel limit; "
+                         "shrink the photo first")
+
+
 def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.Tensor:
     """Read an RGB image as [1, 3, H, W] in [-1, 1]; resize (Lanczos) to `resolution` if given.
 
@@ -105,7 +117,11 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
     if not path.is_file():
         raise ImageError(f"no such image: {path}")
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # PIL warns of large images; check_image_size refuses them instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)  # reads the header only: the size is checked before decoding
+        with im:
+            check_image_size(path, im.size)
             im.load()
             if im.mode not in ("RGB", "RGBA", "P"):
                 raise ImageError(f"{path}: image mode {im.mode} is not RGB (convert it to 8-bit RGB first)")
@@ -115,6 +131,9 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
                     raise ImageError(f"{path}: {im.size[0]}x{im.size[1]} is not square; use an aligned square crop")
                 im = im.resize((resolution, resolution), Image.LANCZOS)
             return from_uint8(np.asarray(im))
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: above the {MAX_PIXELS // 1_000_000}-megapixel limit ({exc}); shrink the photo "
+                         "first") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc})") from None
 

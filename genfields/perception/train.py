@@ -172,9 +172,14 @@ class PerceptionTrainer:
 
 
 def train_perception(cfg: PerceptionTrainConfig, outdir: str | Path, resume: bool = False,
-                     max_minutes: float | None = None, progress: bool = True) -> PerceptionTrainer:
-    """Train (or resume) a run in `outdir`; when all steps are done, evaluate and export to `outdir/final`."""
+                     max_minutes: float | None = None, progress: bool = True,
+                     overwrite: bool = False) -> PerceptionTrainer:
+    """Train (or resume) a run in `outdir`; when all steps are done, evaluate and export to `outdir/final`.
+
+    A new run refuses a folder that holds one unless `overwrite` (which clears it)."""
     run = RunFolder(outdir)
+    if not resume:
+        run.start_fresh(overwrite, outputs=("final", "eval.json"))
     if resume and run.has_checkpoint():
         cfg = dataclasses.replace(PerceptionTrainConfig.from_dict(run.read_config()), steps=cfg.steps)
     elif resume:
