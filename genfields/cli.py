@@ -65,6 +65,8 @@ class GenfieldsGroup(TyperGroup):
             if debug:
                 raise
             _fail(f"{type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", 2, exc)
+        if result == 130:  # Typer turned a KeyboardInterrupt into exit status 130
+            print("interrupted", file=sys.stderr)
         if standalone_mode:
             sys.exit(result if isinstance(result, int) else 0)
         return result
