@@ -178,7 +178,11 @@ def read_z(path: Path, z_dim: int) -> torch.Tensor:
 
 
 def edit(
-    attribute: Path = typer.Option(..., help="Attribute image: an aligned square face (resized to the generator's)."),
+    attribute: Path = typer.Option(..., help="Attribute image: a photo with one face (found, and aligned FFHQ-style "
+                                   "when dlib is installed and it is not an aligned crop yet) or an aligned square "
+                                   "face; resized to the generator's resolution."),
+    align: bool = typer.Option(True, "--align/--no-align", help="Find and align the face in --attribute first "
+                               "(--no-align: use the image as it is; it must be square)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: the preset's generator, else synth64."),
     preset: Optional[str] = typer.Option(None, help="Editing preset whose generator and downloads to use (e.g. ffhq256)."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
@@ -192,7 +196,8 @@ def edit(
     device: str = DEVICE_OPTION,
 ) -> None:
     """Give a generated identity the head pose and expression of an attribute image."""
-    from genfields.imageio import load_image, save_image
+    from genfields.imageio import save_image
+    from genfields.perception.alignment import photo_for_generator
     from genfields.stylegan2 import seed_to_z
 
     from .editor import load_editor
@@ -212,15 +217,17 @@ def edit(
     model = model or "synth64"
     ed = load_editor(editor or model, model=model, device=dev)
     z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
-    result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf).cpu()
+    photo, note = photo_for_generator(attribute, ed.G.config.img_resolution, align=align)
+    result = ed.edit(z, photo, layers=layers, gf=gf).cpu()
     metrics = {side: {k: float(v[0]) for k, v in m.items()} for side, m in result_metrics(result).items()}
     panel = out.with_name(out.stem + "_panel.png")
     save_image(result.image, out)
     m = metrics["method"]
     save_image(edit_panel(result, captions=("identity", "attribute", f"output id {m['identity']:.2f}")), panel)
     if as_json:
-        typer.echo(json.dumps({"output": str(out), "panel": str(panel), **metrics}))
+        typer.echo(json.dumps({"output": str(out), "panel": str(panel), "attribute": note, **metrics}))
     else:
+        typer.echo(f"attribute {attribute}: {note}")
         typer.echo(f"wrote {out} and {panel}: identity similarity {m['identity']:.3f}, landmark distance "
                    f"{m['expression']:.4f} (unedited {metrics['unedited']['expression']:.4f}), pose MSE "
                    f"{m['pose']:.2f} deg^2 (unedited {metrics['unedited']['pose']:.2f})")

