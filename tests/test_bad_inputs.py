@@ -134,6 +134,8 @@ ROWS = [
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--lr", "0.1"], "--change lr_g=0.1"),
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
     (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"], "holds a run (config.json)"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"], "holds a run (config.json)"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be >= 2, got 1"),
     # hostile or broken checkpoints: refused before allocating or running anything
     (["info", "--model", "{in}/wide"], "w_dim must be in 1..8192, got 100000"),
     (["info", "--model", "{in}/filter"], "resample_filter must be 1..16 numbers"),

@@ -153,7 +153,8 @@ def ship_editor(
     baseline: Optional[Path] = typer.Option(None, help="The W-space baseline's run folder (with its evaluation.json) "
                                             "for the card's Table 1 comparison."),
     command: str = typer.Option("", help="The training command, for the model card."),
-    out_dir: Optional[Path] = typer.Option(None, help="Where shipped editors live (default: the package's)."),
+    out_dir: Optional[Path] = typer.Option(None, "--outdir", "--out-dir", callback=output_folder,
+                                           help="Where shipped editors live (default: the package's)."),
     notes: Optional[Path] = typer.Option(None, help="A markdown file of what was tried and why; goes into the card."),
 ) -> None:
     """Ship a run's final editor (float16) with a demo grid, curves and a model card from the run's files."""
