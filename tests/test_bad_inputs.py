@@ -215,3 +215,15 @@ def test_tables_are_not_cut_when_piped():
     assert result.exit_code == 0
     assert "conv12" in result.stdout and "…" not in result.stdout
     assert any(len(line) > 80 for line in result.stdout.splitlines())  # the legend is one line, not wrapped at 80
+
+
+def test_edit_writes_jpeg_under_a_jpg_name(tmp_path):
+    from genfields.imageio import save_image
+    from genfields.synthface import render_batch
+
+    save_image(render_batch(1, res=64, seed=3).images, tmp_path / "attr.png")
+    result = runner.invoke(app, ["edit", "--attribute", str(tmp_path / "attr.png"), "--identity-seed", "1",
+                                 "--out", str(tmp_path / "e.jpg"), "--no-align"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes under a .jpg name
+    assert (tmp_path / "e_panel.png").read_bytes()[:4] == b"\x89PNG"
