@@ -56,6 +56,7 @@ def inputs(tmp_path_factory) -> Path:
     Image.new("RGB", (64, 64), (150, 120, 100)).save(root / "face.png")
     Image.new("RGB", (1, 1), (150, 120, 100)).save(root / "one.png")
     Image.new("1", (10000, 10000)).save(root / "big.png")  # 100 MP claimed in the header, tiny on disk
+    Image.new("1", (20000, 20000)).save(root / "huge.png")  # past PIL's own decompression-bomb limit
     (root / "afile").write_text("not a folder\n")
     (root / "adir").mkdir()
     (root / "adir.png").mkdir()
@@ -145,11 +146,17 @@ ROWS = [
     # photos
     (["detect", "{in}/big.png"], "10000x10000 pixels is above the 64-megapixel limit"),
     (["edit", "--attribute", "{in}/big.png", "--identity-seed", "1", "--out", "{in}/e.png"], "64-megapixel limit"),
+    (["detect", "{in}/huge.png"], "huge.png: above the 64-megapixel limit"),
+    (["align", "{in}/huge.png", "--out", "{in}/h.png"], "above the 64-megapixel limit"),
     (["detect", "{in}/nosuch.png"], "no such image"),
 ]
 DLIB_ROWS = [
     (["detect", "{in}/one.png", "--backend", "dlib"], "a 1x1 image is too small to hold a face"),
     (["align", "{in}/one.png", "--out", "{in}/o.png"], "a 1x1 image is too small to hold a face"),
+    (["edit", "--attribute", "{in}/one.png", "--identity-seed", "1", "--out", "{in}/e.png"],
+     "one.png: a 1x1 image is too small to hold a face"),
+    (["edit", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out", "{in}/e.png"],
+     "face.png: no face found in the image"),
 ]
 
 
@@ -180,6 +187,10 @@ def test_debug_shows_the_traceback(inputs):
     assert result.exit_code != 0 and type(result.exception).__name__ == "ConfigError"
     result = runner.invoke(app, ["fields", "--arch", "paper999", "--debug"], env={"GENFIELDS_DEBUG": "0"})
     assert type(result.exception).__name__ == "ConfigError"  # --debug anywhere on the line
+    result = runner.invoke(app, ["fields", "--arch", "paper999"], env={"GENFIELDS_DEBUG": "1"})
+    assert type(result.exception).__name__ == "ConfigError"
+    result = runner.invoke(app, ["fields", "--arch", "paper999"], env={"GENFIELDS_DEBUG": "0"})
+    assert result.exit_code == 2 and type(result.exception).__name__ == "CommandFailed"
 
 
 def test_unexpected_exception_is_one_line_with_the_debug_hint(inputs, monkeypatch):
