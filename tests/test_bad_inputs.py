@@ -73,6 +73,8 @@ def inputs(tmp_path_factory) -> Path:
     (run / "config.json").write_text(json.dumps({**GANTrainConfig(arch="tiny16", batch=8).__dict__}))
     (run / "checkpoint").mkdir()
     (run / "checkpoint" / "state.json").write_text("{}")
+    (root / "dataset").mkdir()
+    (root / "dataset" / "dataset.json").write_text("{}")
     editor_run = root / "editor-run"
     editor_run.mkdir()
     (editor_run / "config.json").write_text("{}")
@@ -135,6 +137,7 @@ ROWS = [
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--lr", "0.1"], "--change lr_g=0.1"),
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
     (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"], "holds a run (config.json)"),
+    (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/dataset"], "holds a dataset (dataset.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"], "holds a run (config.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be >= 2, got 1"),
     # hostile or broken checkpoints: refused before allocating or running anything

@@ -49,6 +49,8 @@ def make_dataset(
     truncation: float = typer.Option(1.0, callback=FINITE, help="Truncation psi of the generated set."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the recorded z."),
     threads: Optional[int] = THREADS_OPTION,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the dataset already in --outdir (editor runs "
+                                   "that were trained on it resume on the new one)."),
     device: str = DEVICE_OPTION,
     amp: bool = AMP_OPTION,
 ) -> None:
@@ -62,6 +64,9 @@ def make_dataset(
 
     _threads(threads)
     dev = resolve_device(device)
+    if (out / "dataset.json").exists() and not overwrite:
+        raise ConfigError(f"{out} holds a dataset (dataset.json); choose another --outdir, or replace it with "
+                          "--overwrite")
     p = get_preset(preset)
     if model is None:
         p.require(attribute_images=False)
