@@ -75,6 +75,10 @@ def inputs(tmp_path_factory) -> Path:
     (run / "checkpoint" / "state.json").write_text("{}")
     (root / "dataset").mkdir()
     (root / "dataset" / "dataset.json").write_text("{}")
+    perception_run = root / "perception-run"  # a stored config and a checkpoint
+    (perception_run / "checkpoint").mkdir(parents=True)
+    (perception_run / "checkpoint" / "state.json").write_text("{}")
+    (perception_run / "config.json").write_text(json.dumps({"net": "landmarks", "batch": 64, "seed": 0}))
     editor_run = root / "editor-run"
     editor_run.mkdir()
     (editor_run / "config.json").write_text("{}")
@@ -138,6 +142,8 @@ ROWS = [
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
     (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"], "holds a run (config.json)"),
     (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/dataset"], "holds a dataset (dataset.json)"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/perception-run", "--resume", "--batch", "32"],
+     "--resume: --batch 32 differs from the run's batch 64"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"], "holds a run (config.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be >= 2, got 1"),
     # hostile or broken checkpoints: refused before allocating or running anything

@@ -11,12 +11,13 @@ from typing import Optional
 
 import typer
 
-from genfields.errors import (AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, GenfieldsError, output_file,
-                              output_folder, ranged)
+from genfields.errors import (AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, GenfieldsError, given_options,
+                              output_file, output_folder, ranged)
 from genfields.errors import exit_with_error as fail
 
 
 def train_perception(
+    ctx: typer.Context,
     net: str = typer.Option(..., "--net", help="Which network: lnd (landmarks+pose), id (identity), attr (attributes)."),
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
                              help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
@@ -47,8 +48,10 @@ def train_perception(
                                     cache=str(cache or ""))
         if resume and overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; choose one")
+        kept = ("batch", "lr", "ids", "views", "heldout_ids", "width", "seed")  # a resumed run keeps these
+        given = {name: (f"--{name.replace('_', '-')}", value) for name, value in given_options(ctx, kept).items()}
         trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json,
-                               overwrite=overwrite)
+                               overwrite=overwrite, given=given if resume else None)
     except GenfieldsError as err:
         fail(err)
     done = trainer.step >= trainer.cfg.steps
