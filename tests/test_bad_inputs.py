@@ -54,6 +54,7 @@ def _own_checkpoint(folder: Path, **config_changes) -> Path:
 def inputs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bad-inputs")
     Image.new("RGB", (64, 64), (150, 120, 100)).save(root / "face.png")
+    Image.new("RGB", (128, 128), (150, 120, 100)).save(root / "wall.png")  # no face, not the generator's size
     Image.new("RGB", (1, 1), (150, 120, 100)).save(root / "one.png")
     Image.new("1", (10000, 10000)).save(root / "big.png")  # 100 MP claimed in the header, tiny on disk
     Image.new("1", (20000, 20000)).save(root / "huge.png")  # past PIL's own decompression-bomb limit
@@ -164,8 +165,8 @@ DLIB_ROWS = [
     (["align", "{in}/one.png", "--out", "{in}/o.png"], "a 1x1 image is too small to hold a face"),
     (["edit", "--attribute", "{in}/one.png", "--identity-seed", "1", "--out", "{in}/e.png"],
      "one.png: a 1x1 image is too small to hold a face"),
-    (["edit", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out", "{in}/e.png"],
-     "face.png: no face found in the image"),
+    (["edit", "--attribute", "{in}/wall.png", "--identity-seed", "1", "--out", "{in}/e.png"],
+     "wall.png: no face found in the image"),
 ]
 
 
