@@ -177,10 +177,12 @@ def is_aligned_crop(landmarks: np.ndarray, width: int, height: int) -> bool:
     return 0.75 <= side / width <= 1.33 and float(np.hypot(*(centre - width / 2))) <= 0.1 * width
 
 
-def photo_for_generator(path: str | Path, resolution: int | None, align: bool = True) -> tuple["torch.Tensor", str]:
+def photo_for_generator(path: str | Path, resolution: int | None, align: bool = True,
+                        native: int | None = None) -> tuple["torch.Tensor", str]:
     """A photo as a generator's attribute image [1, 3, R, R], with a note on what was done to it.
 
     `resolution` None keeps an aligned crop's own size (and aligns photos to ALIGN_SIZE).
+    `native` (default: `resolution`) is the size of the world's own aligned crops (see below).
 
     `align=False` takes the image as it is (it must be square). Otherwise the face is found
     first: with dlib installed, a photo that is not already an aligned crop is aligned FFHQ-style
@@ -209,8 +211,9 @@ def photo_for_generator(path: str | Path, resolution: int | None, align: bool = 
     try:
         landmarks, _ = dlib_face(rgb)
     except NoFaceError as exc:
-        if width == height == resolution:  # dlib misses about 1 in 20 of the synthetic world's 64 px renders
-            return image, "taken as an aligned crop (its size is the generator's; dlib found no face to check)"
+        if width == height == (native or resolution):  # dlib misses about 1 in 20 of the 64 px renders
+            return image, f"taken as an aligned crop (it has the {width} px of the model's own crops; dlib found no " \
+                          "face to check)"
         raise NoFaceError(f"{path}: {exc}; give a photo with a visible face, or pass --no-align to use it as it "
                           "is") from None
     if is_aligned_crop(landmarks, width, height):

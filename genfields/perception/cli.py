@@ -81,7 +81,9 @@ def detect(
     note = ""
     try:
         if backend == "synth" and align:  # the synthetic networks expect an aligned crop: find the face first
-            img, note = photo_for_generator(image, None)
+            from .shipped import load_network
+
+            img, note = photo_for_generator(image, None, native=load_network("synth_landmarks").config.input_res)
             found = detect(img, backend)
         else:
             img, found = detect_file(image, backend)
