@@ -268,6 +268,9 @@ def _register_package_commands() -> None:
     app.command("align")(align)
     app.command("download")(download)
     app.command("reproduce")(reproduce)
+    from genfields.explore.cli import explore
+
+    app.command("explore")(explore)
 
 
 _register_package_commands()

@@ -15,6 +15,15 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(not torch.__version__.star
   echo "setup: installing torch==2.13.0 ..."
   pip_install torch==2.13.0
 fi
+if ! command -v chromium >/dev/null 2>&1; then  # Debian's Chromium, for the explore page's browser test
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (apt) ..."
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
+      echo "setup: chromium did not install; the explore browser test will be skipped"
+  else
+    echo "setup: no chromium; the explore browser test will be skipped (as root: apt-get install chromium)"
+  fi
+fi
 if ! pip_install -e ".[test,real]"; then
   echo "setup: the optional real-photo backends ([real]) did not install; continuing without them"
   pip_install -e ".[test]"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train every editor `genfields reproduce` needs (paper, wspace, the Table 2 ablations, the five
-# Table 3 masks), one after another, in resumable chunks: finished runs are skipped, interrupted
-# ones resume. Each run uses 2 single-threaded DDP processes, like the GAN launcher.
+# Table 3 masks, then Table 1's further operating points and the paper+id / paper+ids extensions),
+# one after another, in resumable chunks: finished runs are skipped, interrupted ones resume. Each run uses 2 single-threaded DDP processes, like the GAN launcher.
 #   scripts/train_editors.sh [MAX_MINUTES] [EDITORS_DIR] [STEPS]
 # Defaults: 120 minutes, ${GENFIELDS_RUNS:-~/genfields-runs}/editors-$PRESET, the preset's steps;
 # PRESET=tiny16 for a smoke run.

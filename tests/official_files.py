@@ -62,13 +62,19 @@ def write_facenet(folder: Path, seed: int = 0) -> dict[str, torch.Tensor]:
     return state
 
 
-def write_tddfa_weights(folder: Path, seed: int = 0, state: dict | None = None) -> dict[str, torch.Tensor]:
-    """`mb1_120x120.pth`: {'state_dict': ...} with DataParallel's `module.` prefix, as 3DDFA_V2's loader expects."""
+def write_tddfa_weights(folder: Path, seed: int = 0, state: dict | None = None,
+                        width: float = 1.0) -> dict[str, torch.Tensor]:
+    """`mb1_120x120.pth` (`mb05_120x120.pth` at width 0.5): {'state_dict': ...} with DataParallel's `module.`
+    prefix, as 3DDFA_V2's loader expects, and the training-time landmark head `fc_lm` that the official files
+    carry and their inference ignores. Returns the network's tensors (without `fc_lm`)."""
     from genfields.perception.tddfa import TDDFAMobileNet
     from genfields.perception.weights import state_shapes
 
-    state = state if state is not None else random_state(state_shapes(TDDFAMobileNet()), seed)
-    torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, path_of(folder, "3ddfa-mobilenet"))
+    state = state if state is not None else random_state(state_shapes(TDDFAMobileNet(width)), seed)
+    features = state["fc.weight"].shape[1]
+    landmark_head = random_state({"fc_lm.weight": (136, features), "fc_lm.bias": (136,)}, seed + 1)
+    torch.save({"state_dict": {"module." + k: v for k, v in {**state, **landmark_head}.items()}},
+               path_of(folder, "3ddfa-mobilenet"))
     return state
 
 
@@ -78,12 +84,13 @@ def write_tddfa_stats(folder: Path, mean: np.ndarray, std: np.ndarray) -> None:
                   path_of(folder, "3ddfa-param-mean-std"))
 
 
-def write_bfm(folder: Path, u: np.ndarray, w_shp: np.ndarray, w_exp: np.ndarray, vertices: np.ndarray) -> None:
+def write_bfm(folder: Path, u: np.ndarray, w_shp: np.ndarray, w_exp: np.ndarray, vertices: np.ndarray,
+              path: Path | None = None) -> None:
     """`bfm_noneck_v3.pkl`: u [3N, 1], w_shp [3N, K], w_exp [3N, L] (x y z rows per vertex) and the 204
     keypoint rows (3v, 3v + 1, 3v + 2) of the 68 landmark vertices."""
     keypoints = (3 * np.asarray(vertices, np.int64)[:, None] + np.arange(3)).reshape(-1)
     numpy1_pickle({"u": np.asarray(u, np.float32).reshape(-1, 1), "w_shp": np.asarray(w_shp, np.float32),
-                   "w_exp": np.asarray(w_exp, np.float32), "keypoints": keypoints}, path_of(folder, "3ddfa-bfm"))
+                   "w_exp": np.asarray(w_exp, np.float32), "keypoints": keypoints}, path or path_of(folder, "3ddfa-bfm"))
 
 
 def random_bfm(folder: Path, seed: int = 0, n_vertices: int = 90) -> None:

@@ -217,9 +217,110 @@ def test_resume_without_checkpoint_is_an_error(tmp_path):
 def test_evaluation_reports_method_and_unedited(tmp_path, tiny_set):
     train_editor(tiny_config(tiny_set, "default", steps=1), tmp_path, progress=False)
     results = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=3)
-    assert set(results) == {"method", "unedited"}
-    for side in results.values():
-        assert set(side) == {"identity", "expression", "pose", "fd"}
+    assert set(results) == {"method", "unedited", "pose_leak", "judged_by"}
+    for side in ("method", "unedited"):
+        assert set(results[side]) == {"identity", "expression", "pose", "fd"}
     assert results["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
+    assert results["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1.0, abs=1e-6)
+    assert results["judged_by"].startswith("loss networks")
     again = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=6)
     assert again["method"]["pose"] == pytest.approx(results["method"]["pose"], rel=1e-4)
+
+
+# --- the W baseline made IDDISEN-faithful, and the extensions beyond the paper -----------------------------
+def test_wspace_trains_its_own_attribute_encoder_by_default(tmp_path, tiny_set, nets):
+    cfg = tiny_config(tiny_set, "wspace", steps=2, log_every=1)
+    assert cfg.model.train_attributes
+    trainer = train_editor(cfg, tmp_path, progress=False)
+    enc = trainer.network.attr_encoder
+    assert enc is not None and not enc.training  # batch-norm statistics stay frozen
+    start = nets.attributes.state_dict()
+    moved = [k for k, v in enc.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])]
+    assert moved and all(p.requires_grad for p in enc.parameters())
+    editor = load_editor(tmp_path / "final")
+    assert editor.config.attr_network == "synth_attributes"
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.allclose(editor.attribute_features(images), trainer.editor.attribute_features(images), atol=1e-6)
+    assert not torch.allclose(editor.attribute_features(images), nets.attributes(images), atol=1e-6)
+
+
+def test_frozen_attributes_and_adversarial_settings_are_options(tmp_path, tiny_set):
+    from genfields.editing.cli import override_loss_weights
+
+    cfg = tiny_config(tiny_set, "wspace", steps=1, lr_disc=3e-4)
+    cfg.model = dataclasses.replace(cfg.model, train_attributes=False)
+    cfg.loss = override_loss_weights(cfg.loss, "wspace", None, None, None, None, adversarial=2.5)
+    trainer = train_editor(cfg, tmp_path, progress=False)
+    assert trainer.network.attr_encoder is None and trainer.opt_D.param_groups[0]["lr"] == 3e-4
+    assert trainer.cfg.loss.adversarial == 2.5
+    with pytest.raises(ConfigError, match="--adversarial"):
+        override_loss_weights(tiny_config(tiny_set, "paper").loss, "paper", None, None, None, None, adversarial=1.0)
+
+
+@pytest.mark.parametrize("name,own", [("paper+id", "f_attr"), ("paper+ids", "styles")])
+def test_identity_aware_mref_sees_the_identity(tmp_path, tiny_set, name, own):
+    cfg = tiny_config(tiny_set, name, steps=4)
+    assert cfg.model.identity_input == own and cfg.loss.pose and cfg.loss.style_reg > 0
+    trainer = train_editor(cfg, tmp_path, progress=False)
+    net = trainer.network
+    extra = net.config.f_attr_dim if own == "f_attr" else net.config.s_dim
+    assert net.net[0].in_features == net.config.f_attr_dim + extra
+    editor = load_editor(tmp_path / "final")
+    f_attr = torch.randn(2, editor.config.f_attr_dim)
+    # the same attribute gives different dS for different identities' own features
+    a = editor.network(f_attr, None, torch.randn(2, extra) * 3)
+    b = editor.network(f_attr, None, torch.randn(2, extra) * 3)
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="identity"):
+        editor.network(f_attr)
+    z, attrs = torch.randn(2, editor.G.z_dim), torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(editor.edit(z, attrs).image, trainer.editor.edit(z, attrs).image)
+
+
+def test_identity_inputs_are_for_mref_only():
+    with pytest.raises(ConfigError, match="identity input"):
+        ModelConfig(identity_input="landmarks")
+    with pytest.raises(ConfigError, match="W baseline"):
+        ModelConfig(kind="wspace", identity_input="styles")
+
+
+def test_per_pair_optimum_improves_on_zero_and_is_scored_by_evaluate(tmp_path, tiny_set):
+    from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
+
+    train_editor(tiny_config(tiny_set, "paper", steps=1), tmp_path, progress=False)
+    editor = load_editor(tmp_path / "final")
+    z, attrs = torch.randn(3, editor.G.z_dim), torch.rand(3, 3, 16, 16) * 2 - 1
+    few = PairOptimumEditor(editor, PairOptimumConfig(steps=1, lr=0.05))
+    more = PairOptimumEditor(editor, PairOptimumConfig(steps=15, lr=0.05), stats=None)
+
+    def objective(opt, result):
+        from genfields.editing.losses import EditOutputs, EditTargets
+
+        out = EditOutputs(result.output_identity, result.output.landmarks, result.output.pose, result.image,
+                          editor.identity_styles(z)[1] + result.delta)
+        return opt.loss(out, EditTargets(result.identity, result.attribute.landmarks, result.attribute.pose))[0]
+
+    assert objective(more, more.edit(z, attrs)) < objective(few, few.edit(z, attrs))
+    results = evaluate_editor(few, TINY, pairs=4, seed=0, batch=2)
+    assert set(results["method"]) == {"identity", "expression", "pose", "fd"}
+    with pytest.raises(ConfigError, match="steps"):
+        PairOptimumConfig(steps=0)
+
+
+@pytest.mark.parametrize("own", ["f_attr", "styles"])
+def test_identity_aware_mref_fine_tunes_from_a_plain_one(own):
+    from genfields.editing.mref import transfer_weights
+
+    cfg = ModelConfig(hidden=(8, 8), s_dim=6, w_dim=4, f_id_dim=3, f_attr_dim=5, concat=False)
+    torch.manual_seed(0)
+    src, dst = MRef(cfg), MRef(dataclasses.replace(cfg, identity_input=own))
+    for p in src.parameters():
+        torch.nn.init.normal_(p)
+    transfer_weights(src, dst, f_id_dim=3)
+    f_attr, extra = torch.randn(4, 5), torch.randn(4, dst.config.identity_dim)
+    assert torch.allclose(dst(f_attr, None, extra), src(f_attr), atol=1e-5)  # new identity columns start at zero
+    with pytest.raises(ConfigError, match="cannot fine-tune"):
+        transfer_weights(dst, MRef(dataclasses.replace(cfg, identity_input="styles" if own == "f_attr" else "f_attr",
+                                                       s_dim=6, f_attr_dim=5)), f_id_dim=3)
+    with pytest.raises(ConfigError, match="no input f_id"):
+        transfer_weights(MRef(dataclasses.replace(cfg, concat=True)), MRef(cfg), f_id_dim=3)  # F_id cannot be dropped

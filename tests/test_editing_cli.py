@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from genfields.cli import app
 from genfields.imageio import save_image
+from genfields.perception.judges import judges_available
 from genfields.synthface import render_batch
 
 runner = CliRunner()
@@ -77,8 +78,22 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
-    assert set(data) == {"method", "unedited"} and set(data["method"]) == {"identity", "expression", "pose", "fd"}
+    assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
+    plain = {"identity", "expression", "pose", "fd"}
+    if judges_available("synth"):
+        assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net"}
+        assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
+    assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
     assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
+    result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                    "--batch", "4", "--no-judges")
+    assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout
+    bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                              "--pose-judge", "nonesuch"])
+    assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output
+    optimum = json.loads(invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs",
+                                "4", "--batch", "4", "--per-pair-steps", "2", "--json").stdout)
+    assert optimum["method"]["pose"] != data["method"]["pose"] and optimum["unedited"] == data["unedited"]
 
 
 def test_run_demo_on_a_trained_editor(run):

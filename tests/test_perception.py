@@ -188,10 +188,15 @@ def test_train_perception_command_runs_and_reports_json(tmp_path, cache):
     from genfields.perception.cli import _standalone
 
     args = ["train-perception", "--net", "id", "--out", str(tmp_path / "run"), "--steps", "2", "--batch", "4",
-            "--ids", "6", "--views", "2", "--heldout-ids", "3", "--width", "8", "--cache", cache, "--json"]
+            "--ids", "6", "--views", "2", "--heldout-ids", "3", "--width", "8", "--depth", "3", "--cache", cache, "--json"]
     result = CliRunner().invoke(_standalone(), args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["done"] and 0 <= report["results"]["clean"]["eer"] <= 1
+    model = load_network(tmp_path / "run" / "final")
+    assert model.config.depth == 3 and len(model.net.trunk) == 4 * 3  # three conv layers per stage
+    assert "3 conv layers per stage" in (tmp_path / "run" / "final" / "MODEL_CARD.md").read_text()
+    depth0 = CliRunner().invoke(_standalone(), args[:-5] + ["--depth", "0", "--cache", cache])
+    assert depth0.exit_code == 2 and "--depth must be >= 1" in depth0.output
     bad = CliRunner().invoke(_standalone(), args[:2] + ["ears"] + args[3:])
     assert bad.exit_code == 2 and "--net must be one of" in bad.output

@@ -79,3 +79,31 @@ def test_detect_command_on_the_astronaut_photo_with_both_backends(tmp_path):
     lm = np.array(found["dlib"]["landmarks"])
     assert (170 < lm[:, 0]).all() and (lm[:, 0] < 290).all() and (70 < lm[:, 1]).all() and (lm[:, 1] < 200).all()
     assert abs(found["dlib"]["yaw"]) < 15 and abs(found["dlib"]["roll"]) < 10  # a near-frontal, upright face
+
+
+def test_detect_3ddfa_gives_the_pose_of_a_photo_offline_without_the_bfm(tmp_path, monkeypatch, photos):
+    """`genfields detect --backend 3ddfa`: shipped mb05, dlib's box; without the BFM one line says so, no landmarks."""
+    skdata = pytest.importorskip("skimage.data", reason="scikit-image (extra [real]) not installed")
+    import json
+
+    from typer.testing import CliRunner
+
+    from genfields.cli import app
+    from genfields.perception.detection import detect, shipped_tddfa_judge
+
+    monkeypatch.setenv("GENFIELDS_HOME", str(tmp_path / "empty"))  # no downloads: no BFM
+    shipped_tddfa_judge.cache_clear()
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    result = CliRunner().invoke(app, ["detect", str(photo), "--backend", "3ddfa", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["landmarks"] is None and "genfields download 3ddfa-bfm" in found["note"]
+    assert abs(found["yaw"]) < 10 and abs(found["roll"]) < 10 and abs(found["pitch"]) < 15  # near-frontal, upright
+    text = CliRunner().invoke(app, ["detect", str(photo), "--backend", "3ddfa"]).output
+    assert "3ddfa backend, yaw" in text and "no landmarks" in text and len(text.strip().splitlines()) == 1
+    rgb = np.array(Image.open(photos / "obama2.jpg").convert("RGB"))  # turned: nose toward image left
+    base = detect(from_uint8(rgb), "3ddfa")
+    mirrored = detect(from_uint8(np.ascontiguousarray(rgb[:, ::-1])), "3ddfa")
+    assert base.pose[0] < -8 and abs(base.pose[0] + mirrored.pose[0]) < 3.0
+    shipped_tddfa_judge.cache_clear()

@@ -76,6 +76,35 @@ def test_claim_rules_hold_on_the_papers_numbers():
     assert claims.union_verdict(94, 4928, 50, 10).status == "supported"
 
 
+def test_matched_fd_interpolates_linearly_between_operating_points():
+    family = [{"fd": 10.0, "identity": 0.5, "pose": 8.0}, {"fd": 30.0, "identity": 0.9, "pose": 2.0}]
+    assert claims.curve_at(family, 20.0, "identity") == pytest.approx(0.7)
+    assert claims.curve_at(family, 15.0, "pose") == pytest.approx(6.5)
+    assert claims.curve_at(family, 9.0, "identity") == pytest.approx(0.5)  # within 15% below the lowest FD: held
+    assert claims.curve_at(family, 8.0, "identity") is None  # 10 > 8 * 1.15: too far
+    assert claims.curve_at(family, 34.0, "pose") == pytest.approx(2.0)  # 34 <= 30 * 1.15
+    assert claims.curve_at(family, 35.0, "pose") is None
+    assert claims.curve_at(list(reversed(family)), 20.0, "identity") == pytest.approx(0.7)  # order does not matter
+
+
+def test_table1_verdict_at_matched_fd_by_hand():
+    # ours at FD 40 and 80; the baseline at FD 20, 60 and 150 (realism bought with identity)
+    ours = [{"fd": 40.0, "identity": 0.80, "pose": 3.0}, {"fd": 80.0, "identity": 0.90, "pose": 1.0}]
+    base = [{"fd": 20.0, "identity": 0.60, "pose": 9.0}, {"fd": 60.0, "identity": 0.84, "pose": 4.0},
+            {"fd": 150.0, "identity": 0.95, "pose": 0.5}]
+    # shared FDs: 40 (base 0.72 / 6.5), 60 (ours 0.85 / 2.0), 80 (base 0.864 / 3.22); 20 and 150 lie outside ours
+    verdict = claims.table1_verdict(ours, base)
+    assert verdict.status == "supported"
+    assert "at FD 40: 0.8 vs 0.72" in verdict.checks[0].evidence and "at FD 60: 0.85 vs 0.84" in verdict.checks[0].evidence
+    assert "FD 150" not in verdict.checks[0].evidence and "FD 20:" not in verdict.checks[0].evidence
+    base[1]["identity"] = 0.86  # now the baseline wins at FD 60 (0.86 > 0.85)
+    assert [c.holds for c in claims.table1_verdict(ours, base).checks] == [False, True]
+    # a single row each, far apart in FD: no matched realism, the verdict is not decided
+    far = claims.table1_verdict({"fd": 40.0, "identity": 0.9, "pose": 1.0}, {"fd": 150.0, "identity": 0.5, "pose": 9})
+    assert far.status == "not decided" and all(c.holds is None for c in far.checks)
+    assert "no matched realism" in far.checks[0].evidence
+
+
 def test_table3_verdict_counts_each_check():
     rows = {r["config"]: dict(r, fd=1.0) for r in paper.TABLE_3}
     rows[5]["fd"] = 2.0
@@ -143,7 +172,8 @@ def test_sizes_refuse_nonsense():
 FILES = ["index.md", "index.html", "run.json", "face_size.json", "fields.json", "table1.json", "table2.json",
          "table3.json", "figure7.json", "figure8.json", "claims.json", "figure2_generative_fields.png",
          "figure5_edits.png", "figure6_ablation.png", "figure7_sparsity.png", "figure8_reuse.png",
-         "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png"]
+         "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png",
+         "table1_matched_fd.png"]
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +202,16 @@ def test_quick_tiny_report_writes_every_file(report):
 
 def test_report_numbers_are_the_json_numbers(report):
     t1 = json.loads((report / "table1.json").read_text())
-    assert set(t1["rows"]) == {"ours", "wspace", "unedited"} and t1["paper"] == paper.TABLE_1
+    assert set(t1["rows"]) == {"ours", "wspace", "unedited", "per-pair optimum"} and t1["paper"] == paper.TABLE_1
     assert t1["rows"]["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
+    assert t1["families"] == {"paper": ["ours"], "wspace": ["wspace"]}
+    assert set(t1["pose_leak"]) == set(t1["rows"]) and t1["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1)
     text = (report / "index.md").read_text()
+    ours, leak = t1["rows"]["ours"], t1["pose_leak"]["ours"]
+    assert (f"| paper (ours) | {ours['fd']:.2f} | {ours['identity']:.3f} |") in text
+    assert " / ".join(f"{leak[a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll")) in text
+    assert "per-pair optimum of dS, 2 Adam steps (ours, beyond the paper)" in text and "Rows absent" in text
+    assert "linear interpolation between neighbouring points" in text
     assert f"| Ours | {t1['rows']['ours']['fd']:.2f} | 4.89 | {t1['rows']['ours']['identity']:.3f} | 0.820 |" in text
     face = json.loads((report / "face_size.json").read_text())
     assert 0.4 < face["relative"] < 0.7 and face["images"] == 8  # renders frame the face like FFHQ (0.553)
@@ -204,6 +241,21 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
         reproduce("tiny16", tmp_path / "bad", editors=editors)
 
 
+def test_operating_points_are_checked_and_join_their_family(report, tmp_path):
+    editors = tmp_path / "editors"
+    shutil.copytree(report / "work" / "editors" / "paper", editors / "paper-attr1")
+    source = EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors)
+    with pytest.raises(ConfigError, match="operating point paper-attr1 needs 1"):
+        source.find("paper-attr1")
+    config_path = editors / "paper-attr1" / "final" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["train"]["loss"]["attribute"] = 1.0  # as `train-editor --lambda-attr 1` records it
+    config_path.write_text(json.dumps(config))
+    found = EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors).find("paper-attr1")
+    assert found is not None and found.origin.startswith("run ")
+    assert EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors).find("wspace-adv3") is None
+
+
 def test_cli_reports_a_missing_editor_as_an_error(tmp_path):
     result = runner.invoke(app, ["reproduce", "--preset", "paper256", "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
@@ -219,4 +271,7 @@ def test_plan_trains_the_editors_the_quick_report_used(report):
     for r in t3["ranges"]:
         assert (f"--config paper --dataset data/edit-tiny16 --outdir E/gf{r['config']} --layers {r['convs']} "
                 "--mask-mode train") in result.output
-    assert len(lines) == 11 and "--outdir E/wspace" in result.output
+    assert len(lines) == 19 and "--outdir E/wspace" in result.output
+    assert "--config wspace --dataset data/edit-tiny16 --outdir E/wspace-adv3 --adversarial 3" in result.output
+    assert "--config paper --dataset data/edit-tiny16 --outdir E/paper-attr0.25 --lambda-attr 0.25" in result.output
+    assert "--config paper+id --dataset data/edit-tiny16 --outdir E/paper+id" in result.output

@@ -80,7 +80,8 @@ def make_dataset(
 def train_editor(
     ctx: typer.Context,
     preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
-    config: str = typer.Option("paper", help="default | no-concat | style-reg | paper (Table 2) | wspace (Table 1)."),
+    config: str = typer.Option("paper", help="default | no-concat | style-reg | paper (Table 2) | wspace (Table 1) | "
+                               "paper+id | paper+ids (beyond the paper: M_ref also sees F_attr(I_id) or S_id)."),
     dataset: Optional[Path] = typer.Option(None, help="A make-dataset folder (required unless --resume)."),
     outdir: Optional[Path] = typer.Option(None, callback=output_folder,
                                           help="Run folder (default runs/train-editor-<preset>-<config>)."),
@@ -101,8 +102,17 @@ def train_editor(
                                                 help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
     lambda_rec: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
                                                help="lambda_3, weight of L_rec (default: the preset's)."),
-    style_reg: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="Weight of the style regulariser -L(S) (configurations "
-                                              "style-reg and paper only; default: the preset's)."),
+    style_reg: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="Weight of the style regulariser "
+                                              "-L(S) (configurations style-reg and paper only; default: the "
+                                              "preset's)."),
+    adversarial: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="wspace: weight of the W "
+                                                "discriminator's adversarial term (default: the preset's)."),
+    lr_disc: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                            help="wspace: learning rate of the W discriminator (default 1e-4)."),
+    train_attributes: Optional[bool] = typer.Option(None, "--train-attributes/--frozen-attributes",
+                                                    help="Train a copy of E_attr with the network (IDDISEN does; the "
+                                                    "default of wspace) or keep E_attr frozen (the default of the "
+                                                    "style configurations)."),
     init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
                                        "of from zero: a fine-tune, e.g. with other loss weights."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the weights and every batch."),
@@ -133,7 +143,8 @@ def train_editor(
             "batch": "batch", "lr_start": "lr_start", "lr_end": "lr_end", "layers": "model.layers", "gf": "model.gf",
             "mask_mode": "model.mask_mode", "lambda_id": "loss.identity", "lambda_attr": "loss.attribute",
             "lambda_rec": "loss.reconstruction", "style_reg": "loss.style_reg", "init": "init", "seed": "seed",
-            "sample_every": "sample_every", "amp": "amp"}
+            "sample_every": "sample_every", "amp": "amp", "adversarial": "loss.adversarial", "lr_disc": "lr_disc",
+            "train_attributes": "model.train_attributes"}
     given = {keys[name]: (f"--{name.replace('_', '-')}", str(value) if isinstance(value, Path) else value)
              for name, value in given_options(ctx, keys).items()}
     cfg = None
@@ -142,9 +153,12 @@ def train_editor(
             get_preset(preset).require(attribute_images=sample_every > 0)
         cfg = get_preset(preset).train_config(config, generator=model, dataset=str(dataset) if dataset else None,
                                               batch=batch, lr_start=lr_start, lr_end=lr_end, seed=seed,
-                                              sample_every=sample_every, amp=amp, init=init)
-        cfg.model = dataclasses.replace(cfg.model, layers=layers, gf=gf, mask_mode=mask_mode)
-        cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg)
+                                              sample_every=sample_every, amp=amp, init=init, lr_disc=lr_disc)
+        model_changes = {"layers": layers, "gf": gf, "mask_mode": mask_mode}
+        if train_attributes is not None:
+            model_changes["train_attributes"] = train_attributes
+        cfg.model = dataclasses.replace(cfg.model, **model_changes)
+        cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg, adversarial)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
     trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev, overwrite=overwrite,
                   given=given if resume else None)
@@ -156,13 +170,16 @@ def train_editor(
 
 
 def override_loss_weights(loss, config: str, lambda_id: Optional[float], lambda_attr: Optional[float],
-                          lambda_rec: Optional[float], style_reg: Optional[float]):
+                          lambda_rec: Optional[float], style_reg: Optional[float], adversarial: Optional[float] = None):
     """The configuration's LossConfig with the weights given on the command line (None: keep)."""
     import dataclasses
 
     if style_reg is not None and loss.style_reg == 0:
         raise ConfigError(f"--style-reg: configuration '{config}' has no style regulariser (use style-reg or paper)")
-    given = {"identity": lambda_id, "attribute": lambda_attr, "reconstruction": lambda_rec, "style_reg": style_reg}
+    if adversarial is not None and loss.adversarial == 0:
+        raise ConfigError(f"--adversarial: configuration '{config}' has no adversarial term (use wspace)")
+    given = {"identity": lambda_id, "attribute": lambda_attr, "reconstruction": lambda_rec, "style_reg": style_reg,
+             "adversarial": adversarial}
     for name, value in given.items():
         if value is not None and not (value >= 0 and np.isfinite(value)):
             raise ConfigError(f"loss weight {name} must be a finite number >= 0, got {value}")
@@ -251,11 +268,24 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".json"),
                                        help="Also write the results as JSON here (checked before the work starts)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    judges: Optional[bool] = typer.Option(None, "--judges/--no-judges", help="Score with the judges (networks "
+                                          "nothing is trained against) and report the loss networks' scores as "
+                                          "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
+                                          "perception preset has them (synth)."),
+    per_pair_steps: int = typer.Option(0, callback=NON_NEGATIVE, help="Score the per-pair optimum instead of the "
+                                       "editor: dS optimised "
+                                       "for each pair from zero by this many Adam steps with the editor's losses "
+                                       "(beyond the paper; slow). 0: the editor itself."),
+    pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
+                                             "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
     device: str = DEVICE_OPTION,
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " The FD features always run in float32. Off by "
                              "default."),
 ) -> None:
-    """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline."""
+    """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline; by the judges
+    and by the loss networks, with the pose-leak regression (b_attr, b_id per angle)."""
+    from genfields.perception.judges import judges_available, load_judges
+
     from .editor import load_editor
     from .evaluate import evaluate_editor
     from .presets import get_preset
@@ -267,8 +297,15 @@ def evaluate(
     p = get_preset(preset)
     if model is None:
         p.require()
-    results = evaluate_editor(load_editor(editor or preset, model=model, device=dev, amp=amp), p, pairs, seed, batch,
-                              layers, gf, progress=not as_json)
+    ed = load_editor(editor or preset, model=model, device=dev, amp=amp)
+    if per_pair_steps:
+        from .pair_optimum import PairOptimumConfig, PairOptimumEditor
+
+        ed = PairOptimumEditor(ed, PairOptimumConfig(steps=per_pair_steps))
+    perception = ed.meta.get("perception", p.perception)
+    use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
+    referees = load_judges(perception, dev, pose_judge) if use_judges else None
+    results = evaluate_editor(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
     if out is not None:  # with how it was measured
         atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")
     if as_json:
@@ -276,5 +313,13 @@ def evaluate(
         return
     for side in ("method", "unedited"):
         r = results[side]
-        typer.echo(f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  "
-                   f"pose {r['pose']:.2f}  FD {r['fd']:.2f}")
+        line = (f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  pose {r['pose']:.2f}  "
+                f"FD {r['fd']:.2f}")
+        if "identity_loss_net" in r:
+            line += (f"  | loss nets: identity {r['identity_loss_net']:.3f}  expression "
+                     f"{r['expression_loss_net']:.4f}  pose {r['pose_loss_net']:.2f}")
+        if "pose_leak" in results:
+            leak = results["pose_leak"][side]
+            line += "  | b_id " + "/".join(f"{leak[a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll"))
+        typer.echo(line)
+    typer.echo(f"judged by: {results['judged_by']}")

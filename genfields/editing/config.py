@@ -14,6 +14,7 @@ from genfields.errors import ConfigError, dataclass_from_dict
 
 KINDS = ("style", "wspace")
 MASK_MODES = ("train", "inference")
+IDENTITY_INPUTS = ("none", "f_attr", "styles")
 
 
 @dataclass
@@ -32,6 +33,11 @@ class ModelConfig:
     gf: str | None = None  # or by generative field (Eq. 1), e.g. "43-506"
     mask_mode: str = "train"  # train: mask while training and editing; inference: only when editing
     disc_hidden: tuple[int, ...] = (512, 512)  # wspace: the W discriminator
+    # IDDISEN trains its attribute encoder: F_attr then comes from a trainable copy of E_attr held in the network
+    train_attributes: bool = False
+    attr_network: str = ""  # the perception network that copy starts from (filled in from the perception preset)
+    # Beyond the paper (`paper+id`, `paper+ids`): M_ref also sees the identity's own F_attr(I_id), or its S_id
+    identity_input: str = "none"
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -42,10 +48,22 @@ class ModelConfig:
             raise ConfigError(f"unknown mask mode '{self.mask_mode}' (choose from {', '.join(MASK_MODES)})")
         if self.kind == "wspace" and (self.layers or self.gf):
             raise ConfigError("masks (--layers/--gf) select style channels: they do not apply to the W-space baseline")
+        if self.identity_input not in IDENTITY_INPUTS:
+            raise ConfigError(f"unknown identity input '{self.identity_input}' (choose from "
+                              f"{', '.join(IDENTITY_INPUTS)})")
+        if self.train_attributes and self.identity_input == "f_attr":
+            raise ConfigError("a trainable attribute encoder and the F_attr(I_id) identity input do not combine")
+        if self.kind == "wspace" and self.identity_input != "none":
+            raise ConfigError("the identity inputs F_attr(I_id) / S_id are for M_ref (style kind), not the W baseline")
+
+    @property
+    def identity_dim(self) -> int:
+        """Width of the identity's own features M_ref sees beyond the paper (0, F_attr(I_id) or S_id)."""
+        return {"none": 0, "f_attr": self.f_attr_dim, "styles": self.s_dim}[self.identity_input]
 
     @property
     def input_dim(self) -> int:
-        return self.f_attr_dim + (self.f_id_dim if self.concat else 0)
+        return self.f_attr_dim + (self.f_id_dim if self.concat else 0) + self.identity_dim
 
 
 @dataclass
@@ -113,15 +131,20 @@ class TrainConfig:
         return dataclass_from_dict(cls, d, "training config")
 
 
-# The paper's Table 2 rows (each on top of the previous one) and the Table 1 baseline.
+# The paper's Table 2 rows (each on top of the previous one), the Table 1 baseline (IDDISEN-like: its
+# attribute encoder trained with the mapper, as Nitzan et al. do), and two extensions beyond the paper
+# (M_ref also sees the identity's own attribute features or styles; reported as ours, never as the paper's).
 NAMED_CONFIGS: dict[str, dict] = {
     "default": {"model": {"concat": True}, "loss": {"pose": False, "style_reg": False}},
     "no-concat": {"model": {"concat": False}, "loss": {"pose": False, "style_reg": False}},
     "style-reg": {"model": {"concat": False}, "loss": {"pose": False, "style_reg": True}},
     "paper": {"model": {"concat": False}, "loss": {"pose": True, "style_reg": True}},
-    "wspace": {"model": {"kind": "wspace", "concat": True}, "loss": {"pose": False, "style_reg": False,
-                                                                       "adversarial": True}},
+    "wspace": {"model": {"kind": "wspace", "concat": True, "train_attributes": True},
+               "loss": {"pose": False, "style_reg": False, "adversarial": True}},
+    "paper+id": {"model": {"concat": False, "identity_input": "f_attr"}, "loss": {"pose": True, "style_reg": True}},
+    "paper+ids": {"model": {"concat": False, "identity_input": "styles"}, "loss": {"pose": True, "style_reg": True}},
 }
+EXTENSIONS = ("paper+id", "paper+ids")  # configurations beyond the paper
 
 
 def named_config(name: str, loss: LossConfig, style_reg_weight: float, adversarial_weight: float,

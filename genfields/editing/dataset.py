@@ -102,6 +102,9 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
     `device` moves G and the networks there (in place; None: stay where G is); z is drawn on the
     CPU and the results come back to it, so the set does not depend on the device.
     """
+    from genfields.perception.judges import refuse_judges
+
+    refuse_judges(nets.networks(), "make-dataset perception networks")
     if device is not None:
         device = resolve_device(device)
         G.to(device)
@@ -142,6 +145,8 @@ class TrainBatch:
     landmarks: torch.Tensor  # E_lnd(I_attr)
     pose: torch.Tensor  # E_pose(I_attr)
     reconstruction: bool  # I_attr = I_id
+    z_attr: torch.Tensor | None = None  # z of I_attr (to regenerate it for a trainable attribute encoder)
+    id_f_attr: torch.Tensor | None = None  # E_attr(I_id) (for M_ref's identity input, beyond the paper)
 
     def to(self, device: str | torch.device) -> TrainBatch:
         """The batch with every tensor on `device`."""
@@ -186,7 +191,8 @@ class GeneratedSet:
         else:
             src, j = "attr", torch.randint(self.num_attributes, (n,), generator=gen)
         return TrainBatch(z=t["z_id"][i], embedding=t["id_embedding"][i], f_attr=t[f"{src}_f_attr"][j],
-                          landmarks=t[f"{src}_landmarks"][j], pose=t[f"{src}_pose"][j], reconstruction=reconstruction)
+                          landmarks=t[f"{src}_landmarks"][j], pose=t[f"{src}_pose"][j], reconstruction=reconstruction,
+                          z_attr=t[f"z_{src}"][j], id_f_attr=t["id_f_attr"][i])
 
 
 def attribute_images(source: str, count: int, resolution: int, seed: int, start: int = 0) -> torch.Tensor:

@@ -109,12 +109,20 @@ class Editor(nn.Module):
         return w, self.G.styles(w)
 
     def edit_styles(self, S_id: torch.Tensor, w_id: torch.Tensor, f_id: torch.Tensor | None, f_attr: torch.Tensor,
-                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S_out, w_out): S_id + mask * M_ref(F) (Eq. 4-6), or the styles of the baseline's new w."""
+                    mask: torch.Tensor, f_attr_id: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S_out, w_out): S_id + mask * M_ref(F) (Eq. 4-6), or the styles of the baseline's new w.
+
+        `f_attr_id` = F_attr(I_id), needed only by the `identity_input="f_attr"` extension."""
         if self.config.kind == "style":
-            return S_id + mask * self.network(f_attr, f_id), w_id
+            own = {"f_attr": f_attr_id, "styles": S_id}.get(self.config.identity_input)
+            return S_id + mask * self.network(f_attr, f_id, own), w_id
         w = self.network(f_attr, f_id).unsqueeze(1).expand(-1, self.G.num_ws, -1)
         return self.G.styles(w), w
+
+    def attribute_features(self, images: torch.Tensor) -> torch.Tensor:
+        """F_attr of images: by the network's own trainable E_attr copy (`train_attributes`), else by E_attr."""
+        encoder = getattr(self.network, "attr_encoder", None)
+        return self.perceive(encoder if encoder is not None else self.nets.attributes, images)
 
     def synthesize(self, S: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """G(S) with constant noise (under autocast with `amp`; the image is float32 either way)."""
@@ -140,8 +148,9 @@ class Editor(nn.Module):
         image_id = self.synthesize(S_id, w_id)
         nets = self.nets
         f_id = self.perceive(nets.identity, image_id)
-        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.perceive(nets.attributes, attribute_images),
-                                        self.inference_mask(layers, gf))
+        f_attr_id = self.attribute_features(image_id) if self.config.identity_input == "f_attr" else None
+        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.attribute_features(attribute_images),
+                                        self.inference_mask(layers, gf), f_attr_id)
         image = self.synthesize(S_out, w_out)
         return EditResult(identity_image=image_id, attribute_image=attribute_images, image=image, delta=S_out - S_id,
                           identity=f_id, output_identity=self.perceive(nets.identity, image),
@@ -212,6 +221,16 @@ def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perce
                   amp).to(device)
 
 
+def attribute_network_name(perception: str) -> str:
+    """The shipped attribute network of a perception preset (what a trainable E_attr copy starts from)."""
+    from genfields.perception.shipped import PRESETS
+
+    if perception not in PRESETS:
+        raise ConfigError(f"a trainable attribute encoder needs a shipped attribute network; perception preset "
+                          f"'{perception}' has none (known: {', '.join(PRESETS)})")
+    return PRESETS[perception]["attributes"]
+
+
 def new_editor(G: Generator, nets: PerceptionSet, config: ModelConfig, stats: StyleStatistics,
                truncation: float = 1.0, meta: dict | None = None, device: str | torch.device | None = None,
                amp: bool = False) -> Editor:
@@ -220,11 +239,19 @@ def new_editor(G: Generator, nets: PerceptionSet, config: ModelConfig, stats: St
     The network is built on the CPU (the same initial weights on every device) and the whole
     editor then moved to `device` (None: where G is).
     """
+    from genfields.perception.judges import refuse_judges
+
+    refuse_judges(nets.networks(), "editor perception networks")
     config = dataclasses.replace(config, s_dim=G.layout.dim, w_dim=G.config.w_dim,
                                  f_id_dim=nets.identity.embedding_dim, f_attr_dim=nets.attributes.feature_dim)
+    if config.train_attributes and not config.attr_network:
+        config = dataclasses.replace(config, attr_network=attribute_network_name((meta or {}).get("perception", "")))
     network = build_network(config)
     if config.scale_by_std:
         network.scale.copy_(stats.style_std if config.kind == "style" else stats.w_std)
+    if config.identity_input == "styles":
+        network.style_mean.copy_(stats.style_mean)
+        network.style_std.copy_(stats.style_std)
     if config.kind == "wspace":
         network.offset.copy_(stats.w_mean)
     device = module_device(G) if device is None else resolve_device(device)

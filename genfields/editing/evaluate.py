@@ -7,17 +7,30 @@
 - fd: Fréchet distance of the outputs' FD features to a real set (renders for synth64): FD, not
   FID, unless the feature network is InceptionV3.
 The `unedited` baseline scores the identity image itself as if it were the output.
+
+Judges and loss networks: with `judges` (`genfields.perception.judges`, networks nothing is trained
+against) `identity`, `expression` and `pose` are the judges' scores, and `identity_loss_net`,
+`expression_loss_net`, `pose_loss_net` the same metrics by the networks the editor was trained
+against (and takes as inputs), so the gap between the two is visible. Without judges the plain
+keys are the loss networks' too, and `judged_by` says so.
+
+Pose leak: per angle (yaw, pitch, roll), the output angles are regressed on the attribute's and the
+identity's angles (all by the judge), out = c + b_attr * attr + b_id * id, least squares over the
+pairs. A perfect pose transfer has b_attr = 1, b_id = 0; an edit that keeps part of the identity's
+own head pose has b_id > 0 (the unedited image has b_id = 1, b_attr = 0).
 Edits run on the editor's device (with its `amp` setting); the FD features always run in float32,
 so that FD/FID stay comparable with and without mixed precision.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from genfields.devices import resolve_device
 from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
+from genfields.perception.judges import Judges
 from genfields.training import step_generator
 
 from .dataset import attribute_images
@@ -25,6 +38,8 @@ from .editor import Editor, EditResult
 from .presets import EditingPreset
 
 EVAL_STREAM = 1  # the random stream of evaluation identities (the generated set uses another)
+ANGLES = ("yaw", "pitch", "roll")
+LOSS_NET_SUFFIX = "_loss_net"
 
 
 def pair_metrics(id_embedding: torch.Tensor, out_embedding: torch.Tensor, attribute: LandmarksPose,
@@ -42,6 +57,39 @@ def result_metrics(result: EditResult) -> dict[str, dict[str, torch.Tensor]]:
             "unedited": pair_metrics(result.identity, result.identity, result.attribute, result.identity_pose, res)}
 
 
+def judge_metrics(judges: Judges, result: EditResult) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """Per-pair metrics of `result` by the judges (method and unedited), and the judges' angles of the
+    attribute, identity and output images (for the pose leak)."""
+    res = result.image.shape[-1]
+    emb_id, emb_out = judges.identity(result.identity_image), judges.identity(result.image)
+    attr, ident, out = (judges.landmarks(x) for x in (result.attribute_image, result.identity_image, result.image))
+    metrics = {"method": pair_metrics(emb_id, emb_out, attr, out, res),
+               "unedited": pair_metrics(emb_id, emb_id, attr, ident, res)}
+    for name, net in judges.extra_pose.items():
+        a, i, o = (net.pose(x) for x in (result.attribute_image, result.identity_image, result.image))
+        metrics["method"][f"pose_{name}"] = (a - o).square().mean(dim=1)
+        metrics["unedited"][f"pose_{name}"] = (a - i).square().mean(dim=1)
+    return metrics, {"attribute": attr.pose, "identity": ident.pose, "output": out.pose}
+
+
+def pose_leak(attribute: np.ndarray, identity: np.ndarray, output: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per angle, least squares out = c + b_attr * attr + b_id * id over pairs ([N, 3] arrays, degrees).
+
+    Returns {angle: {b_attr, b_id, intercept, r2}}; needs at least 4 pairs."""
+    if len(output) < 4:
+        raise ValueError("the pose-leak regression needs at least 4 pairs")
+    fit = {}
+    for k, angle in enumerate(ANGLES):
+        X = np.stack([np.ones(len(output)), attribute[:, k], identity[:, k]], axis=1).astype(np.float64)
+        y = output[:, k].astype(np.float64)
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        resid = y - X @ coef
+        total = ((y - y.mean()) ** 2).sum()
+        fit[angle] = {"b_attr": float(coef[1]), "b_id": float(coef[2]), "intercept": float(coef[0]),
+                      "r2": float(1 - (resid ** 2).sum() / total) if total > 0 else 1.0}
+    return fit
+
+
 def fd_features(editor: Editor, images: torch.Tensor) -> torch.Tensor:
     """FD features (float32, never autocast) of images, computed on the editor's device, returned on the CPU."""
     return editor.nets.features(images.to(editor.device)).float().cpu()
@@ -50,23 +98,37 @@ def fd_features(editor: Editor, images: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
-                    device: str | torch.device | None = None) -> dict:
-    """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images.
+                    device: str | torch.device | None = None, judges: Judges | None = None) -> dict:
+    """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images;
+    with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`) and the pose leak.
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
     """
     if device is not None:
         editor.to(resolve_device(device))
+    if judges is not None:
+        judges.to(editor.device)
     G, res = editor.G, editor.G.config.img_resolution
     z = torch.randn(pairs, G.z_dim, generator=step_generator(seed, 0, stream=EVAL_STREAM))
     sums = {"method": {}, "unedited": {}}
     features = {"method": [], "unedited": []}
+    angles = {"attribute": [], "identity": [], "output": []}
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
         n = min(batch, pairs - start)
         attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
         result = editor.edit(z[start:start + n], attrs, layers=layers, gf=gf)
-        for side, metrics in result_metrics(result).items():
+        by_side = result_metrics(result)
+        if judges is not None:
+            judged, seen = judge_metrics(judges, result)
+            by_side = {side: {**judged[side], **{k + LOSS_NET_SUFFIX: v for k, v in by_side[side].items()}}
+                       for side in by_side}
+        else:
+            seen = {"attribute": result.attribute.pose, "identity": result.identity_pose.pose,
+                    "output": result.output.pose}
+        for k, v in seen.items():
+            angles[k].append(v.cpu().double())
+        for side, metrics in by_side.items():
             for k, v in metrics.items():
                 sums[side][k] = sums[side].get(k, 0.0) + float(v.cpu().double().sum())  # no float64 on MPS
         features["method"].append(fd_features(editor, result.image))
@@ -79,4 +141,8 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     for side in ("method", "unedited"):
         out[side] = {k: v / pairs for k, v in sums[side].items()}
         out[side]["fd"] = frechet_distance(*feature_statistics(torch.cat(features[side])), *real_stats)
+    a, i, o = (torch.cat(angles[k]).numpy() for k in ("attribute", "identity", "output"))
+    if pairs >= 4:
+        out["pose_leak"] = {"method": pose_leak(a, i, o), "unedited": pose_leak(a, i, i)}
+    out["judged_by"] = dict(judges.names) if judges is not None else "loss networks (no judges for this preset)"
     return out

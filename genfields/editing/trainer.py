@@ -103,7 +103,8 @@ class EditorTrainer:
         with torch.no_grad():
             w_id, S_id = editor.identity_styles(batch.z)
             image_id = editor.synthesize(S_id, w_id) if batch.reconstruction and cfg.loss.reconstruction > 0 else None
-        S_out, w_out = editor.edit_styles(S_id, w_id, batch.embedding, batch.f_attr, self.mask)
+        S_out, w_out = editor.edit_styles(S_id, w_id, batch.embedding, self._attribute_features(batch), self.mask,
+                                          batch.id_f_attr)
         outputs = self._perceive(editor.synthesize(S_out, w_out), S_out)
         total, terms = self.loss(outputs, EditTargets(batch.embedding, batch.landmarks, batch.pose, image_id))
         if self.D is not None and cfg.loss.adversarial > 0:
@@ -115,6 +116,16 @@ class EditorTrainer:
             terms["disc"] = self._discriminator_step(w_out[:, 0].detach(), gen)
         self.step += 1
         return {"stage": current, "lr": lr, "loss": float(total.detach()), **terms}
+
+    def _attribute_features(self, batch) -> torch.Tensor:
+        """F_attr of the batch's attribute images: recorded in the set, or (a trainable E_attr copy) computed
+        with gradients on the images regenerated from their z."""
+        if not self.editor.config.train_attributes:
+            return batch.f_attr
+        with torch.no_grad():
+            w, S = self.editor.identity_styles(batch.z_attr)
+            images = self.editor.synthesize(S, w)
+        return self.editor.attribute_features(images)
 
     def _perceive(self, image: torch.Tensor, styles: torch.Tensor) -> EditOutputs:
         editor = self.editor

@@ -88,11 +88,29 @@ def _started_from(cfg: dict) -> str:
 
 
 def _table(rows: dict[str, dict]) -> str:
-    lines = ["| | identity (cos, higher) | expression (landmarks / res, lower) | pose (MSE deg^2, lower) | FD (lower) |",
-             "|---|---|---|---|---|"]
+    """Metrics by the judges (or the loss networks, for evaluations without judges), then by the loss networks."""
+    judged = all("identity_loss_net" in r for r in rows.values())
+    by = " by the judges" if judged else ""
+    head = (f"| | identity{by} (cos, higher) | expression{by} (landmarks / res, lower) | pose{by} (MSE deg^2, lower) "
+            "| FD (lower) |")
+    lines = [head + (" identity / expression / pose by the loss networks |" if judged else ""),
+             "|---|---|---|---|---|" + ("---|" if judged else "")]
     for label, r in rows.items():
-        lines.append(f"| {label} | {r['identity']:.3f} | {r['expression']:.4f} | {r['pose']:.2f} | {r['fd']:.2f} |")
+        line = f"| {label} | {r['identity']:.3f} | {r['expression']:.4f} | {r['pose']:.2f} | {r['fd']:.2f} |"
+        if judged:
+            line += f" {r['identity_loss_net']:.3f} / {r['expression_loss_net']:.4f} / {r['pose_loss_net']:.2f} |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _pose_leak(evaluation: dict) -> str:
+    """The pose-leak regression of the evaluation as a sentence ('' when it has none)."""
+    leak = evaluation.get("pose_leak", {}).get("method")
+    if not leak:
+        return ""
+    fmt = lambda key: " / ".join(f"{leak[a][key]:.2f}" for a in ("yaw", "pitch", "roll"))  # noqa: E731
+    return (f"\nPose leak (output angles regressed on the attribute's and the identity's, judge's angles): "
+            f"b_attr {fmt('b_attr')}, b_id {fmt('b_id')} (yaw / pitch / roll; a perfect transfer: 1 and 0).\n")
 
 
 def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: dict | None, demo: dict,
@@ -129,7 +147,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
 training; FD in the synthetic feature network, not FID):
 
 {_table(rows)}
-
+{_pose_leak(evaluation)}
 Quality bar of the editing issue:
 {checks}
 {versus}

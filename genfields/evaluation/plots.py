@@ -71,3 +71,28 @@ def plot_editor_run(run: str | Path, out: str | Path, smooth: int = 20) -> Path:
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return Path(out)
+
+
+def plot_matched_fd(families: dict[str, list[dict]], path: str | Path, keys: tuple[str, ...] = ("identity", "pose"),
+                    labels: dict[str, str] | None = None) -> Path:
+    """Table 1 at matched realism: each metric against FD, one line per method family (its operating points
+    joined in FD order, as the matched-FD rule interpolates them), extra single points as markers."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, points in families.items():
+            pts = sorted(points, key=lambda p: p["fd"])
+            style = "o-" if len(pts) > 1 else "s"
+            ax.plot([p["fd"] for p in pts], [p[key] for p in pts], style, label=name)
+            for p in pts:
+                if p.get("label"):
+                    ax.annotate(p["label"], (p["fd"], p[key]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel("FD (lower = more realistic)")
+        ax.set_ylabel((labels or {}).get(key, key))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

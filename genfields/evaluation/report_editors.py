@@ -1,8 +1,10 @@
 """The trained editors a report needs, found by configuration name, or (with `--quick`) fine-tuned.
 
 Names: the Table 2 configurations (`default`, `no-concat`, `style-reg`, `paper`), the Table 1
-baseline (`wspace`), and the Table 3 control units `gf1` .. `gf5` (the `paper` configuration
-trained with a conv-range mask). Each is looked up, in order, as
+baseline (`wspace`), the Table 3 control units `gf1` .. `gf5` (the `paper` configuration
+trained with a conv-range mask), Table 1's other operating points (`OPERATING_POINTS`: `paper` and
+`wspace` with other loss weights, to compare the families at matched FD) and the extensions beyond
+the paper (`paper+id`, `paper+ids`). Each is looked up, in order, as
 1. `EDITORS/<name>/final` or `EDITORS/<name>` (a directory of `train-editor` runs, `--editors`);
 2. a shipped editor: `<preset>` for `paper`, `<preset>-<name>` for the others.
 When none is found, a full run stops with an error naming the `train-editor` command that makes
@@ -33,6 +35,24 @@ from genfields.training import Distributed, RunFolder
 
 TABLE2_NAMES = ("default", "no-concat", "style-reg", "paper")
 SCRATCH_PRESETS = ("tiny16",)  # test presets: every missing editor may be trained briefly from scratch
+# Table 1's further operating points: name -> (configuration, train-editor options). With `paper` and
+# `wspace` themselves they make the two families compared at matched FD (claims.MATCHED_FD_RULE).
+OPERATING_POINTS: dict[str, tuple[str, dict[str, float]]] = {
+    "paper-attr0.25": ("paper", {"lambda-attr": 0.25}),
+    "paper-attr1": ("paper", {"lambda-attr": 1.0}),
+    "paper-sreg0.01": ("paper", {"style-reg": 0.01}),
+    "wspace-adv1": ("wspace", {"adversarial": 1.0}),
+    "wspace-adv3": ("wspace", {"adversarial": 3.0}),
+    "wspace-adv10": ("wspace", {"adversarial": 10.0}),
+}
+EXTENSION_NAMES = ("paper+id", "paper+ids")  # beyond the paper: reported as ours
+OPTION_KEYS = {"lambda-attr": "attribute", "style-reg": "style_reg", "adversarial": "adversarial"}
+
+
+def family_of(name: str) -> str | None:
+    """`paper` or `wspace` for Table 1's operating points (their configuration), else None."""
+    config = OPERATING_POINTS[name][0] if name in OPERATING_POINTS else name
+    return config if config in ("paper", "wspace") else None
 
 
 @dataclass
@@ -45,7 +65,9 @@ class ReportEditor:
 
 
 def config_name_of(name: str) -> str:
-    """The `train-editor --config` of a report editor name (`gf3` -> `paper`)."""
+    """The `train-editor --config` of a report editor name (`gf3` -> `paper`, `wspace-adv3` -> `wspace`)."""
+    if name in OPERATING_POINTS:
+        return OPERATING_POINTS[name][0]
     return "paper" if name.startswith("gf") else name
 
 
@@ -57,8 +79,9 @@ def dataset_folder(preset: str) -> str:
 def train_editor_command(preset: str, name: str, editors: Path | str | None, layers: str | None = None) -> str:
     """The `genfields train-editor` command line that makes report editor `name` in EDITORS/name."""
     mask = f" --layers {layers} --mask-mode train" if layers else ""
+    options = "".join(f" --{k} {v:g}" for k, v in OPERATING_POINTS.get(name, ("", {}))[1].items())
     return (f"genfields train-editor --preset {preset} --config {config_name_of(name)} --dataset "
-            f"{dataset_folder(preset)} --outdir {editors or 'EDITORS'}/{name}{mask}")
+            f"{dataset_folder(preset)} --outdir {editors or 'EDITORS'}/{name}{mask}{options}")
 
 
 def train_command(preset: str, name: str, editors: Path | None, layers: str | None = None) -> str:
@@ -91,6 +114,15 @@ class EditorSource:
             self._cache[name] = self._find(name, layers) or self._make(name, layers)
         return self._cache[name]
 
+    def find(self, name: str) -> ReportEditor | None:
+        """A trained editor of `name` if there is one (never improvised): for optional rows."""
+        if name not in self._cache:
+            found = self._find(name, None)
+            if found is None:
+                return None
+            self._cache[name] = found
+        return self._cache[name]
+
     # --- trained editors -----------------------------------------------------------------------
     def _find(self, name: str, layers: str | None) -> ReportEditor | None:
         candidates = []
@@ -114,6 +146,12 @@ class EditorSource:
         if trained_as != config_name_of(name):
             raise ConfigError(f"{origin}: trained as configuration '{trained_as}', the report needs "
                               f"'{config_name_of(name)}' for {name}")
+        train = editor.meta.get("train") or {}
+        for option, value in OPERATING_POINTS.get(name, ("", {}))[1].items():
+            got_value = (train.get("loss") or {}).get(OPTION_KEYS[option])
+            if got_value is None or abs(got_value - value) > 1e-12 * max(1.0, abs(value)):
+                raise ConfigError(f"{origin}: trained with {OPTION_KEYS[option]} = {got_value}, operating point "
+                                  f"{name} needs {value:g}")
         got = editor.config.layers
         if layers is not None and (got is None or
                                    editor.G.layout.conv_range(got) != editor.G.layout.conv_range(layers)):

@@ -27,18 +27,22 @@ import torch
 from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
 from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import EditingPreset, get_preset
 from genfields.errors import ConfigError
 from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
-from genfields.evaluation.report_editors import TABLE2_NAMES, EditorSource
+from genfields.evaluation.plots import plot_matched_fd
+from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POINTS, TABLE2_NAMES, EditorSource,
+                                                 family_of)
 from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
 from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
 from genfields.imageio import save_image
 from genfields.perception import PerceptionSet
+from genfields.perception.judges import judges_available, load_judges
 from genfields.stylegan2 import StyleLayout, seed_to_z
 
 
@@ -54,6 +58,7 @@ class ReportSizes:
     face_images: int  # attribute images measured for the face size
     steps: int  # quick fine-tune steps
     dataset: tuple[int, int]  # identities and attributes of the quick fine-tunes' generated set
+    pair_steps: int = 60  # Adam steps of the per-pair optimum row of Table 1 (0: no such row)
     batch: int = 50
     grid: tuple[int, int] = (4, 6)  # Figure 5: identities x attribute images
     panels: int = 4  # pairs in Figures 6, 9 and the appendix figures
@@ -72,9 +77,10 @@ class ReportSizes:
 FULL = ReportSizes(pairs=1000, tests=100, sparsity_tests=1000, reuse_tests=10, top_k=50, face_images=1000, steps=0,
                    dataset=(0, 0))
 QUICK = ReportSizes(pairs=150, tests=40, sparsity_tests=200, reuse_tests=10, top_k=50, face_images=200, steps=200,
-                    dataset=(480, 160), grid=(3, 5), effective_channels=4)
+                    dataset=(480, 160), grid=(3, 5), effective_channels=4, pair_steps=10)
 TEST = ReportSizes(pairs=6, tests=4, sparsity_tests=8, reuse_tests=4, top_k=10, face_images=8, steps=2,
-                   dataset=(12, 6), batch=6, grid=(2, 3), panels=2, effective_channels=2)
+                   dataset=(12, 6), batch=6, grid=(2, 3), panels=2, effective_channels=2, pair_steps=2)
+PAIR_OPTIMUM = "per-pair optimum"
 
 
 def report_sizes(preset: str, quick: bool, **overrides) -> ReportSizes:
@@ -145,20 +151,36 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     t = lap("face size and fields", t)
 
     # --- Tables 1 and 2 -------------------------------------------------------------------------------
+    judges = load_judges(preset.perception, device) if judges_available(preset.perception) else None
     evals = {}
     for name in ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"]):
         evals[name] = evaluate_editor(source.get(name).editor, preset, sizes.pairs, seed, sizes.batch,
-                                      progress=progress)
-    table1 = {"ours": evals["paper"]["method"], "wspace": evals["wspace"]["method"],
-              "unedited": evals["paper"]["unedited"]}
+                                      progress=progress, judges=judges)
+    for name in (*EXTENSION_NAMES, *OPERATING_POINTS):  # optional rows: only editors that were trained
+        found = source.find(name)
+        if found is not None:
+            evals[name] = evaluate_editor(found.editor, preset, sizes.pairs, seed, sizes.batch, progress=progress,
+                                          judges=judges)
+    if sizes.pair_steps:
+        optimum = PairOptimumEditor(base.editor, PairOptimumConfig(steps=sizes.pair_steps))
+        evals[PAIR_OPTIMUM] = evaluate_editor(optimum, preset, sizes.pairs, seed, sizes.batch, progress=progress,
+                                              judges=judges) | {"per_pair_steps": sizes.pair_steps}
+    table1 = table1_numbers(evals)
     table2 = {name: evals[name]["method"] for name in TABLE2_NAMES}
     t = lap("tables 1 and 2", t)
+    plot_matched_fd({f"{fam} family": [{**table1["rows"][n], "label": n} for n in names]
+                     for fam, names in table1["families"].items()}
+                    | {"unedited": [table1["rows"]["unedited"]]}
+                    | ({PAIR_OPTIMUM: [table1["rows"][PAIR_OPTIMUM]]} if PAIR_OPTIMUM in table1["rows"] else {}),
+                    out / "table1_matched_fd.png", labels={"identity": f"identity ({judged_name(table1)}) ↑",
+                                                         "pose": f"pose MSE ({judged_name(table1)}) ↓"})
 
     # --- Table 3 --------------------------------------------------------------------------------------
     table3 = {}
     for r in ranges:
         ed = source.get(f"gf{r.config}", r.convs).editor
-        table3[r.config] = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress)["method"]
+        table3[r.config] = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress,
+                                           judges=judges)["method"]
     t = lap("table 3", t)
 
     # --- Figures 7 and 8: one identity, many attribute images ------------------------------------------
@@ -191,7 +213,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
     # --- claims and files ---------------------------------------------------------------------------------
     verdicts = {
-        "table1": claims.table1_verdict(table1["ours"], table1["wspace"]).to_dict(),
+        "table1": claims.table1_verdict([table1["rows"][n] for n in table1["families"]["paper"]],
+                                        [table1["rows"][n] for n in table1["families"]["wspace"]]).to_dict(),
         "table1_paper": claims.table1_verdict(paper.TABLE_1["Ours"], paper.TABLE_1["IDDISEN"]).to_dict(),
         "table2": claims.table2_verdict(table2).to_dict(),
         "table2_paper": claims.table2_verdict(paper.TABLE_2).to_dict(),
@@ -205,7 +228,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     numbers = {
         "face_size": face,
         "fields": {"ours": rows, "paper256": paper_rows, "figure2_layers": fig2},
-        "table1": {"rows": table1, "paper": paper.TABLE_1, "pairs": sizes.pairs},
+        "table1": {**table1, "paper": paper.TABLE_1, "pairs": sizes.pairs,
+                   "matched_fd_rule": claims.MATCHED_FD_RULE.format(tol=claims.FD_TOLERANCE)},
         "table2": {"rows": table2, "paper": paper.TABLE_2, "pairs": sizes.pairs},
         "table3": {"rows": {str(k): v for k, v in table3.items()}, "ranges": table3_ranges, "paper": paper.TABLE_3,
                    "tests": sizes.tests},
@@ -223,6 +247,29 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
     write_report(out, numbers, run)
     return run
+
+
+def table1_numbers(evals: dict[str, dict]) -> dict:
+    """Table 1 from the evaluations: every row's metrics, the two families of operating points (names, FD
+    order), each row's pose leak, and which networks judged."""
+    rows = {"ours": evals["paper"]["method"], "wspace": evals["wspace"]["method"],
+            "unedited": evals["paper"]["unedited"]}
+    rows.update({name: evals[name]["method"] for name in (*EXTENSION_NAMES, *OPERATING_POINTS, PAIR_OPTIMUM)
+                 if name in evals})
+    key = {"paper": "ours", "wspace": "wspace"}
+    families = {fam: sorted([key[fam]] + [n for n in OPERATING_POINTS if n in evals and family_of(n) == fam],
+                            key=lambda n: rows[n]["fd"]) for fam in ("paper", "wspace")}
+    leak = {row: evals["paper" if row in ("ours", "unedited") else row]["pose_leak"][
+        "unedited" if row == "unedited" else "method"] for row in rows
+        if "pose_leak" in evals["paper" if row in ("ours", "unedited") else row]}
+    steps = evals[PAIR_OPTIMUM]["per_pair_steps"] if PAIR_OPTIMUM in evals else None
+    return {"rows": rows, "families": families, "pose_leak": leak, "judged_by": evals["paper"]["judged_by"],
+            "per_pair_steps": steps}
+
+
+def judged_name(table1: dict) -> str:
+    """'judges' or 'loss networks': who scored the plain metrics of Table 1."""
+    return "judge" if isinstance(table1.get("judged_by"), dict) else "loss networks"
 
 
 def measure_face_size(preset: EditingPreset, nets: PerceptionSet, res: int, images: int, render_seed: int,
@@ -261,6 +308,7 @@ def editor_plan(preset_name: str, model: str | None = None, seed: int = 0, quick
     plan: dict[str, str | None] = {"paper": None, "wspace": None}
     plan.update({name: None for name in TABLE2_NAMES if name != "paper"})
     plan.update({f"gf{r.config}": r.convs for r in ranges})
+    plan.update({name: None for name in (*EXTENSION_NAMES, *OPERATING_POINTS)})
     return plan
 
 

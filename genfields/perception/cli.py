@@ -28,6 +28,7 @@ def train_perception(
     views: int = typer.Option(5, callback=AT_LEAST_1, help="Views per person in the training renders."),
     heldout_ids: int = typer.Option(400, callback=AT_LEAST_1, help="Unseen people in the held-out renders."),
     width: int = typer.Option(32, callback=AT_LEAST_1, help="Channels of the first CNN stage."),
+    depth: int = typer.Option(2, callback=AT_LEAST_1, help="Conv layers per CNN stage (the first one strides)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the training renders, initial weights and batches."),
     threads: int = typer.Option(1, callback=AT_LEAST_1, help="Intra-op threads."),
     cache: Optional[Path] = typer.Option(None, help="Folder for the cached renders (default ~/.cache/genfields)."),
@@ -44,11 +45,11 @@ def train_perception(
 
     try:
         cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
-                                    heldout_ids=heldout_ids, width=width, seed=seed, threads=threads,
+                                    heldout_ids=heldout_ids, width=width, depth=depth, seed=seed, threads=threads,
                                     cache=str(cache or ""))
         if resume and overwrite:
             raise ConfigError("--resume and --overwrite contradict each other; choose one")
-        kept = ("batch", "lr", "ids", "views", "heldout_ids", "width", "seed")  # a resumed run keeps these
+        kept = ("batch", "lr", "ids", "views", "heldout_ids", "width", "depth", "seed")  # a resumed run keeps these
         given = {name: (f"--{name.replace('_', '-')}", value) for name, value in given_options(ctx, kept).items()}
         trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json,
                                overwrite=overwrite, given=given if resume else None)
@@ -66,7 +67,8 @@ def train_perception(
 def detect(
     image: Path = typer.Argument(..., help="An RGB image of one face. The synth backend finds and aligns the face "
                                  "first (with dlib installed; see --no-align)."),
-    backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks) or dlib (real photos)."),
+    backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks), dlib (real photos) or "
+                                              "3ddfa (real photos: dlib's box, 3DDFA_V2's pose)."),
     align: bool = typer.Option(True, "--align/--no-align", help="synth backend: find the face and align the photo "
                                "FFHQ-style first unless it is an aligned crop (--no-align: use the image as it is, "
                                "centre-cropped to a square)."),
@@ -98,10 +100,7 @@ def detect(
     else:
         if note:
             typer.echo(f"{image}: {note}")
-        yaw, pitch, roll = found.pose
-        typer.echo(f"{image}: {found.backend} backend, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg, "
-                   f"face size {found.face_size:.1f} px, identity embedding norm {found.embedding_norm:.3f}"
-                   + (f"; wrote {out}" if out else ""))
+        typer.echo(f"{image}: {found.summary()}" + (f"; wrote {out}" if out else ""))
 
 
 def _aligned_output(ctx, param, value: Path) -> Path:

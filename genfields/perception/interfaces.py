@@ -8,7 +8,7 @@ back-propagate through them. Real-photo backends implement the same methods with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -29,23 +29,41 @@ class LandmarksPose(NamedTuple):
 
 @dataclass
 class Detection:
-    """One face: landmarks [68, 2] in image pixels, pose (yaw, pitch, roll) in degrees, embedding norm."""
+    """One face: landmarks [68, 2] in image pixels, pose (yaw, pitch, roll) in degrees, embedding norm.
+
+    `landmarks` is None when the backend cannot give them (3DDFA_V2 without the BFM) and `embedding_norm`
+    when it has no identity network; `note` says why, in one line.
+    """
 
     backend: str
     image_size: tuple[int, int]
-    landmarks: np.ndarray
+    landmarks: Optional[np.ndarray]
     pose: tuple[float, float, float]
-    embedding_norm: float
+    embedding_norm: Optional[float]
+    note: str = ""
 
     @property
-    def face_size(self) -> float:
+    def face_size(self) -> Optional[float]:
+        if self.landmarks is None:
+            return None
         return float(face_size(torch.as_tensor(self.landmarks)[None])[0])
 
     def to_dict(self) -> dict:
         yaw, pitch, roll = self.pose
         return {"backend": self.backend, "width": self.image_size[0], "height": self.image_size[1],
                 "yaw": yaw, "pitch": pitch, "roll": roll, "face_size": self.face_size,
-                "embedding_norm": self.embedding_norm, "landmarks": np.round(self.landmarks, 2).tolist()}
+                "embedding_norm": self.embedding_norm, "note": self.note,
+                "landmarks": None if self.landmarks is None else np.round(self.landmarks, 2).tolist()}
+
+    def summary(self) -> str:
+        """One line: backend, pose, and face size / embedding norm when the backend gives them."""
+        yaw, pitch, roll = self.pose
+        parts = [f"{self.backend} backend, yaw {yaw:+.1f} pitch {pitch:+.1f} roll {roll:+.1f} deg"]
+        if self.face_size is not None:
+            parts.append(f"face size {self.face_size:.1f} px")
+        if self.embedding_norm is not None:
+            parts.append(f"identity embedding norm {self.embedding_norm:.3f}")
+        return ", ".join(parts) + (f" ({self.note})" if self.note else "")
 
 
 def resize_input(images: torch.Tensor, res: int) -> torch.Tensor:

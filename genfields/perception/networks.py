@@ -36,6 +36,7 @@ class NetConfig:
     width: int = 32
     feature_dim: int = 256
     embedding_dim: int = 128
+    depth: int = 2  # conv-BN-ReLU layers per stage (the first one strides)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,14 +47,14 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """64x64 image -> `feature_dim` features -> `out_dim` outputs."""
+    """64x64 image -> `feature_dim` features -> `out_dim` outputs; `depth` conv layers per stage."""
 
-    def __init__(self, out_dim: int, width: int = 32, feature_dim: int = 256):
+    def __init__(self, out_dim: int, width: int = 32, feature_dim: int = 256, depth: int = 2):
         super().__init__()
         chans = [width, 2 * width, 4 * width, 8 * width]
         layers, cin = [], 3
         for c in chans:
-            layers += [conv_bn_relu(cin, c, stride=2), conv_bn_relu(c, c)]
+            layers += [conv_bn_relu(cin, c, stride=2)] + [conv_bn_relu(c, c) for _ in range(depth - 1)]
             cin = c
         self.trunk = nn.Sequential(*layers)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cin * 16, feature_dim), nn.BatchNorm1d(feature_dim),
@@ -73,7 +74,7 @@ class SynthLandmarkPose(LandmarkPoseEstimator):
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        self.net = SmallCNN(2 * NUM_LANDMARKS + 3, config.width, config.feature_dim)
+        self.net = SmallCNN(2 * NUM_LANDMARKS + 3, config.width, config.feature_dim, config.depth)
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(resize_input(images, self.config.input_res))
@@ -101,7 +102,7 @@ class SynthIdentityEncoder(IdentityEncoder):
         super().__init__()
         self.config = config
         self.embedding_dim = config.embedding_dim
-        self.net = SmallCNN(config.embedding_dim, config.width, config.feature_dim)
+        self.net = SmallCNN(config.embedding_dim, config.width, config.feature_dim, config.depth)
         self.probe = nn.Linear(config.embedding_dim, len(FACE_CODES))
 
     def unnormalised(self, images: torch.Tensor) -> torch.Tensor:
@@ -128,7 +129,7 @@ class SynthAttributeEncoder(AttributeEncoder):
         super().__init__()
         self.config = config
         self.feature_dim = config.feature_dim
-        self.net = SmallCNN(ATTRIBUTE_DIM, config.width, config.feature_dim)
+        self.net = SmallCNN(ATTRIBUTE_DIM, config.width, config.feature_dim, config.depth)
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(resize_input(images, self.config.input_res))

@@ -4,7 +4,9 @@
 predictor and 128-D face-recognition ResNet as `.dat` files, which we load by path (its own
 import goes through `pkg_resources`, which current setuptools lacks). Head pose comes from
 `cv2.solvePnP` of the 68 landmarks against a generic 3D head: the synthface average face, so
-that the angles follow synthface's convention. Evaluation only: nothing here has gradients.
+that the angles follow synthface's convention. `DlibTDDFAPose` is a second pose judge: dlib's
+face box, then 3DDFA_V2 (the shipped official mb05) in the same convention. Evaluation only:
+nothing here has gradients.
 """
 
 from __future__ import annotations
@@ -73,10 +75,9 @@ def generic_head() -> np.ndarray:
 
 def rotation_to_pose(r: np.ndarray) -> np.ndarray:
     """Head-to-camera rotation (synthface camera frame) -> yaw, pitch, roll in degrees, R = Rz(roll) Rx(-pitch) Ry(yaw)."""
-    yaw = np.arctan2(-r[2, 0], r[2, 2])
-    pitch = np.arcsin(np.clip(-r[2, 1], -1, 1))
-    roll = np.arctan2(-r[0, 1], r[1, 1])
-    return np.degrees([yaw, pitch, roll])
+    from genfields.synthface.geometry import pose_from_rotation
+
+    return pose_from_rotation(torch.from_numpy(np.asarray(r, np.float64))[None])[0].numpy()
 
 
 def pose_from_landmarks(landmarks: np.ndarray, width: int, height: int, focal_factor: float = 4.0) -> np.ndarray:
@@ -100,18 +101,32 @@ def pose_from_landmarks(landmarks: np.ndarray, width: int, height: int, focal_fa
     return rotation_to_pose(np.diag([1.0, -1.0, -1.0]) @ r_cv)  # OpenCV camera (y down, z away) -> synthface
 
 
-def dlib_face(rgb: np.ndarray):
-    """The largest face of an RGB uint8 image: (landmarks [68, 2] in pixel-centre convention, dlib shape)."""
+def dlib_image(rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as dlib needs it (plain row-major strides); too small an image is a NoFaceError."""
     if rgb.ndim != 3 or min(rgb.shape[:2]) < MIN_PHOTO_SIDE:
         raise NoFaceError(f"a {rgb.shape[1]}x{rgb.shape[0]} image is too small to hold a face for dlib "
                           f"(at least {MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} pixels)")
-    rgb = np.array(rgb, dtype=np.uint8, order="C", copy=True)  # dlib needs plain row-major strides
-    detector, predictor, _ = dlib_models()
-    rects = detector(rgb, 1)
+    return np.array(rgb, dtype=np.uint8, order="C", copy=True)
+
+
+def dlib_face_rect(rgb: np.ndarray):
+    """dlib's rectangle of the largest face in an RGB uint8 image (NoFaceError when there is none)."""
+    rects = dlib_models()[0](dlib_image(rgb), 1)
     if len(rects) == 0:
         raise NoFaceError("no face found in the image (dlib HOG detector)")
-    rect = max(rects, key=lambda r: r.width() * r.height())
-    shape = predictor(rgb, rect)
+    return max(rects, key=lambda r: r.width() * r.height())
+
+
+def dlib_face_box(rgb: np.ndarray) -> np.ndarray:
+    """The largest face's box (x0, y0, x1, y1) in our pixels: dlib's inclusive corners, right and bottom + 1."""
+    rect = dlib_face_rect(rgb)
+    return np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1], np.float64)
+
+
+def dlib_face(rgb: np.ndarray):
+    """The largest face of an RGB uint8 image: (landmarks [68, 2] in pixel-centre convention, dlib shape)."""
+    rgb = dlib_image(rgb)
+    shape = dlib_models()[1](rgb, dlib_face_rect(rgb))
     lm = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) + 0.5  # dlib: integer = pixel centre
     return lm, shape
 
@@ -147,3 +162,28 @@ class DlibIdentityEncoder(IdentityEncoder):
             _, shape = dlib_face(rgb)
             out.append(np.array(dlib_models()[2].compute_face_descriptor(rgb, shape)))
         return torch.tensor(np.stack(out), dtype=torch.float32)
+
+
+class DlibTDDFAPose(torch.nn.Module):
+    """Head pose [B, 3] (yaw, pitch, roll in degrees, genfields' convention) of photos by 3DDFA_V2: dlib's box of
+    the largest face, enlarged to 3DDFA_V2's ROI, then the official pipeline (default: the shipped mb05 files,
+    offline; two passes when the BFM is there, else one). A pose judge independent of the synthetic networks."""
+
+    def __init__(self, estimator=None):
+        super().__init__()
+        from .tddfa import load_shipped_tddfa
+
+        self.estimator = estimator if estimator is not None else load_shipped_tddfa()
+
+    def boxes(self, images: torch.Tensor) -> torch.Tensor:
+        """dlib's face boxes [B, 4] (our pixels) of images [B, 3, H, W] in [-1, 1] (NoFaceError without a face)."""
+        return torch.from_numpy(np.stack([dlib_face_box(np.ascontiguousarray(rgb)) for rgb in to_uint8(images)]))
+
+    def run(self, images: torch.Tensor):
+        """The official pipeline's passes (`TDDFAPass`: ROI boxes, parameters, landmarks or None, official angles)."""
+        from .tddfa import roi_box_from_bbox
+
+        return self.estimator.run(images, roi_box_from_bbox(self.boxes(images)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.run(images)[-1].pose

@@ -74,12 +74,16 @@ def model_card(config: dict) -> str:
     """A Markdown model card from a network folder's config."""
     net, train, results = config["network"], config["train"], config["results"]
     rows = "\n".join(f"| {k} | {results['clean'][k]:.4g} | {results['degraded'][k]:.4g} |" for k in results["clean"])
+    judge = ("\n**Judge**: scores editors in `genfields evaluate`; never a loss network or an input (loading it for "
+             "training is refused). Trained on people disjoint from every other set (its own seed's streams), with "
+             "another seed and architecture than the loss networks.\n" if config.get("role") == "judge" else "")
     return f"""# Perception network `{net['kind']}` (synthetic world)
 
 {PURPOSE[net['kind']]}
-
+{judge}
 - **Architecture**: `SmallCNN` (genfields/perception/networks.py), input {net['input_res']}x{net['input_res']}
-  (other sizes are resized), width {net['width']}, features {net['feature_dim']}; weights float16.
+  (other sizes are resized), width {net['width']}, {net.get('depth', 2)} conv layers per stage, features
+  {net['feature_dim']}; weights float16.
 - **Data**: synthface renders at {train['res']} px, {train['ids']} people x {train['views']} views (seed {train['seed']});
   a view redraws expression, pose, light, background and clothes; {round(100 * train['uniform_pose_share'])}% of
   poses uniform (yaw +-45, pitch/roll +-30), the rest FFHQ-like. Augmentation: colour jitter, blur,
@@ -112,16 +116,28 @@ def network_folder(name: str | os.PathLike) -> Path:
     return folder
 
 
-def load_network(name: str | os.PathLike) -> torch.nn.Module:
-    """Load one network (float32, eval mode, no gradients for its parameters)."""
+def load_network(name: str | os.PathLike, role: str | None = None) -> torch.nn.Module:
+    """Load one network (float32, eval mode, no gradients for its parameters).
+
+    Judges (`judges.py`) are refused unless `role="judge"`: only the evaluation asks for them."""
+    from .judges import ROLE, refuse_judge
+
     folder = network_folder(name)
     try:
         config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{folder}: cannot load perception network ({exc})") from None
+    if role != ROLE:
+        refuse_judge(str(name), config)
+    elif config.get("role") != ROLE:
+        raise ConfigError(f"perception network '{name}' is not a judge (it may be a loss network)")
+    try:
         tensors = load_file(str(folder / "model.safetensors"))
         model = build_network(NetConfig(**config["network"]))
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     except (OSError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{folder}: cannot load perception network ({exc})") from None
+    model.is_judge = role == ROLE
     return model.eval().requires_grad_(False)
 
 

@@ -53,6 +53,7 @@ class PerceptionTrainConfig:
     weight_decay: float = 1e-4
     warmup: int = 200
     width: int = 32
+    depth: int = 2
     feature_dim: int = 256
     embedding_dim: int = 128
     augment_p: float = 0.4
@@ -68,11 +69,13 @@ class PerceptionTrainConfig:
         self.net = ALIASES.get(self.net, self.net)
         if self.net not in KINDS:
             raise ConfigError(f"--net must be one of lnd, id, attr ({', '.join(KINDS)}), got '{self.net}'")
+        if self.depth < 1:
+            raise ConfigError(f"--depth must be >= 1, got {self.depth}")
         if self.views < 2 and self.net == "identity":
             raise ConfigError("the identity network needs at least 2 views per person")
 
     def net_config(self) -> NetConfig:
-        return NetConfig(kind=self.net, input_res=self.res, width=self.width, feature_dim=self.feature_dim,
+        return NetConfig(kind=self.net, input_res=self.res, width=self.width, depth=self.depth, feature_dim=self.feature_dim,
                          embedding_dim=self.embedding_dim)
 
     def train_spec(self) -> ViewSetSpec:

@@ -158,7 +158,8 @@ def load_rosinality(path: str | os.PathLike, channel_multiplier: int | None = No
     except Exception as exc:  # torch raises UnpicklingError for anything outside the weights-only allow-list
         raise CheckpointError(f"{path}: refused by PyTorch's weights-only loader ({_weights_only_reason(exc)}); "
                               "nothing in it was run. A file that needs more than plain tensors can run code when "
-                              "loaded: convert it on a machine you trust, or use a checkpoint of plain tensors") from None
+                              "loaded: convert it on a machine you trust, or use a checkpoint of plain "
+                              "tensors") from None
     state = ckpt.get("g_ema") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no 'g_ema' state dict (is this a rosinality stylegan2-pytorch checkpoint?)")

@@ -400,8 +400,9 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
 
     A new run refuses a folder that holds one unless `overwrite`. On resume the run's own config
     is used: `given` (config key -> (option, value), the options the user typed; default: only
-    `cfg.total_kimg`) may change only `total_kimg` (recorded in the config's `history`); any other difference is refused. `changes`
-    alters the recipe from this point on (see CHANGEABLE), also recorded in `history`.
+    `cfg.total_kimg`) may change only `total_kimg` (recorded in the config's `history`); any other
+    difference is refused. `changes` alters the recipe from this point on (see CHANGEABLE), also
+    recorded in `history`.
     """
     torch.backends.cudnn.benchmark = False
     # a library call states the length in `cfg`; the command line passes only what the user typed

@@ -35,7 +35,7 @@ import torch
 
 from .params import FaceParams
 
-__all__ = ["Head", "build_head", "rotation_matrix", "landmarks_head_xy", "N_LANDMARKS", "REGIONS"]
+__all__ = ["Head", "build_head", "rotation_matrix", "pose_from_rotation", "landmarks_head_xy", "N_LANDMARKS", "REGIONS"]
 
 N_LANDMARKS = 68
 
@@ -87,6 +87,16 @@ def rotation_matrix(pose_deg: torch.Tensor) -> torch.Tensor:
     rx = torch.stack([o, z, z, z, cp, sp, z, -sp, cp], 1).view(-1, 3, 3)  # Rx(-pitch)
     rz = torch.stack([cr, -sr, z, sr, cr, z, z, z, o], 1).view(-1, 3, 3)
     return rz @ rx @ ry
+
+
+def pose_from_rotation(rotation: torch.Tensor) -> torch.Tensor:
+    """[N, 3, 3] head-to-camera rotation (x right, y up, z toward the camera) -> [N, 3] yaw, pitch, roll in
+    degrees: the inverse of `rotation_matrix` (|pitch| < 90), for any backend that estimates a rotation."""
+    r = rotation
+    yaw = torch.atan2(-r[:, 2, 0], r[:, 2, 2])
+    pitch = torch.asin((-r[:, 2, 1]).clamp(-1, 1))
+    roll = torch.atan2(-r[:, 0, 1], r[:, 1, 1])
+    return torch.rad2deg(torch.stack([yaw, pitch, roll], dim=1))
 
 
 def _axis_rot_x(angle: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,539 @@
+"""What `genfields explore` computes, without any web code: images, fields, probes, channels, edits.
+
+`Explorer` holds a generator (and optionally an editor with its perception networks) and answers
+the page's requests as plain dicts of numbers, names and PNG data URLs. Every request carries the
+whole `View` it is about (seed, truncation, noise mode, channel offsets), so the explorer keeps no
+per-page state: only caches of what a view costs to compute (w, S, the image, the identity's
+embedding), so that moving one slider re-runs only what it changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from genfields.errors import ConfigError, GenfieldsError
+from genfields.fields import exact_field_intervals
+from genfields.imageio import ImageError, from_uint8, load_image, to_uint8
+from genfields.stylegan2.network import NOISE_MODES, Generator, seed_to_z
+
+STATS_SAMPLES = 2000  # generated samples for each channel's std (slider unit)
+STATS_SEED = 0
+GALLERY_SIZE = 8
+FACE_SIZE_IMAGES = 64  # attribute images whose mean face size sets Table 3's ranges
+MAX_CHANNEL_VALUE = 100.0  # |slider value| in stds
+MAX_UPLOAD_BYTES = 20 * 2**20
+MAX_UPLOADS = 32
+CACHE_SIZE = 64
+EFFECTIVE_SHARE = 0.9  # as the effective fields of `genfields fields --measure`
+SEED_MAX = 2**32 - 1  # numpy RandomState's range
+
+
+def png_data_url(image: np.ndarray | torch.Tensor) -> str:
+    """A PNG data URL of an image: [1, 3, H, W] float in [-1, 1], or [H, W, 3] / [H, W] uint8."""
+    if torch.is_tensor(image):
+        image = to_uint8(image)[0]
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _number(data: dict, key: str, default: float, lo: float, hi: float, integer: bool = False) -> float | int:
+    """A finite number from a request within [lo, hi]; a ConfigError naming the field otherwise."""
+    value = data.get(key, default)
+    try:
+        value = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(f"{key} must lie in {lo:g}..{hi:g}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class View:
+    """One generated image: seed (NVIDIA's seed-to-z), truncation, noise mode and style-channel offsets.
+
+    `channels` holds (flat offset into S, value in that channel's std over generated samples).
+    Random noise is drawn from a generator seeded by `seed`, so a view always gives the same image.
+    """
+
+    seed: int = 0
+    truncation: float = 1.0
+    noise: str = "const"
+    channels: tuple[tuple[int, float], ...] = ()
+
+    @classmethod
+    def from_request(cls, data: dict, layout) -> "View":
+        """A view from the page's JSON (`channels`: a list of {name, value}, names in any S notation)."""
+        if not isinstance(data, dict):
+            raise ConfigError("the view must be a JSON object")
+        noise = data.get("noise", "const")
+        if noise not in NOISE_MODES:
+            raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
+        channels = []
+        for item in data.get("channels") or []:
+            if not isinstance(item, dict) or "name" not in item:
+                raise ConfigError("each channel must be an object with a name and a value")
+            value = _number(item, "value", 0.0, -MAX_CHANNEL_VALUE, MAX_CHANNEL_VALUE)
+            if value != 0.0:
+                channels.append((layout.parse_index(str(item["name"])), value))
+        return cls(seed=_number(data, "seed", 0, 0, SEED_MAX, integer=True),
+                   truncation=_number(data, "truncation", 1.0, -1.0, 2.0), noise=noise,
+                   channels=tuple(sorted(channels)))
+
+
+@dataclass
+class Attribute:
+    """An attribute face of the editing view and what the perception networks see in it."""
+
+    image: torch.Tensor  # [1, 3, R, R]
+    features: torch.Tensor  # E_attr
+    found: object  # LandmarksPose
+    source: str
+
+
+@dataclass
+class _Identity:
+    w: torch.Tensor
+    S: torch.Tensor
+    image: torch.Tensor
+    embedding: torch.Tensor | None = None
+    found: object | None = None  # LandmarksPose
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+@dataclass
+class StoredFields:
+    """Fields measured on this model when it was shipped (`fields.json`): effective sizes by layer name."""
+
+    effective: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+
+    @classmethod
+    def for_model(cls, model: str) -> "StoredFields":
+        from genfields.evaluation.gan_card import FIELDS_FILE
+        from genfields.stylegan2 import shipped_models
+        from genfields.stylegan2.checkpoints import MODELS_DIR
+
+        path = MODELS_DIR / model / FIELDS_FILE
+        if model not in shipped_models() or not path.is_file():
+            return cls()
+        rows = json.loads(path.read_text())
+        return cls({r["name"]: r["gf_effective"] for r in rows if r.get("gf_effective")},
+                   f"measured on {model} when it was shipped ({FIELDS_FILE}: 90% of the response energy, "
+                   "at the centre unit)")
+
+
+class Explorer:
+    """The computations of the explore page for one generator (and optionally one editor).
+
+    All methods take and return plain data; images go out as PNG data URLs. Methods are
+    serialised by a lock (the page may fire requests while a slider moves).
+    """
+
+    def __init__(self, G: Generator, editor=None, model_name: str = "", editor_name: str | None = None,
+                 stored_fields: StoredFields | None = None, gallery_size: int = GALLERY_SIZE):
+        self.G = G.eval().requires_grad_(False)
+        self.editor = editor
+        self.layout = G.layout
+        self.resolution = G.config.img_resolution
+        self.model_name = model_name
+        self.editor_name = editor_name
+        self.stored_fields = stored_fields or StoredFields()
+        self.nets = editor.nets if editor is not None else None
+        self._lock = threading.RLock()
+        self._identities = _LRU(CACHE_SIZE)
+        self._attributes: dict[str, Attribute] = {}
+        self._uploads: list[str] = []
+        self._upload_count = 0
+        self.style_std = self._style_std()
+        self.gallery_note = ""
+        self.face_size_mean, self.table3 = None, []
+        if editor is not None:
+            self._load_gallery(gallery_size)
+
+    # --- construction ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, model: str = "synth64", editor: str | None = "auto") -> "Explorer":
+        """An explorer for `model`, with `editor` (a shipped name or a folder; `auto`: the shipped editor of
+        the model's name if there is one; None or `none`: no editing view)."""
+        from genfields.editing import load_editor, shipped_editors
+        from genfields.stylegan2 import load_generator
+
+        if editor == "auto":
+            editor = model if model in shipped_editors() else None
+        if editor in (None, "none"):
+            G, ed = load_generator(model), None
+        else:
+            try:
+                ed = load_editor(editor, model=model)
+            except ConfigError as exc:
+                raise ConfigError(f"editor '{editor}' does not fit model '{model}': {exc}") from None
+            G = ed.G
+        return cls(G, ed, model_name=model, editor_name=editor, stored_fields=StoredFields.for_model(model))
+
+    @torch.no_grad()
+    def _style_std(self) -> torch.Tensor:
+        """Std of every channel of S over generated samples (truncation 1): the slider's unit."""
+        gen = torch.Generator().manual_seed(STATS_SEED)
+        z = torch.randn(STATS_SAMPLES, self.G.z_dim, generator=gen)
+        S = torch.cat([self.G.styles(self.G.mapping(chunk)) for chunk in z.split(500)])
+        return S.std(dim=0).clamp_min(1e-8)
+
+    def _load_gallery(self, count: int) -> None:
+        from genfields.editing.dataset import attribute_images
+        from genfields.editing.presets import get_preset
+        from genfields.evaluation.gf_ranges import select_gf_ranges
+        from genfields.evaluation.reproduce import measure_face_size
+        from genfields.stylegan2 import StyleLayout
+
+        try:
+            preset = get_preset(self.editor.meta.get("preset", "synth64"))
+            images = attribute_images(preset.attributes, count, self.resolution, preset.eval_render_seed)
+            face = measure_face_size(preset, self.nets, self.resolution, FACE_SIZE_IMAGES, preset.eval_render_seed)
+        except ConfigError as exc:
+            self.gallery_note = f"no attribute gallery: {exc}"
+            return
+        for i in range(images.shape[0]):
+            self._attributes[f"gallery:{i}"] = self._perceive_attribute(images[i:i + 1], f"{preset.attributes} "
+                                                                        f"#{preset.eval_render_seed}+{i}")
+        if preset.attributes == "synthface":
+            self.gallery_note = (f"synthface renders of the evaluation seed {preset.eval_render_seed} (not used to "
+                                 "train the GAN or the perception networks)")
+        else:
+            self.gallery_note = f"the first {count} photos of {preset.attributes}"
+        self.face_size_mean = face["mean_px"]
+        ranges = select_gf_ranges([lay.gf for lay in self.layout], face["mean_px"],
+                                  [lay.gf for lay in StyleLayout.from_arch("paper256")])
+        self.table3 = [{"config": r.config, "convs": [f"conv{k}" for k in range(r.lo, r.hi + 1)],
+                        "label": r.convs, "gf": [r.gf_min, r.gf_max]} for r in ranges]
+
+    # --- info -------------------------------------------------------------------------------------
+    def info(self) -> dict:
+        """What the page needs to lay itself out: layers, fields, defaults, editing parts."""
+        from genfields.evaluation.paper_numbers import FACE_SIZE_PX, RESOLUTION
+
+        layers = [{"name": lay.name, "conv": lay.conv, "s_index": lay.s_index, "in_resolution": lay.in_resolution,
+                   "resolution": lay.resolution, "channels": lay.channels, "gf": lay.gf,
+                   "effective": self.stored_fields.effective.get(lay.name)} for lay in self.layout]
+        face_ref = None
+        if self.face_size_mean is not None:
+            face_ref = {"size": self.face_size_mean, "source": f"mean over {FACE_SIZE_IMAGES} attribute images"}
+        elif self.resolution == RESOLUTION:
+            face_ref = {"size": FACE_SIZE_PX, "source": "the paper's mean FFHQ face size"}
+        editing = None
+        if self.editor is not None:
+            editing = {"kind": self.editor.config.kind, "gallery": [
+                {"id": key, "image": png_data_url(a.image), "source": a.source}
+                for key, a in self._attributes.items() if key.startswith("gallery:")],
+                "gallery_note": self.gallery_note, "table3": self.table3, "aligner": _dlib_available()}
+        return {"model": self.model_name, "editor": self.editor_name, "resolution": self.resolution,
+                "s_dim": self.layout.dim, "layers": layers, "noise_modes": list(NOISE_MODES),
+                "truncation": self.editor.truncation if self.editor is not None else 1.0,
+                "effective_source": self.stored_fields.source, "face_reference": face_ref,
+                "landmarks": self.nets is not None, "editing": editing}
+
+    def channel(self, name: str) -> dict:
+        """A channel named in any notation (`9_409`, `dS_448`, `conv6:409`): its names, layer, field and std."""
+        flat = self.layout.parse_index(str(name))
+        return self._channel_row(flat)
+
+    def _channel_row(self, flat: int) -> dict:
+        layer, channel = self.layout.locate(flat)
+        return {"flat": flat, "paper": self.layout.format_index(flat, "paper"),
+                "stylespace": self.layout.format_index(flat, "stylespace"),
+                "conv": self.layout.format_index(flat, "conv"), "layer": layer.name, "channel": channel,
+                "gf": layer.gf, "std": float(self.style_std[flat])}
+
+    # --- generation -------------------------------------------------------------------------------
+    def _identity(self, view: View) -> _Identity:
+        """w, S (with the view's channel offsets) and the image of a view, cached."""
+        def make() -> _Identity:
+            w = self.G.mapping(seed_to_z(view.seed, self.G.z_dim), truncation_psi=view.truncation)
+            S = self.G.styles(w)
+            for flat, value in view.channels:
+                S[:, flat] += value * self.style_std[flat]
+            return _Identity(w, S, self._synthesize(S, w, view))
+
+        with torch.no_grad():
+            return self._identities.get_or(view, make)
+
+    def _synthesize(self, S: torch.Tensor, w: torch.Tensor, view: View) -> torch.Tensor:
+        noise_gen = torch.Generator().manual_seed(view.seed) if view.noise == "random" else None
+        return self.G.synthesize(S, w, noise_mode=view.noise, noise_generator=noise_gen)
+
+    def _landmarks(self, ident: _Identity):
+        if ident.found is None:
+            ident.found = self.nets.landmarks(ident.image)
+        return ident.found
+
+    def render(self, view: View) -> dict:
+        """The view's image, and with a landmark network its landmarks and face size."""
+        with self._lock, torch.no_grad():
+            ident = self._identity(view)
+            out = {"image": png_data_url(ident.image), "resolution": self.resolution,
+                   "channels": [{**self._channel_row(flat), "value": value} for flat, value in view.channels]}
+            if self.nets is not None:
+                out.update(_face(self._landmarks(ident), 0))
+            return out
+
+    # --- generative fields --------------------------------------------------------------------------
+    def _pixel(self, x, y) -> tuple[int, int]:
+        x = _number({"x": x}, "x", 0, 0, self.resolution - 1, integer=True)
+        y = _number({"y": y}, "y", 0, 0, self.resolution - 1, integer=True)
+        return x, y
+
+    def fields_at(self, x: int, y: int) -> dict:
+        """For every conv layer, the unit covering pixel (x, y) and its fields as boxes in image pixels.
+
+        `eq1` and `effective` are squares of the Eq. 1 / measured effective side centred on the unit's
+        centre; `exact` is the support of an impulse at that unit (unclipped; pixel i spans [i, i + 1]).
+        """
+        x, y = self._pixel(x, y)
+        rows = []
+        for layer in self.layout:
+            scale = self.resolution / layer.in_resolution
+            ux, uy = int(x // scale), int(y // scale)
+            cx, cy = (ux + 0.5) * scale, (uy + 0.5) * scale  # continuous image coordinates
+            ix = exact_field_intervals(self.layout, position=ux)[layer.name]
+            iy = exact_field_intervals(self.layout, position=uy)[layer.name]
+            eff = self.stored_fields.effective.get(layer.name)
+            rows.append({"name": layer.name, "s_index": layer.s_index, "in_resolution": layer.in_resolution,
+                         "unit": [ux, uy], "centre": [cx, cy], "gf": layer.gf,
+                         "eq1": _square(cx, cy, layer.gf), "exact": [ix.lo, iy.lo, ix.hi + 1, iy.hi + 1],
+                         "exact_size": [ix.size, iy.size],
+                         "effective": _square(cx, cy, eff) if eff else None, "effective_size": eff})
+        return {"pixel": [x, y], "layers": rows}
+
+    def probe(self, view: View, x: int, y: int, layer: str, amount: float = 1.0) -> dict:
+        """Scale the unit covering (x, y) at `layer`'s input by (1 + amount) and show how the image changes.
+
+        Returns the difference |I' - I| (summed over RGB) as a heat map, the box of the pixels that
+        changed, the side of the centred square holding 90% of the change's energy (this unit's
+        effective field in this image; the stored effective fields average units and images), and
+        the unit's exact and Eq. 1 fields for comparison.
+        """
+        x, y = self._pixel(x, y)
+        amount = _number({"amount": amount}, "amount", 1.0, -1.0, 10.0)
+        lay = self.layout.layer(str(layer))
+        with self._lock, torch.no_grad():
+            ident = self._identity(view)
+            scale = self.resolution / lay.in_resolution
+            ux, uy = int(x // scale), int(y // scale)
+
+            def scale_unit(module, args):
+                inp = args[0].clone()
+                inp[:, :, uy, ux] *= 1.0 + amount
+                return (inp, *args[1:])
+
+            handle = self.G.conv_module(lay.name).register_forward_pre_hook(scale_unit)
+            try:
+                image = self._synthesize(ident.S, ident.w, view)
+            finally:
+                handle.remove()
+            change = image - ident.image
+        diff = change.abs().sum(dim=1)[0].numpy()
+        peak = float(diff.max())
+        box, energy_side = None, None
+        if peak > 0:  # float32 changes nothing outside the support: every changed pixel is in the field
+            rows, cols = np.nonzero((diff > 0).any(axis=1))[0], np.nonzero((diff > 0).any(axis=0))[0]
+            box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
+            energy = change.double().square().sum(dim=1)[0]
+            energy_side = _energy_square_side(energy, (ux + 0.5) * scale - 0.5, (uy + 0.5) * scale - 0.5)
+        field = self.fields_at(x, y)["layers"][lay.conv]
+        return {"layer": lay.name, "unit": [ux, uy], "amount": amount, "image": png_data_url(_heat_map(diff, peak)),
+                "changed_box": box, "peak": peak * 127.5, "exact": field["exact"], "eq1": field["eq1"],
+                "energy_side": energy_side, "energy_box": _square(*field["centre"], energy_side) if box else None,
+                "perturbed": png_data_url(image)}
+
+    def rank_channels(self, view: View, x: int, y: int, top: int = 12) -> dict:
+        """The channels of S whose change by one std moves pixel (x, y) the most (first-order, in uint8 levels).
+
+        The effect of channel c is |dI(x, y)/dS_c| (over RGB, Euclidean) times the channel's std.
+        """
+        x, y = self._pixel(x, y)
+        top = int(_number({"top": top}, "top", 12, 1, 100, integer=True))
+        with self._lock:
+            ident = self._identity(view)
+            S = ident.S.detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                pixel = self._synthesize(S, ident.w, view)[0, :, y, x]
+                grads = [torch.autograd.grad(pixel[c], S, retain_graph=c < 2)[0][0] for c in range(3)]
+            effect = torch.stack(grads).norm(dim=0) * self.style_std * 127.5
+        order = torch.argsort(effect, descending=True)[:top]
+        return {"pixel": [x, y], "channels": [{**self._channel_row(int(k)), "effect": float(effect[k])}
+                                              for k in order]}
+
+    # --- editing ----------------------------------------------------------------------------------
+    def _require_editor(self):
+        if self.editor is None:
+            raise ConfigError("no editor loaded: start explore with --editor NAME to edit")
+        return self.editor
+
+    def _perceive_attribute(self, image: torch.Tensor, source: str) -> Attribute:
+        with torch.no_grad():
+            return Attribute(image, self.nets.attributes(image), self.nets.landmarks(image), source)
+
+    def upload(self, data: bytes, align: bool = True, name: str = "upload") -> dict:
+        """An uploaded photo as an attribute face: aligned FFHQ-style with dlib when `align`, else used as a
+        square crop. Returns its id and image; bad files and faceless photos are ImageError/NoFaceError
+        naming the file by `name`."""
+        self._require_editor()
+        name = Path(str(name)).name or "upload"
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ImageError(f"{name}: {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        if not data:
+            raise ImageError(f"{name}: the file is empty")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            try:
+                image = self._read_upload(path, align)
+            except GenfieldsError as exc:  # ImageError, NoFaceError: named by the user's file name
+                text = str(exc).replace(str(path), name)
+                raise type(exc)(text if name in text else f"{name}: {text}") from None
+        with self._lock:
+            self._upload_count += 1
+            key = f"upload:{self._upload_count}"
+            self._attributes[key] = self._perceive_attribute(image, name + (" (aligned)" if align else ""))
+            self._uploads.append(key)
+            if len(self._uploads) > MAX_UPLOADS:
+                self._attributes.pop(self._uploads.pop(0), None)
+        return {"id": key, "image": png_data_url(image), "source": self._attributes[key].source}
+
+    def _read_upload(self, path: Path, align: bool) -> torch.Tensor:
+        if not align:
+            return load_image(path, self.resolution)
+        if not _dlib_available():
+            raise ImageError("aligning a photo needs dlib: pip install 'genfields[real]' (or upload an aligned "
+                             "square crop with 'align' unchecked)")
+        from genfields.perception.alignment import align_photo
+
+        return from_uint8(align_photo(to_uint8(load_image(path))[0], self.resolution).image)
+
+    def _mask(self, convs: list[str] | None, gf: list[int] | None) -> tuple[torch.Tensor, list[str]]:
+        """The inference mask of the chosen conv layers and Eq. 1 field range, and the layers it keeps."""
+        editor = self._require_editor()
+        if convs is not None and not isinstance(convs, list):
+            raise ConfigError("convs must be a list of layer names")
+        if gf is not None and (not isinstance(gf, list) or len(gf) != 2):
+            raise ConfigError("gf must be [lo, hi]")
+        all_convs = convs is None or set(convs) == {lay.name for lay in self.layout}
+        lo_hi = None
+        if gf is not None:
+            lo = _number({"gf": gf[0]}, "gf", 0, 0, 1e9, integer=True)
+            hi = _number({"gf": gf[1]}, "gf", 0, 0, 1e9, integer=True)
+            full = lo <= min(lay.gf for lay in self.layout) and hi >= max(lay.gf for lay in self.layout)
+            lo_hi = None if full else f"{lo}-{hi}"
+        if convs is not None and not convs:
+            mask = torch.zeros(self.layout.dim)
+        else:
+            spec = None if all_convs else ",".join(self.layout.layer(str(c)).name for c in convs)
+            mask = editor.inference_mask(spec, lo_hi).cpu()
+        kept = [lay.name for lay in self.layout if bool(mask[lay.offset])]
+        return mask, kept
+
+    def edit(self, view: View, attribute: str, convs: list[str] | None = None, gf: list[int] | None = None,
+             top: int = 12) -> dict:
+        """Edit the view's identity towards an attribute face, with dS masked to `convs` and the Eq. 1 range `gf`.
+
+        Returns I_id, I_attr and I_out with their landmarks and poses, the paper's metrics of the edit
+        and of the unedited identity, and the channels of largest |dS| (Eq. 13).
+        """
+        from genfields.editing.evaluate import pair_metrics
+        from genfields.evaluation.sparsity import top_channels
+
+        editor = self._require_editor()
+        top = int(_number({"top": top}, "top", 12, 1, 100, integer=True))
+        with self._lock, torch.no_grad():
+            if attribute not in self._attributes:
+                raise ConfigError(f"unknown attribute face '{attribute}': pick one from the gallery or upload a photo")
+            attr = self._attributes[attribute]
+            mask, kept = self._mask(convs, gf)
+            ident = self._identity(view)
+            if ident.embedding is None:
+                ident.embedding = self.nets.identity(ident.image)
+            found_id = self._landmarks(ident)
+            S_out, w_out = editor.edit_styles(ident.S, ident.w, ident.embedding, attr.features, mask)
+            image = self._synthesize(S_out, w_out, view)
+            found_out = self.nets.landmarks(image)
+            embedding_out = self.nets.identity(image)
+            res = self.resolution
+            metrics = {"method": pair_metrics(ident.embedding, embedding_out, attr.found, found_out, res),
+                       "unedited": pair_metrics(ident.embedding, ident.embedding, attr.found, found_id, res)}
+            delta = (S_out - ident.S)[0]
+        order = top_channels(delta[None].numpy(), top)[0]
+        return {"identity": {"image": png_data_url(ident.image), **_face(found_id, 0)},
+                "attribute": {"image": png_data_url(attr.image), "source": attr.source, **_face(attr.found, 0)},
+                "output": {"image": png_data_url(image), **_face(found_out, 0)},
+                "metrics": {side: {k: float(v[0]) for k, v in m.items()} for side, m in metrics.items()},
+                "layers": kept, "delta_norm": float(delta.norm()),
+                "top": [{**self._channel_row(int(k)), "delta": float(delta[k]),
+                         "delta_std": float(delta[k] / self.style_std[k])} for k in order if delta[k] != 0]}
+
+
+def _square(cx: float, cy: float, side: int) -> list[float]:
+    return [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]
+
+
+def _energy_square_side(energy: torch.Tensor, cx: float, cy: float, share: float = EFFECTIVE_SHARE) -> int:
+    """Smallest odd side of a square centred on pixel position (cx, cy) holding `share` of `energy` [H, W]
+    (the measure of `genfields.fields.measure_effective_fields`, for one unit anywhere in the image)."""
+    h, w = energy.shape
+    dy = (torch.arange(h, dtype=torch.float64) - cy).abs()
+    dx = (torch.arange(w, dtype=torch.float64) - cx).abs()
+    cheb = torch.maximum(dy[:, None], dx[None, :]).flatten()  # Chebyshev distance to the centre
+    order = torch.argsort(cheb)
+    cum = torch.cumsum(energy.flatten()[order], 0)
+    k = int(torch.searchsorted(cum, share * float(cum[-1]) * (1 - 1e-12)))
+    return int(round(2 * float(cheb[order][min(k, cheb.numel() - 1)]) + 1))
+
+
+def _face(found, i: int) -> dict:
+    """Landmarks of face i (in image pixels, as the landmark network gives them), its pose and face size."""
+    from genfields.perception.metrics import face_size
+
+    lm = found.landmarks[i]
+    return {"landmarks": np.round(lm.numpy(), 2).tolist(), "pose": [round(float(v), 2) for v in found.pose[i]],
+            "face_size": float(face_size(lm[None])[0])}
+
+
+def _heat_map(diff: np.ndarray, peak: float) -> np.ndarray:
+    """|difference| as an RGB heat map (square root scale, inferno), uint8 [H, W, 3]."""
+    from matplotlib import colormaps
+
+    level = np.sqrt(diff / peak) if peak > 0 else np.zeros_like(diff)
+    return (colormaps["inferno"](level)[..., :3] * 255).round().astype(np.uint8)
+
+
+def _dlib_available() -> bool:
+    """Whether the [real] extra's aligner is installed (found without importing it: dlib loads slowly)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("dlib", "face_recognition_models"))

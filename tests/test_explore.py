@@ -1,0 +1,302 @@
+"""`genfields explore`: the computations behind the page on the shipped synth64 generator and editor, and
+the page itself driven in Debian's Chromium (headless) through Playwright."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genfields.editing import shipped_editors
+from genfields.stylegan2 import shipped_models
+
+pytestmark = pytest.mark.skipif("synth64" not in shipped_models() or "synth64" not in shipped_editors(),
+                                reason="needs the shipped synth64 generator and editor")
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    from genfields.explore import Explorer
+
+    return Explorer.load("synth64")
+
+
+def decode(data_url: str) -> np.ndarray:
+    assert data_url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- the library, without a browser ------------------------------------------------------------------
+def test_render_follows_seed_channels_and_noise(explorer):
+    from genfields.explore import call
+    from genfields.stylegan2 import seed_to_z
+
+    a = call(explorer, "render", {"view": {"seed": 3}})
+    assert "error" not in a and a["resolution"] == 64 and len(a["landmarks"]) == 68 and a["face_size"] > 0
+    with torch.no_grad():  # the page's image is NVIDIA's seed-to-z through the generator, const noise
+        direct = explorer.G(seed_to_z(3, explorer.G.z_dim), noise_mode="const")
+    expected = (direct * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(decode(a["image"]), expected)
+    assert not np.array_equal(decode(call(explorer, "render", {"view": {"seed": 4}})["image"]), decode(a["image"]))
+    moved = call(explorer, "render", {"view": {"seed": 3, "channels": [{"name": "conv2:5", "value": 4}]}})
+    assert moved["channels"][0]["stylespace"] == "3_5" and moved["channels"][0]["value"] == 4
+    assert not np.array_equal(decode(moved["image"]), decode(a["image"]))
+    r1 = call(explorer, "render", {"view": {"seed": 3, "noise": "random"}})
+    r2 = call(explorer, "render", {"view": {"seed": 3, "noise": "random"}})
+    assert r1["image"] == r2["image"] != a["image"]  # random noise is seeded by the seed: a view is reproducible
+
+
+def test_bad_requests_are_one_line_errors(explorer):
+    from genfields.explore import call
+
+    for endpoint, payload, words in [
+        ("channel", {"name": "bogus"}, "cannot read style index"),
+        ("render", {"view": {"seed": 1, "channels": [{"name": "conv99:1", "value": 1}]}}, "no layer"),
+        ("render", {"view": {"seed": -1}}, "seed"),
+        ("render", {"view": {"noise": "loud"}}, "noise"),
+        ("fields", {"x": 64, "y": 0}, "x must lie"),
+        ("probe", {"x": 1, "y": 1, "layer": "conv42"}, "no layer"),
+        ("edit", {"attribute": "gallery:999"}, "unknown attribute"),
+        ("nothing", {}, "unknown request"),
+    ]:
+        out = call(explorer, endpoint, payload)
+        assert words in out["error"] and "\n" not in out["error"], (endpoint, out)
+
+
+def test_probe_changes_exactly_the_exact_field(explorer):
+    """The probe perturbs one unit of the real network: the pixels that change are the exact field (clipped)."""
+    from genfields.explore import call
+
+    for layer, (x, y) in [("conv1", (5, 60)), ("conv3", (23, 26)), ("conv4", (30, 20)), ("conv6", (5, 60)),
+                          ("conv8", (63, 0))]:
+        out = call(explorer, "probe", {"view": {"seed": 2}, "x": x, "y": y, "layer": layer, "amount": 1.0})
+        clipped = [max(0, out["exact"][0]), max(0, out["exact"][1]), min(64, out["exact"][2]), min(64, out["exact"][3])]
+        assert out["changed_box"] == clipped, (layer, out["changed_box"], out["exact"])
+        field = call(explorer, "fields", {"x": x, "y": y})["layers"][int(layer[4:])]
+        assert field["exact"] == out["exact"] and field["unit"] == out["unit"]
+        assert 1 <= out["energy_side"] <= max(out["exact"][2] - out["exact"][0], out["exact"][3] - out["exact"][1])
+    off = call(explorer, "probe", {"view": {"seed": 2}, "x": 30, "y": 20, "layer": "conv4", "amount": 0.0})
+    assert off["changed_box"] is None and off["peak"] == 0  # scaling by 1 changes nothing
+
+
+def test_energy_square_is_centred_on_the_unit():
+    from genfields.explore.session import _energy_square_side
+
+    energy = torch.zeros(32, 48, dtype=torch.float64)
+    energy[19:22, 9:12] = 1.0  # a 3x3 block around x 10, y 20
+    assert _energy_square_side(energy, 10, 20, share=1.0) == 3
+    energy[20, 10] = 100.0
+    assert _energy_square_side(energy, 10, 20, share=0.9) == 1
+    assert _energy_square_side(energy, 9.5, 19.5, share=1.0) == 4  # between pixels: even sides
+
+
+def test_channel_ranking_predicts_the_slider(explorer):
+    """The top channel at a pixel, moved by one std, moves that pixel about as much as its first-order effect."""
+    from genfields.explore import call
+
+    view = {"seed": 5}
+    ranked = call(explorer, "rank", {"view": view, "x": 32, "y": 28, "top": 5})["channels"]
+    assert [r["effect"] for r in ranked] == sorted((r["effect"] for r in ranked), reverse=True)
+    base = decode(call(explorer, "render", {"view": view})["image"]).astype(float)
+    top = ranked[0]
+    moved = decode(call(explorer, "render", {"view": {**view, "channels": [{"name": top["paper"], "value": 0.1}]}})
+                   ["image"]).astype(float)
+    change = np.linalg.norm(moved[28, 32] - base[28, 32]) / 0.1
+    assert 0.5 * top["effect"] < change < 2.0 * top["effect"], (change, top)
+
+
+def test_edit_masks_apply_at_inference(explorer):
+    from genfields.explore import call
+
+    view = {"seed": 7}
+    full = call(explorer, "edit", {"view": view, "attribute": "gallery:1"})
+    assert full["layers"] == [lay.name for lay in explorer.layout] and full["delta_norm"] > 0
+    assert set(full["metrics"]) == {"method", "unedited"} and full["metrics"]["unedited"]["identity"] == pytest.approx(1)
+    none = call(explorer, "edit", {"view": view, "attribute": "gallery:1", "convs": []})
+    assert none["layers"] == [] and none["output"]["image"] == none["identity"]["image"]
+    some = call(explorer, "edit", {"view": view, "attribute": "gallery:1", "convs": ["conv0", "conv1", "conv2"]})
+    assert some["layers"] == ["conv0", "conv1", "conv2"] and {r["layer"] for r in some["top"]} <= set(some["layers"])
+    assert some["output"]["image"] not in (full["output"]["image"], full["identity"]["image"])
+    small = call(explorer, "edit", {"view": view, "attribute": "gallery:1", "gf": [3, 19]})
+    assert small["layers"] == [lay.name for lay in explorer.layout if 3 <= lay.gf <= 19]
+    assert explorer.table3 and all(r["convs"] for r in explorer.table3)
+
+
+def test_uploads(explorer):
+    from genfields.explore import upload
+
+    assert "not a readable image" in upload(explorer, b"this is not an image", align=False)["error"]
+    render = explorer._attributes["gallery:0"].image
+    square = png_bytes(((render[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy())
+    ok = upload(explorer, square, align=False)
+    assert "error" not in ok and ok["id"].startswith("upload:")
+    assert "not square" in upload(explorer, png_bytes(np.zeros((40, 60, 3), np.uint8)), align=False)["error"]
+    if not __import__("genfields.explore.session", fromlist=["_dlib_available"])._dlib_available():
+        pytest.skip("dlib (extra [real]) not installed: the no-face upload is not checked")
+    blank = upload(explorer, png_bytes(np.full((200, 200, 3), 128, np.uint8)), align=True)
+    assert "no face found" in blank["error"]
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    from genfields.errors import GenfieldsError
+    from genfields.explore.server import require_web
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import fails as if not installed
+    with pytest.raises(GenfieldsError, match=r"pip install 'genfields\[explore\]'"):
+        require_web()
+
+
+def test_cli_rejects_a_bad_port():
+    out = subprocess.run([sys.executable, "-m", "genfields", "explore", "--port", "70000"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: --port") and "Traceback" not in out.stderr
+
+
+# --- the page in a real browser ----------------------------------------------------------------------
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if path is None:
+        reason = "Debian's chromium is not installed (scripts/setup.sh installs it as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)  # CI must run the browser test
+        pytest.skip(reason)
+    return path
+
+
+def test_page_in_headless_chromium(explorer):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
+    from genfields.explore.server import ExploreServer
+
+    server = ExploreServer(explorer, port=0).start()
+    problems: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.on("request", lambda r: None if r.url.startswith((server.url, "data:")) else
+                    problems.append(f"request outside the server: {r.url}"))
+
+            def settled():
+                page.wait_for_function("document.body.dataset.pending === '0'", timeout=20000)
+
+            def changed(selector: str, before: str) -> str:
+                page.wait_for_function("([s, b]) => document.querySelector(s).src !== b", arg=[selector, before],
+                                       timeout=20000)
+                settled()
+                return page.locator(selector).get_attribute("src")
+
+            page.goto(server.url)
+            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
+            settled()
+            image = page.locator("#image").get_attribute("src")
+
+            # a new seed changes the image
+            page.click("#seed-next")
+            image = changed("#image", image)
+            assert page.input_value("#seed") == "1"
+
+            # a style channel's slider changes it
+            page.click("button[data-tab=channels]")
+            page.fill("#channel-name", "3_105")
+            page.click("#channel-form button[type=submit]")
+            page.wait_for_selector(".slider-row[data-channel='dS_362']")
+            page.locator(".slider-row input[type=range]").fill("4")
+            image = changed("#image", image)
+
+            # clicking a pixel draws its fields, ranks the channels there, and probes the unit
+            box = page.locator("#image").bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.4)
+            page.wait_for_selector("#rank-table tr.clickable")
+            settled()
+            assert page.locator("#overlay rect").count() >= 1 + 3 * 2  # image border + Eq. 1 and exact per layer
+            assert page.locator("#fields-table tr").count() == 1 + len(explorer.layout)
+            page.click("button[data-tab=probe]")
+            page.wait_for_function("document.getElementById('probe-image').src.startsWith('data:image/png')")
+            settled()
+            probe = page.locator("#probe-image").get_attribute("src")
+            page.select_option("#probe-layer", "conv2")
+            changed("#probe-image", probe)
+            assert "pixels that changed" in page.inner_text("#probe-line")
+
+            # an edit towards a gallery face, then a mask changes the output
+            page.click("button[data-tab=edit]")
+            page.click("#gallery img >> nth=2")
+            page.wait_for_function("document.getElementById('edit-out').src.startsWith('data:image/png')")
+            settled()
+            out = page.locator("#edit-out").get_attribute("src")
+            assert out != page.locator("#edit-id").get_attribute("src")
+            assert page.locator("#top-table tr").count() > 1
+            page.click("#mask-buttons button:has-text('#3')")  # a Table 3 range: conv0-conv2 on synth64
+            out = changed("#edit-out", out)
+            assert "dS applied on 3 of" in page.inner_text("#mask-line")
+            page.locator("#mask-layers input[value=conv0]").uncheck()
+            changed("#edit-out", out)
+            assert problems == [], problems
+
+            # bad input: a message on the page, and the server goes on
+            page.click("button[data-tab=channels]")
+            page.fill("#channel-name", "not_a_channel")
+            page.click("#channel-form button[type=submit]")
+            page.wait_for_selector("#message:not([hidden])")
+            assert "cannot read style index" in page.inner_text("#message-text")
+            page.click("button[data-tab=edit]")
+            page.set_input_files("#upload", files=[{"name": "notes.png", "mimeType": "image/png",
+                                                    "buffer": b"certainly not a PNG"}])
+            page.wait_for_function("document.getElementById('message-text').textContent.includes('not a readable image')")
+            page.click("#seed-next")
+            changed("#image", image)
+            assert page.input_value("#seed") == "2"
+            browser.close()
+    finally:
+        server.stop()
+    assert problems == [], problems
+
+
+def test_page_without_editor_in_headless_chromium():
+    """A generator with no editor (random tiny16 weights): the views that need none work, Edit says why it is empty."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
+    from genfields.explore import Explorer
+    from genfields.explore.server import ExploreServer
+
+    server = ExploreServer(Explorer.load("random:tiny16", "auto"), port=0).start()
+    problems: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(server.url)
+            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
+            assert page.locator("#image").bounding_box()["width"] == 16 * 32  # 16x16 at 32x: pixel-exact, ~512 px
+            box = page.locator("#image").bounding_box()
+            page.mouse.click(box["x"] + 3, box["y"] + box["height"] - 3)  # pixel (0, 15)
+            page.wait_for_function("document.querySelectorAll('#fields-table tr').length > 1")
+            assert "pixel (0, 15)" in page.inner_text("#pixel-line")
+            page.click("button[data-tab=edit]")
+            assert page.locator("#edit-missing").is_visible() and not page.locator("#edit-body").is_visible()
+            browser.close()
+    finally:
+        server.stop()
+    assert problems == [], problems
