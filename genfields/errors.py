@@ -16,6 +16,7 @@ one line and exit status 2.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -231,3 +232,84 @@ def cli_console(stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     tty = hasattr(stream, "isatty") and stream.isatty()
     return Console(stderr=stderr, width=None if tty else 1000, soft_wrap=not tty)
+
+
+# --- one line per error: the command group ------------------------------------------------------------
+DEBUG_ENV = "GENFIELDS_DEBUG"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 2000 else text[:2000] + " ..."
+
+
+class CommandFailed(SystemExit):
+    """The exit of a command that failed: status `code`, and the one line it printed as its str()."""
+
+    def __init__(self, message: str, code: int = 2, error: BaseException | None = None):
+        super().__init__(code)
+        self.message, self.error = message, error  # `error`: what the command raised, for tests and callers
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _fail(message: str, code: int, error: BaseException | None = None) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise CommandFailed(message, code, error) from None
+
+
+@functools.lru_cache(maxsize=None)
+def one_line_group():
+    """The Typer group class of `genfields` (and of any standalone sub-app): every error one line, exit 2.
+
+    Built on first use, so that importing genfields.errors does not import Typer.
+    """
+    import typer
+    from typer._click import exceptions as click_exceptions  # Typer's own Click
+    from typer.core import TyperGroup
+
+    class GenfieldsGroup(TyperGroup):
+        """The command group whose every error is one line on stderr and exit status 2.
+
+        Click's usage errors (a bad option value, a missing option) lose their usage box; a
+        `GenfieldsError` is printed as it is; any other exception as its type and first line, with
+        the hint to rerun with --debug. An interrupt (Ctrl-C) is one line and status 130.
+        """
+
+        def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+            args = list(sys.argv[1:] if args is None else args)
+            debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+            args = [a for a in args if a != "--debug"]
+            try:
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click_exceptions.NoArgsIsHelpError as exc:
+                print(exc.format_message(), file=sys.stderr)
+                raise CommandFailed("no command given", 2) from None
+            except click_exceptions.ClickException as exc:
+                message = " ".join(exc.format_message().split())
+                _fail(message, exc.exit_code if exc.exit_code != 1 else 2, exc)
+            except typer.Abort:
+                _fail("aborted", 1)
+            except (KeyboardInterrupt, typer.Exit) as exc:
+                code = getattr(exc, "exit_code", 130)
+                if code == 130:
+                    print("interrupted", file=sys.stderr)
+                if standalone_mode:
+                    sys.exit(code)
+                return code
+            except GenfieldsError as exc:
+                if debug:
+                    raise
+                _fail(_one_line(exc), 2, exc)
+            except Exception as exc:  # noqa: BLE001 - the promise is one line for anything a command raises
+                if debug:
+                    raise
+                _fail(f"{type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", 2, exc)
+            if result == 130:  # Typer turned a KeyboardInterrupt into exit status 130
+                print("interrupted", file=sys.stderr)
+            if standalone_mode:
+                sys.exit(result if isinstance(result, int) else 0)
+            return result
+
+    return GenfieldsGroup

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from genfields.errors import (AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, GenfieldsError, given_options,
-                              output_file, output_folder, ranged)
+                              one_line_group, output_file, output_folder, ranged)
 from genfields.errors import exit_with_error as fail
 
 
@@ -147,7 +147,8 @@ def fd_scale(
 
 
 def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                      cls=one_line_group())
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
     app.command("align")(align)
