@@ -84,7 +84,7 @@ def fields(
     G = load_generator(model) if model else (Generator.from_arch(arch, seed=seed) if measure or plot else None)
     layout = G.layout if G is not None else StyleLayout.from_arch(arch)
     rows = field_table(layout, G, measure=measure, effective=model is not None and not model.startswith("random:"),
-                       share=share, samples=samples, channels=channels, seed=seed)
+                       share=share, samples=samples, channels=channels, seed=seed, progress=True)
     if plot:
         from genfields.stylegan2.network import seed_to_z
 

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genfields.fields import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_exact_fields,
-                              measure_effective_fields, transposed_conv_fields)
+from conftest import require_nvidia_fixture
+from genfields.fields import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_effective_fields,
+                              measure_effective_fields_fd, measure_exact_fields, measure_exact_fields_fd,
+                              transposed_conv_fields)
 from genfields.stylegan2 import Generator, GeneratorConfig, StyleLayout
 
 stacks = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=6)
@@ -85,3 +87,45 @@ def test_effective_fields_are_inside_the_exact_fields(tiny_generator):
 def test_effective_share_validated(tiny_generator):
     with pytest.raises(ValueError):
         measure_effective_fields(tiny_generator, share=1.5)
+
+
+def _measurements_agree_with_the_finite_differences(G, samples: int, channels: int) -> None:
+    exact = measure_exact_fields(G)
+    assert {name: m.gf_exact_clipped for name, m in exact.items()} == measure_exact_fields_fd(G)
+    fast = measure_effective_fields(G, samples=samples, channels=channels, seed=3)
+    assert fast == measure_effective_fields_fd(G, samples=samples, channels=channels, seed=3)
+
+
+def test_linear_response_fields_equal_the_float64_finite_differences(tiny_generator):
+    _measurements_agree_with_the_finite_differences(tiny_generator, samples=3, channels=4)
+
+
+def test_linear_response_fields_equal_the_finite_differences_on_the_official_fixture():
+    from genfields.stylegan2 import load_generator
+
+    G = load_generator(require_nvidia_fixture() / "nvidia_tiny64.pkl")  # clamps, fp16 layers' config, biases
+    _measurements_agree_with_the_finite_differences(G, samples=2, channels=3)
+
+
+def test_linear_response_is_the_derivative_of_the_synthesis(tiny_generator):
+    from genfields.fields import _perturbed_input
+
+    G = tiny_generator.double()
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    trace = G.trace_synthesis(z)
+    layer = G.layout.layer("conv1")  # an upsampling conv
+    n, c, ch = layer.in_resolution, layer.in_resolution // 2, 3
+    delta = torch.zeros(2, layer.channels, n, n, dtype=torch.float64)
+    delta[1, ch, c, c] = 1e-6  # the second sample's unit
+    with torch.no_grad():
+        w = G.mapping(z)
+        S = G.styles(w)
+        base = G.synthesize(S, w=w)
+        with _perturbed_input(G, "conv1", delta):
+            fd = (G.synthesize(S, w=w) - base)[1:] / 1e-6
+        response, (a, b) = G.linear_response(trace, layer.conv, c, [ch], sample=1, check_window=True)
+    assert fd.abs().max() > 0
+    assert torch.allclose(response, fd[..., a:b, a:b], atol=1e-5 * float(fd.abs().max()))
+    outside = fd.clone()
+    outside[..., a:b, a:b] = 0
+    assert outside.abs().max() == 0  # nothing beyond the response's window

@@ -27,6 +27,7 @@ from genfields.stylegan2.layout import StyleLayout
 
 NoiseMode = Literal["random", "const", "none"]
 NOISE_MODES = ("random", "const", "none")
+SYNTHESIS_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # `synthesize(dtype=...)`, `--dtype`
 
 
 class FullyConnectedLayer(nn.Module):
@@ -100,8 +101,7 @@ class SynthesisLayer(nn.Module):
         scale = ops.demodulation_coefficients(self.weight, style) * ops.LRELU_GAIN
         x = ops.modulated_conv2d(x, self.weight, style, up=self.up, resample_filter=self.resample_filter,
                                  out_scale=scale, shift=self._shift(x, noise_mode, noise_generator))
-        x = torch.nn.functional.leaky_relu(x, ops.LRELU_SLOPE)
-        return x if self.conv_clamp is None else x.clamp(-self.conv_clamp, self.conv_clamp)
+        return ops.lrelu_clamp(x, self.conv_clamp)
 
     def _shift(self, x: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None) -> torch.Tensor:
         """(noise + bias) * gain, built directly in channels-last layout when it is full-size."""
@@ -157,12 +157,16 @@ class SynthesisBlock(nn.Module):
         return [self.conv1] if hasattr(self, "const") else [self.conv0, self.conv1]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor],
-                rgb_style: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None):
+                rgb_style: torch.Tensor, noise_mode: NoiseMode, noise_generator: torch.Generator | None,
+                dtype: torch.dtype | None = None):
+        """`dtype`: the activations' dtype (the layers follow their input's); the image stays in the styles'."""
         if x is None:
             x = self.const.unsqueeze(0).expand(styles[0].shape[0], -1, -1, -1)
+            x = x if dtype is None else x.to(dtype)
         for conv, style in zip(self.convs, styles):
             x = conv(x, style, noise_mode=noise_mode, noise_generator=noise_generator)
         y = self.torgb(x, rgb_style)
+        y = y if dtype is None else y.to(rgb_style.dtype)
         img = y if img is None else ops.upsample2d(img, self.resample_filter) + y
         return x, img
 
@@ -188,14 +192,14 @@ class SynthesisNetwork(nn.Module):
         return [conv for block in self.blocks for conv in block.convs]
 
     def forward(self, styles: list[torch.Tensor], rgb_styles: list[torch.Tensor], noise_mode: NoiseMode = "const",
-                noise_generator: torch.Generator | None = None) -> torch.Tensor:
+                noise_generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ConfigError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got '{noise_mode}'")
         x = img = None
         k = 0
         for block, rgb_style in zip(self.blocks, rgb_styles):
             n = len(block.convs)
-            x, img = block(x, img, styles[k:k + n], rgb_style, noise_mode, noise_generator)
+            x, img = block(x, img, styles[k:k + n], rgb_style, noise_mode, noise_generator, dtype)
             k += n
         return img
 
@@ -257,19 +261,41 @@ class Generator(nn.Module):
         return out
 
     def synthesize(self, S: torch.Tensor, w: torch.Tensor, noise_mode: NoiseMode = "const",
-                   noise_generator: torch.Generator | None = None) -> torch.Tensor:
-        """Image [B, C, H, W] from flat styles S, with the toRGB styles taken from w."""
+                   noise_generator: torch.Generator | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Image [B, C, H, W] from flat styles S, with the toRGB styles taken from w.
+
+        `dtype=torch.bfloat16` keeps the feature maps in bfloat16 (the layers convert their weights;
+        styles, demodulation and the image stay float32): faster on a CPU, with the error against
+        float32 given in docs/benchmarks.md. The default computes in S's dtype.
+        """
         if S.ndim != 2:
             raise ConfigError(f"S must be [B, {self.layout.dim}], got {list(S.shape)}")
         if not torch.isfinite(S).all():
             raise ConfigError("S contains NaN or infinite values")
-        return self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator)
+        if dtype is None or dtype == S.dtype:
+            return self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator)
+        if dtype not in SYNTHESIS_DTYPES.values():
+            raise ConfigError(f"dtype must be one of {', '.join(SYNTHESIS_DTYPES)}, got {dtype}")
+        return self.synthesis(self.layout.split(S), self.rgb_styles(w), noise_mode, noise_generator, dtype)
 
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                 noise_mode: NoiseMode = "const", noise_generator: torch.Generator | None = None) -> torch.Tensor:
         """The plain path z -> image (noise_mode defaults to 'const', like the official generate.py)."""
         w = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesize(self.styles(w), w, noise_mode, noise_generator)
+
+    def trace_synthesis(self, z: torch.Tensor):
+        """One forward pass from z, kept for `linear_response` (see genfields.stylegan2.linear)."""
+        from genfields.stylegan2.linear import trace_synthesis
+
+        return trace_synthesis(self, z)
+
+    def linear_response(self, trace, start: int, position: int, channels=None, sample: int = 0,
+                        check_window: bool = False):
+        """The image's first-order response to impulses at conv layer `start`'s input (genfields.stylegan2.linear)."""
+        from genfields.stylegan2.linear import linear_response
+
+        return linear_response(self, trace, start, position, channels, sample, check_window)
 
     def parameter_counts(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in module.parameters())

@@ -77,6 +77,16 @@ def bias_act(x: torch.Tensor, bias: torch.Tensor | None, lrelu: bool, gain: floa
     return x
 
 
+def lrelu_clamp(x: torch.Tensor, clamp: float | None) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2) and the optional clamp; in place when no gradient is recorded (saves two
+    full-size allocations per layer at inference)."""
+    inplace = not torch.is_grad_enabled()
+    x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
+    if clamp is None:
+        return x
+    return x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+
+
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale each row of `x` to unit mean square (the mapping network's input normalisation)."""
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
@@ -113,10 +123,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         weight = weight * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if out_scale is not None:
             weight = weight * out_scale.to(x.dtype).reshape(-1, 1, 1, 1)
-        y = _conv(x.contiguous(memory_format=torch.channels_last), weight, up, resample_filter)
+        y = conv2d_resample(x.contiguous(memory_format=torch.channels_last), weight, up, resample_filter)
         return y if shift is None else y + shift
     x = (x * styles.to(x.dtype).reshape(b, -1, 1, 1)).contiguous(memory_format=torch.channels_last)
-    y = _conv(x, weight, up, resample_filter)
+    y = conv2d_resample(x, weight, up, resample_filter)
     if out_scale is None:
         return y if shift is None else y + shift
     out_scale = out_scale.to(x.dtype).reshape(b, -1, 1, 1)
@@ -125,8 +135,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     return torch.addcmul(shift, y, out_scale)
 
 
-def _conv(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter: torch.Tensor | None) -> torch.Tensor:
-    """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last."""
+def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, up: int,
+                    resample_filter: torch.Tensor | None) -> torch.Tensor:
+    """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last: the convolution
+    of `modulated_conv2d` once the styles are applied (also used with styles folded into `weight`)."""
     if up == 1:
         return F.conv2d(x, weight.contiguous(memory_format=torch.channels_last), padding=weight.shape[-1] // 2)
     x = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=torch.channels_last), stride=up)

@@ -1,0 +1,106 @@
+"""Field measurement: wall time of `genfields fields --measure` against the goals, and its sizes
+against the float64 finite differences it replaced.
+
+    # official-format paper256 and 128x128 pickles with random weights, written by NVIDIA's code:
+    .venv/bin/python benchmarks/fields.py --official /path/to/stylegan2-ada-pytorch
+    # or pickles you have:
+    .venv/bin/python benchmarks/fields.py --pkl128 A.pkl --pkl256 B.pkl
+    # sizes of every layer, linear response vs float64 finite differences (slow: minutes per model):
+    .venv/bin/python benchmarks/fields.py --compare synth64 ../shared/fixtures/stylegan2-ada/nvidia_tiny64.pkl \
+        random:paper256 --samples 4 --channels 16
+
+Each timing runs the command line as a user would (`python -m genfields fields ... --measure --json`,
+start-up and loading included), then the measurement alone in this process (`field_table` once the
+generator is loaded), and prints both next to the goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GOALS = {"synth64": None, "128x128": 15.0, "paper256": 60.0, "--arch paper256": 3.0}
+
+
+def time_command(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "genfields", "fields", *args, "--measure", "--json"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def time_measurement(args: list[str]) -> float:
+    """The measurement alone, in this process, once the generator is loaded (what the command adds to start-up)."""
+    from genfields.fields import field_table
+    from genfields.stylegan2 import Generator, load_generator
+
+    G = Generator.from_arch(args[1], seed=0) if args[0] == "--arch" else load_generator(args[1])
+    start = time.perf_counter()
+    field_table(G.layout, G, measure=True, effective=args[0] == "--model")
+    return time.perf_counter() - start
+
+
+def compare(spec: str, samples: int, channels: int) -> None:
+    """Every layer's exact and effective sizes, fast and reference, for one model."""
+    from genfields.fields import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
+                                  measure_exact_fields_fd)
+    from genfields.stylegan2 import load_generator
+
+    G = load_generator(spec)
+    timed = {}
+    for name, fn in (("exact", lambda: {k: m.gf_exact_clipped for k, m in measure_exact_fields(G).items()}),
+                     ("exact_fd", lambda: measure_exact_fields_fd(G)),
+                     ("effective", lambda: measure_effective_fields(G, samples=samples, channels=channels)),
+                     ("effective_fd", lambda: measure_effective_fields_fd(G, samples=samples, channels=channels))):
+        start = time.perf_counter()
+        timed[name] = (fn(), time.perf_counter() - start)
+    print(f"\n{spec} ({samples} samples x {channels} channels)")
+    print(f"{'layer':7s} {'exact':>6s} {'exact fd':>9s} {'effective':>10s} {'effective fd':>13s}")
+    for layer in G.layout:
+        row = [timed[k][0][layer.name] for k in ("exact", "exact_fd", "effective", "effective_fd")]
+        print(f"{layer.name:7s} {row[0]:6d} {row[1]:9d} {row[2]:10d} {row[3]:13d}")
+    equal = all(timed[k][0] == timed[k + "_fd"][0] for k in ("exact", "effective"))
+    seconds = ", ".join(f"{k} {v[1]:.1f}" for k, v in timed.items())
+    print(f"seconds: {seconds}; {'EQUAL' if equal else 'DIFFERENT'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--official", type=Path,
+                        help="A checkout of NVlabs/stylegan2-ada-pytorch (writes the pickles).")
+    parser.add_argument("--pkl128", type=Path, help="An official 128x128 pickle.")
+    parser.add_argument("--pkl256", type=Path, help="An official paper256 pickle.")
+    parser.add_argument("--compare", nargs="+", help="Models whose sizes to compare with the finite differences.")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--channels", type=int, default=16)
+    args = parser.parse_args()
+    if args.compare:
+        for spec in args.compare:
+            compare(spec, args.samples, args.channels)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pkl128, pkl256 = args.pkl128, args.pkl256
+        if args.official is not None:
+            from official import write_random_pickle
+
+            pkl128 = pkl128 or write_random_pickle(args.official, Path(tmp) / "paper128.pkl", 128)
+            pkl256 = pkl256 or write_random_pickle(args.official, Path(tmp) / "paper256.pkl", 256)
+        runs = [("synth64", ["--model", "synth64"]), ("--arch paper256", ["--arch", "paper256"])]
+        runs += [("128x128", ["--model", str(pkl128)])] if pkl128 else []
+        runs += [("paper256", ["--model", str(pkl256)])] if pkl256 else []
+        print(f"{'model':16s} {'command s':>9s} {'measurement s':>13s} {'goal':>6s}")
+        for name, cli in runs:
+            seconds = time_command(cli)
+            inside = time_measurement(cli)
+            goal = GOALS[name]
+            print(f"{name:16s} {seconds:9.1f} {inside:13.1f} {'' if goal is None else f'< {goal:g}':>6s}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
