@@ -1,7 +1,10 @@
 """The `genfields` command line: thin commands over the library.
 
-Every command reports user errors (missing file, bad checkpoint, bad argument) as one line on
-stderr and exits with status 2, without a traceback.
+Every command reports user errors (missing file, bad checkpoint, bad argument, unwritable output)
+as one line on stderr and exits with status 2, without a traceback: options are checked at parse
+time (`genfields.errors`), and `GenfieldsGroup` (`errors.one_line_group`) maps whatever else a
+command raises to one line. `--debug` (anywhere on the line) or GENFIELDS_DEBUG=1 shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -14,15 +17,35 @@ from typing import Optional
 
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from genfields.errors import ConfigError, GenfieldsError, exit_with_error
+from genfields.errors import (AT_LEAST_1, DEBUG_ENV, SEED, ConfigError, cli_console, exclusive, one_line_group,
+                              output_file, output_folder, ranged)
 from genfields.stylegan2.cli import MODEL_HELP
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+GenfieldsGroup = one_line_group()  # every error one line and exit 2 (genfields.errors)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=GenfieldsGroup,
                   help="StyleGAN2 generative fields and style-space face editing.")
-console = Console()
+console = cli_console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from genfields import __version__
+
+        print(f"genfields {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help=f"Show the traceback of an error (also {DEBUG_ENV}=1); "
+                               "may be given anywhere on the line."),
+) -> None:
+    """StyleGAN2 generative fields and style-space face editing."""
 
 
 
@@ -32,15 +55,18 @@ def fields(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     measure: bool = typer.Option(False, "--measure", help="Also measure the exact field on the network "
                                  "and (with --model) the effective field."),
-    share: float = typer.Option(0.9, help="Energy share that defines the effective field."),
-    samples: int = typer.Option(4, help="Samples averaged for the effective field."),
-    channels: int = typer.Option(16, help="Random channels per layer averaged for the effective field."),
+    share: float = typer.Option(0.9, callback=ranged(0, 1, min_open=True),
+                                help="Energy share that defines the effective field, in (0, 1]."),
+    samples: int = typer.Option(4, callback=AT_LEAST_1, help="Samples averaged for the effective field."),
+    channels: int = typer.Option(16, callback=AT_LEAST_1,
+                                 help="Random channels per layer averaged for the effective field."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per conv layer (a JSON list)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
-    plot: Optional[Path] = typer.Option(None, help="Write the Figure 2 analogue (fields over a generated image)."),
+    plot: Optional[Path] = typer.Option(None, callback=output_file(".png", ".pdf", ".svg"),
+                                        help="Write the Figure 2 analogue (fields over a generated image)."),
     plot_layers: Optional[str] = typer.Option(None, help="Layers drawn by --plot, e.g. conv2,conv6,conv10 "
                                               "(default: those, scaled to the generator's depth)."),
-    seed: int = typer.Option(0, help="Seed for the sample image and the measurements."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed for the sample image and the measurements."),
 ) -> None:
     """Generative fields of every conv layer: the paper's Eq. 1, and measured exact/effective sizes.
 
@@ -54,6 +80,7 @@ def fields(
 
     if (arch is None) == (model is None):
         raise ConfigError("give exactly one of --arch or --model")
+    exclusive(**{"--json": as_json, "--csv": as_csv})
     G = load_generator(model) if model else (Generator.from_arch(arch, seed=seed) if measure or plot else None)
     layout = G.layout if G is not None else StyleLayout.from_arch(arch)
     rows = field_table(layout, G, measure=measure, effective=model is not None and not model.startswith("random:"),
@@ -101,8 +128,8 @@ def _print_fields_table(rows: list[dict], name: str, measure: bool) -> None:
 
 @app.command()
 def demo(
-    outdir: Path = typer.Option(Path("runs/demo"), help="Output folder."),
-    seed: int = typer.Option(0, help="Seed of the first identity."),
+    outdir: Path = typer.Option(Path("runs/demo"), callback=output_folder, help="Output folder."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the first identity."),
 ) -> None:
     """The main job on the embedded default: edits of generated faces towards rendered ones, and the fields.
 
@@ -114,7 +141,7 @@ def demo(
     from genfields.editing.editor import shipped_editors
     from genfields.evaluation.gan_card import FIELDS_FILE
     from genfields.fields import field_table
-    from genfields.imageio import make_grid, save_image
+    from genfields.imageio import atomic_write_text, make_grid, save_image
     from genfields.stylegan2 import Generator, StyleLayout, load_generator, shipped_models
     from genfields.stylegan2.checkpoints import MODELS_DIR
     from genfields.stylegan2.network import seed_to_z
@@ -127,7 +154,7 @@ def demo(
         rows, name, measured = field_table(StyleLayout.from_arch("paper256")), "paper256 (the paper's model)", False
     _print_fields_table(rows, name, measure=measured)
     fields_file = outdir / f"fields_{name.split()[0]}.json"
-    fields_file.write_text(json.dumps(rows, indent=1))
+    atomic_write_text(fields_file, json.dumps(rows, indent=1))
     if "synth64" in shipped_editors() and "synth64" in shipped_models():
         from genfields.editing.demo import run_demo
 
@@ -182,10 +209,7 @@ _register_package_commands()
 
 
 def main() -> None:
-    try:
-        app()
-    except GenfieldsError as exc:
-        exit_with_error(exc)
+    app()  # GenfieldsGroup turns every error into one line and exit 2
 
 
 if __name__ == "__main__":

@@ -5,12 +5,18 @@ no full digest is published, the prefix that torch-hub style file names carry), 
 its licence. Files live in the cache folder `GENFIELDS_HOME` (default: the user's cache dir +
 `genfields`). Downloads resume from a `.part` file with an HTTP Range request, are verified
 before an atomic rename, and fail offline with a message that says which file to put where.
+
+Where no digest is published (NVIDIA's paper256 generator), the first complete download is
+trusted and its SHA-256 pinned in the cache (`pins.json`: digest, size, when and how it was
+pinned); a later file with other bytes is refused in one line (trust on first use).
 """
 
 from __future__ import annotations
 
 import bz2
+import datetime
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -167,9 +173,59 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_digest(asset: Asset, path: Path) -> None:
-    """Refuse `path` unless its SHA-256 matches the entry (full digest, else the known prefix)."""
+PINS_FILE = "pins.json"
+
+
+def read_pins(root: Optional[Path] = None) -> dict[str, dict]:
+    """The trust-on-first-use pins of the cache: asset name -> {sha256, size, filename, origin, pinned_at}."""
+    path = (root or home()) / PINS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        pins = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DownloadError(f"{path}: unreadable pin file ({exc}); it records the digests trusted on first "
+                            "download: repair or delete it") from None
+    return pins if isinstance(pins, dict) else {}
+
+
+def pin_of(asset: Asset, root: Optional[Path] = None) -> Optional[dict]:
+    """The pin of an asset without a published digest, if one was recorded."""
+    return read_pins(root).get(asset.name) if asset.verification == "none" else None
+
+
+def pin_digest(asset: Asset, path: Path, origin: str, root: Optional[Path] = None) -> dict:
+    """Record the SHA-256 and size of `path` as the trusted bytes of `asset` (trust on first use)."""
+    root = root or home()
+    pins = read_pins(root)
+    pins[asset.name] = {"sha256": sha256_of(path), "size": path.stat().st_size, "filename": asset.filename,
+                        "origin": origin, "pinned_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                            timespec="seconds")}
+    tmp = root / (PINS_FILE + ".tmp")
+    tmp.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, root / PINS_FILE)
+    return pins[asset.name]
+
+
+def verification(asset: Asset, root: Optional[Path] = None) -> str:
+    """How a file is checked: 'sha256', 'sha256-prefix', 'sha256-pinned' (trusted on first use) or 'none'."""
+    if asset.verification == "none" and pin_of(asset, root):
+        return "sha256-pinned"
+    return asset.verification
+
+
+def check_digest(asset: Asset, path: Path, root: Optional[Path] = None) -> None:
+    """Refuse `path` unless its SHA-256 matches the entry (full digest, else the known prefix, else the pin)."""
+    pin = pin_of(asset, root or path.parent)
+    if pin and path.stat().st_size != pin["size"]:
+        raise DownloadError(f"{asset.filename}: {path.stat().st_size} bytes, not the {pin['size']} pinned on "
+                            f"{pin['pinned_at']} ({pin['origin']}); the file was refused (a different or corrupt "
+                            f"file; if you trust it, delete the '{asset.name}' entry of {PINS_FILE})")
     actual = sha256_of(path)
+    if pin and actual != pin["sha256"]:
+        raise DownloadError(f"{asset.filename}: SHA-256 {actual} differs from the {pin['sha256']} pinned on "
+                            f"{pin['pinned_at']} ({pin['origin']}); the file was refused (no digest is published "
+                            f"for it; if you trust the new file, delete the '{asset.name}' entry of {PINS_FILE})")
     expected = asset.sha256 or asset.sha256_prefix
     if expected and not actual.startswith(expected):
         raise DownloadError(f"{asset.filename}: SHA-256 {actual} does not match the expected "
@@ -182,10 +238,10 @@ def status(asset: Asset, root: Optional[Path] = None, verify: bool = True) -> st
     path = asset_path(asset, root)
     if not path.is_file():
         return "missing"
-    if not verify or asset.verification == "none":
+    if not verify or verification(asset, root) == "none":
         return "present"
     try:
-        check_digest(asset, path)
+        check_digest(asset, path, root)
     except DownloadError:
         return "corrupt"
     return "verified"
@@ -207,6 +263,8 @@ def require(name: str, root: Optional[Path] = None) -> Path:
     path = asset_path(asset, root)
     if not path.is_file():
         raise DownloadError(offline_message(asset, root, "not in the cache"))
+    if pin_of(asset, root):  # no published digest: the bytes must still be those trusted on first use
+        check_digest(asset, path, root)
     return path
 
 
@@ -287,6 +345,8 @@ def download(asset: Asset, root: Optional[Path] = None, timeout: float = 60.0, p
     root.mkdir(parents=True, exist_ok=True)
     path = asset_path(asset, root)
     if path.is_file() and not force and status(asset, root) in ("verified", "present"):
+        if asset.verification == "none" and not pin_of(asset, root):
+            pin_digest(asset, path, "trusted on first use: the file found in the cache", root)
         return path
     part = root / (Path(asset.url).name + ".part")
     _fetch(asset, part, timeout, progress)
@@ -295,11 +355,13 @@ def download(asset: Asset, root: Optional[Path] = None, timeout: float = 60.0, p
         candidate = root / (asset.filename + ".tmp")
         _decompress(asset, part, candidate)
     try:
-        check_digest(asset, candidate)
+        check_digest(asset, candidate, root)
     except DownloadError:
         part.unlink(missing_ok=True)
         candidate.unlink(missing_ok=True)
         raise
+    if asset.verification == "none" and not pin_of(asset, root):
+        pin_digest(asset, candidate, f"trusted on first use: the first complete download from {asset.url}", root)
     os.replace(candidate, path)
     part.unlink(missing_ok=True)
     return path
@@ -308,6 +370,9 @@ def download(asset: Asset, root: Optional[Path] = None, timeout: float = 60.0, p
 def iter_status(root: Optional[Path] = None, verify: bool = True) -> Iterator[dict]:
     """One row per registry entry: name, file, status, verification, size, path, URL, licence."""
     for asset in REGISTRY.values():
+        pin = pin_of(asset, root)
         yield {"name": asset.name, "file": asset.filename, "status": status(asset, root, verify),
-               "verification": asset.verification, "size": asset.size,
-               "path": str(asset_path(asset, root)), "url": asset.url, "licence": asset.licence}
+               "verification": verification(asset, root), "size": asset.size or (pin or {}).get("size"),
+               "path": str(asset_path(asset, root)), "url": asset.url, "licence": asset.licence,
+               "digest_source": (f"pinned {pin['pinned_at']} ({pin['origin']}): {pin['sha256']}" if pin
+                                 else asset.hash_source)}

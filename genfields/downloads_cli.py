@@ -6,14 +6,14 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from genfields import downloads
 from genfields.downloads import DownloadError, download as fetch_asset, get_asset, home, iter_status
+from genfields.errors import cli_console
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+console = cli_console()
+err_console = cli_console(stderr=True)
 
 
 def _print_status(as_json: bool, verify: bool) -> None:
@@ -23,11 +23,13 @@ def _print_status(as_json: bool, verify: bool) -> None:
         print(json.dumps(rows, indent=1))
         return
     table = Table(title=f"genfields components in {home()}")
-    for column in ("name", "status", "verification", "size", "file"):
+    for column in ("name", "status", "verification", "size", "file", "pin"):
         table.add_column(column)
     for row in rows:
         size = f"{row['size'] / 1e6:.1f} MB" if row["size"] else "?"
-        table.add_row(row["name"], row["status"], row["verification"], size, row["file"])
+        pin = row["digest_source"] if row["verification"] == "sha256-pinned" else (
+            "not pinned yet (no published digest)" if row["verification"] == "none" else "")
+        table.add_row(row["name"], row["status"], row["verification"], size, row["file"], pin)
     console.print(table)
 
 
@@ -53,10 +55,16 @@ def download(
         try:
             path = fetch_asset(asset, force=force)
         except DownloadError as exc:
+            if len(assets) == 1:  # one download: its own one-line error
+                raise
             err_console.print(f"[red]failed:[/red] {exc}", highlight=False)
             failed.append(asset.name)
             continue
-        note = "" if asset.verification == "sha256" else f" (verification: {asset.verification})"
-        console.print(f"{asset.name}: {path}{note}")
+        pin = downloads.pin_of(asset)
+        if pin:
+            note = f" (no published digest: SHA-256 {pin['sha256']} pinned {pin['pinned_at']}, {pin['origin']})"
+        else:
+            note = "" if asset.verification == "sha256" else f" (verification: {asset.verification})"
+        console.print(f"{asset.name}: {path}{note}", highlight=False)
     if failed:
         raise DownloadError(f"{len(failed)} of {len(assets)} downloads failed: {', '.join(failed)} (see above)")

@@ -1,4 +1,28 @@
-"""Errors that the command line reports as one clear line (no traceback)."""
+"""Errors that the command line reports as one clear line (no traceback), and the checks that raise them.
+
+The second half is the command line's one validation layer: numeric ranges, seeds, output
+paths, checked at parse time where they can be (Typer callbacks), so that a bad number or an
+unwritable output is one line naming the option before any work starts:
+
+    batch: int = typer.Option(32, callback=AT_LEAST_1, help=...)
+    share: float = typer.Option(0.9, callback=ranged(0, 1, min_open=True), help=...)
+    outdir: Path = typer.Option(..., callback=output_folder, help=...)
+    out: Path = typer.Option(..., callback=output_file(".png", ".jpg"), help=...)
+
+The callbacks raise `ConfigError` (not Click's own errors), so every refusal reads the same:
+`error: --batch must be >= 1, got 0`. `genfields.cli` turns whatever else a command raises into
+one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Optional
 
 
 class GenfieldsError(Exception):
@@ -38,3 +62,254 @@ def dataclass_from_dict(cls, data: dict, what: str, strict: bool = True):
     if unknown and strict:
         raise ConfigError(f"unknown {what} keys: {', '.join(unknown)}")
     return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# --- command-line checks ---------------------------------------------------------------------------
+SEED_MAX = 2 ** 32 - 1  # seeds feed np.random.RandomState, as NVIDIA's generate.py does
+
+
+# --- numbers -----------------------------------------------------------------------------------
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def _range_text(min: Optional[float], max: Optional[float], min_open: bool, max_open: bool) -> str:
+    if min is not None and max is not None:
+        return f"in {'(' if min_open else '['}{_num(min)}, {_num(max)}{')' if max_open else ']'}"
+    if min is not None:
+        return f"{'>' if min_open else '>='} {_num(min)}"
+    if max is not None:
+        return f"{'<' if max_open else '<='} {_num(max)}"
+    return "a finite number"
+
+
+def check_number(name: str, value: float, min: Optional[float] = None, max: Optional[float] = None,
+                 min_open: bool = False, max_open: bool = False) -> float:
+    """`value` if it is finite and within the range, else a ConfigError naming `name` and the range."""
+    text = _range_text(min, max, min_open, max_open)
+    bad = not math.isfinite(value)
+    bad = bad or (min is not None and (value <= min if min_open else value < min))
+    bad = bad or (max is not None and (value >= max if max_open else value > max))
+    if bad:
+        raise ConfigError(f"{name} must be {text}, got {value:g}" if isinstance(value, float)
+                          else f"{name} must be {text}, got {value}")
+    return value
+
+
+def ranged(min: Optional[float] = None, max: Optional[float] = None, *, min_open: bool = False,
+           max_open: bool = False) -> Callable:
+    """A Typer callback that refuses a number outside the range (and NaN/inf) with the option's name."""
+
+    def callback(ctx, param, value):  # untyped: Typer passes (ctx, param, value) by position
+        if value is None:
+            return value
+        check_number(_option_name(param), value, min, max, min_open, max_open)
+        return value
+
+    return callback
+
+
+FINITE = ranged()
+POSITIVE = ranged(0, min_open=True)
+NON_NEGATIVE = ranged(0)
+AT_LEAST_1 = ranged(1)
+AT_LEAST_2 = ranged(2)
+SEED = ranged(0, SEED_MAX)
+
+
+def _option_name(param) -> str:
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+    return max(opts, key=len) if opts else str(getattr(param, "name", "value"))
+
+
+# --- seeds ------------------------------------------------------------------------------------
+def parse_seeds(spec: str, option: str = "--seeds") -> list[int]:
+    """NVIDIA's generate.py syntax: '0-7' -> [0..7]; '1,5,9'; mixed '0-3,10'.
+
+    A range whose start is after its end ('5-2') and a seed given twice are refused (one file
+    per seed: a repeated seed would only write the same file again).
+    """
+    seeds: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            start, stop = (int(lo), int(hi)) if sep and lo else (int(part), int(part))
+        except ValueError:
+            raise ConfigError(f"{option}: cannot read seeds '{spec}': use e.g. 0-7 or 1,5,9") from None
+        if start > stop:
+            raise ConfigError(f"{option}: range '{part}' is empty (start after end); write {stop}-{start}")
+        seeds += range(start, stop + 1)
+    bad = [s for s in seeds if not 0 <= s <= SEED_MAX]
+    if bad:
+        raise ConfigError(f"{option}: seeds must be in 0..{SEED_MAX}, got {bad[0]}")
+    if len(set(seeds)) != len(seeds):
+        seen: set[int] = set()
+        repeated = [s for s in seeds if s in seen or seen.add(s)]
+        raise ConfigError(f"{option}: seed {repeated[0]} is given more than once ('{spec}'); each seed writes one file")
+    return seeds
+
+
+# --- output paths -------------------------------------------------------------------------------
+def _creatable(path: Path, option: str) -> None:
+    """Refuse `path` unless its nearest existing ancestor is a folder we can write a file in."""
+    parent = path.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: cannot be created ({parent} is a file, not a folder)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".genfields-probe-")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot be created in {parent} ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_folder(path: Path, option: str = "--outdir") -> Path:
+    """An output folder: existing and writable, or creatable. Nothing is created here."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{option} {path}: exists and is not a folder")
+        _creatable(path / "probe", option)
+    else:
+        _creatable(path, option)
+    return path
+
+
+def check_output_file(path: Path, option: str = "--out", suffixes: Iterable[str] = ()) -> Path:
+    """An output file: not a folder, a known suffix (if `suffixes`), in a writable or creatable folder."""
+    path = Path(path)
+    suffixes = tuple(suffixes)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    _creatable(path, option)
+    return path
+
+
+def output_folder(ctx, param, value: Optional[Path]) -> Optional[Path]:
+    """Typer callback: `check_output_folder` at parse time."""
+    if value is not None:
+        check_output_folder(value, _option_name(param))
+    return value
+
+
+def output_file(*suffixes: str) -> Callable:
+    """Typer callback factory: `check_output_file` with these suffixes at parse time."""
+
+    def callback(ctx, param, value: Optional[Path]) -> Optional[Path]:
+        if value is not None:
+            check_output_file(value, _option_name(param), suffixes)
+        return value
+
+    return callback
+
+
+def given_options(ctx, names: Iterable[str]) -> dict:
+    """The options among `names` that the user gave (command line or environment), with their values."""
+    typed = ("COMMANDLINE", "ENVIRONMENT")  # Click's ParameterSource names
+    return {name: ctx.params[name] for name in names
+            if getattr(ctx.get_parameter_source(name), "name", None) in typed}
+
+
+def exclusive(**given: bool) -> None:
+    """Refuse more than one of several options that each choose the output format."""
+    chosen = [name for name, on in given.items() if on]
+    if len(chosen) > 1:
+        raise ConfigError(f"{' and '.join(chosen)} cannot be used together; choose one")
+
+
+# --- consoles -----------------------------------------------------------------------------------
+def cli_console(stderr: bool = False):
+    """A rich Console that does not cut tables to 80 columns when the output is piped or captured."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr, width=None if tty else 1000, soft_wrap=not tty)
+
+
+# --- one line per error: the command group ------------------------------------------------------------
+DEBUG_ENV = "GENFIELDS_DEBUG"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 2000 else text[:2000] + " ..."
+
+
+class CommandFailed(SystemExit):
+    """The exit of a command that failed: status `code`, and the one line it printed as its str()."""
+
+    def __init__(self, message: str, code: int = 2, error: BaseException | None = None):
+        super().__init__(code)
+        self.message, self.error = message, error  # `error`: what the command raised, for tests and callers
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _fail(message: str, code: int, error: BaseException | None = None) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise CommandFailed(message, code, error) from None
+
+
+@functools.lru_cache(maxsize=None)
+def one_line_group():
+    """The Typer group class of `genfields` (and of any standalone sub-app): every error one line, exit 2.
+
+    Built on first use, so that importing genfields.errors does not import Typer.
+    """
+    import typer
+    from typer._click import exceptions as click_exceptions  # Typer's own Click
+    from typer.core import TyperGroup
+
+    class GenfieldsGroup(TyperGroup):
+        """The command group whose every error is one line on stderr and exit status 2.
+
+        Click's usage errors (a bad option value, a missing option) lose their usage box; a
+        `GenfieldsError` is printed as it is; any other exception as its type and first line, with
+        the hint to rerun with --debug. An interrupt (Ctrl-C) is one line and status 130.
+        """
+
+        def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+            args = list(sys.argv[1:] if args is None else args)
+            debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+            args = [a for a in args if a != "--debug"]
+            try:
+                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click_exceptions.NoArgsIsHelpError as exc:
+                print(exc.format_message(), file=sys.stderr)
+                raise CommandFailed("no command given", 2) from None
+            except click_exceptions.ClickException as exc:
+                message = " ".join(exc.format_message().split())
+                _fail(message, exc.exit_code if exc.exit_code != 1 else 2, exc)
+            except typer.Abort:
+                _fail("aborted", 1)
+            except (KeyboardInterrupt, typer.Exit) as exc:
+                code = getattr(exc, "exit_code", 130)
+                if code == 130:
+                    print("interrupted", file=sys.stderr)
+                if standalone_mode:
+                    sys.exit(code)
+                return code
+            except GenfieldsError as exc:
+                if debug:
+                    raise
+                _fail(_one_line(exc), 2, exc)
+            except Exception as exc:  # noqa: BLE001 - the promise is one line for anything a command raises
+                if debug:
+                    raise
+                _fail(f"{type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", 2, exc)
+            if result == 130:  # Typer turned a KeyboardInterrupt into exit status 130
+                print("interrupted", file=sys.stderr)
+            if standalone_mode:
+                sys.exit(result if isinstance(result, int) else 0)
+            return result
+
+    return GenfieldsGroup

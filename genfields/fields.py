@@ -395,5 +395,10 @@ def plot_generative_fields(image: torch.Tensor, rows: list[dict], layers: list[s
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from pathlib import Path
+
+    from genfields.imageio import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=100, format=Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)

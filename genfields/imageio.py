@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -39,15 +42,45 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array, dtype=np.uint8, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # what save_image writes, by suffix
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary name beside `path` to write to; renamed onto `path` on success, removed on failure.
+
+    The parent folder is created. A reader never sees a half-written file, and a failed write
+    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def save_image(image: torch.Tensor | np.ndarray, path: str | os.PathLike) -> Path:
-    """Write one image ([C, H, W] / [1, C, H, W] float, or [H, W, C] uint8) as PNG, atomically."""
+    """Write one image ([C, H, W] / [1, C, H, W] float, or [H, W, C] uint8) atomically.
+
+    The format follows the suffix: .jpg/.jpeg is JPEG (quality 95), anything else PNG.
+    """
     if isinstance(image, torch.Tensor):
         image = to_uint8(image if image.ndim == 4 else image[None])[0]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower(), "PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
+            tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
 
 
@@ -63,6 +96,17 @@ def make_grid(images: torch.Tensor, cols: int | None = None, pad: int = 2, pad_v
     return grid
 
 
+MAX_PIXELS = 64_000_000  # photos above this (e.g. 10000x10000) are refused before decoding
+
+
+def check_image_size(path: str | os.PathLike, size: tuple[int, int]) -> None:
+    """Refuse an image whose header claims more than MAX_PIXELS pixels (memory, time, decompression bombs)."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: {width}x{height} pixels is above the {MAX_PIXELS // 1_000_000}-megapixel limit; "
+                         "shrink the photo first")
+
+
 def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.Tensor:
     """Read an RGB image as [1, 3, H, W] in [-1, 1]; resize (Lanczos) to `resolution` if given.
 
@@ -73,7 +117,11 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
     if not path.is_file():
         raise ImageError(f"no such image: {path}")
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # PIL warns of large images; check_image_size refuses them instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)  # reads the header only: the size is checked before decoding
+        with im:
+            check_image_size(path, im.size)
             im.load()
             if im.mode not in ("RGB", "RGBA", "P"):
                 raise ImageError(f"{path}: image mode {im.mode} is not RGB (convert it to 8-bit RGB first)")
@@ -83,6 +131,9 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
                     raise ImageError(f"{path}: {im.size[0]}x{im.size[1]} is not square; use an aligned square crop")
                 im = im.resize((resolution, resolution), Image.LANCZOS)
             return from_uint8(np.asarray(im))
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: above the {MAX_PIXELS // 1_000_000}-megapixel limit ({exc}); shrink the photo "
+                         "first") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc})") from None
 

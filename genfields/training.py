@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from genfields.errors import CheckpointError, ConfigError
 
 CHECKPOINT_DIR = "checkpoint"
+RUN_FILES = ("config.json", "metrics.jsonl", CHECKPOINT_DIR, CHECKPOINT_DIR + ".old")  # what makes a folder a run
 
 
 # --- randomness ----------------------------------------------------------------------------------
@@ -144,6 +146,31 @@ class RunFolder:
     def has_checkpoint(self) -> bool:
         return (self.checkpoint_path / "state.json").is_file()
 
+    def holds_run(self) -> bool:
+        """True when the folder holds (part of) a run: its config, metrics or a checkpoint."""
+        return any((self.path / name).exists() for name in RUN_FILES)
+
+    def start_fresh(self, overwrite: bool = False, outputs: tuple[str, ...] = ()) -> None:
+        """Make sure a new run does not silently replace one: refuse, or with `overwrite` clear it.
+
+        A folder that holds a run is refused with a line that says how to continue it
+        (--resume) or replace it (--overwrite). With `overwrite`, the run's own files and the
+        `outputs` the trainer writes (samples/, snapshots/, final/, ...) are deleted; nothing
+        else in the folder is touched.
+        """
+        if not self.is_main or not self.holds_run():
+            return
+        if not overwrite:
+            found = ", ".join(name for name in RUN_FILES if (self.path / name).exists())
+            raise ConfigError(f"{self.path} holds a run ({found}); continue it with --resume, or replace it with "
+                              "--overwrite")
+        for name in (*RUN_FILES, CHECKPOINT_DIR + ".tmp", *outputs):
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+
     def write_config(self, config: Any) -> None:
         if self.is_main:
             data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
@@ -199,6 +226,25 @@ class RunFolder:
         return tensors, state
 
 
+def check_resume_options(saved: dict, given: dict[str, tuple[str, Any]], changeable: frozenset = frozenset(),
+                         where: str = "config.json") -> None:
+    """Refuse options given on --resume that differ from the run's stored configuration.
+
+    `given` maps a config key (dotted for nested keys, e.g. generator.mapping_layers) to the
+    option that set it and its value. A resumed run keeps its configuration; a difference is a
+    one-line refusal that names the option, both values, and `--change` where the key may change.
+    """
+    for key, (option, value) in given.items():
+        stored: Any = saved
+        for part in key.split("."):
+            stored = stored.get(part) if isinstance(stored, dict) else None
+        if stored != value and not (isinstance(value, float) and isinstance(stored, (int, float))
+                                    and math.isclose(stored, value)):
+            hint = f" (to change it from here on: --change {key}={value})" if key in changeable else ""
+            raise ConfigError(f"--resume: {option} {value} differs from the run's {key} {stored} in {where}; "
+                              f"a resumed run keeps its configuration: drop {option}{hint}")
+
+
 def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
 
@@ -233,9 +279,9 @@ def load_optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dic
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from genfields.imageio import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genfields.cli import app
-from genfields.stylegan2.cli import parse_seeds
+from genfields.errors import parse_seeds
 
 runner = CliRunner()
 

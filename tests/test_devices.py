@@ -89,7 +89,7 @@ def test_device_names_resolve_or_fail_in_one_clear_line():
 def test_unavailable_device_is_a_config_error_before_any_work(command, tmp_path):
     args = [a.format(tmp=tmp_path) for a in command] + ["--device", "cuda"]
     result = runner.invoke(app, args)
-    assert isinstance(result.exception, ConfigError), result.output
+    assert result.exit_code == 2 and isinstance(result.exception.error, ConfigError), result.output
     assert "cuda requested but torch.cuda.is_available() is False" in str(result.exception)
     assert "\n" not in str(result.exception) and not any(tmp_path.iterdir())
 

@@ -142,5 +142,47 @@ def test_cli_download_all_goes_on_after_a_failure(server, tmp_path, monkeypatch)
         "broken": Asset(name="broken", filename="x.pth", url=f"{server}/missing.pth"),
         "test-weights": _asset(f"{server}/w.pth", SHA)})
     result = CliRunner().invoke(app, ["download", "all"])
-    assert isinstance(result.exception, DownloadError) and "1 of 2 downloads failed: broken" in str(result.exception)
+    assert result.exit_code == 2 and "1 of 2 downloads failed: broken" in str(result.exception)
     assert (tmp_path / "w.pth").read_bytes() == PAYLOAD
+
+
+def test_unpublished_digest_is_pinned_on_first_download_and_enforced(server, tmp_path, monkeypatch):
+    """Trust on first use (NVIDIA publishes no digest for the paper256 generator): pinned, printed, enforced."""
+    from genfields.cli import app
+
+    monkeypatch.setenv("GENFIELDS_HOME", str(tmp_path))
+    asset = _asset(f"{server}/w.pth")  # no digest at all
+    monkeypatch.setitem(downloads.REGISTRY, "test-weights", asset)
+    runner = CliRunner()
+    rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["download", "--list", "--json"]).stdout)}
+    assert rows["test-weights"]["verification"] == "none"
+    result = runner.invoke(app, ["download", "test-weights"])
+    assert result.exit_code == 0 and f"SHA-256 {SHA} pinned" in result.stdout, result.output
+    pin = json.loads((tmp_path / "pins.json").read_text())["test-weights"]
+    assert pin["sha256"] == SHA and pin["size"] == len(PAYLOAD) and f"{server}/w.pth" in pin["origin"]
+    rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["download", "--list", "--json"]).stdout)}
+    assert rows["test-weights"]["verification"] == "sha256-pinned" and rows["test-weights"]["status"] == "verified"
+    assert rows["test-weights"]["digest_source"].startswith("pinned ") and "first complete download" in \
+        rows["test-weights"]["digest_source"]
+    table = runner.invoke(app, ["download", "--list"]).stdout
+    assert "sha256-pinned" in table and "first complete download" in table
+    # the server now serves other bytes of the same size: refused, the trusted file kept
+    RangeHandler.files["/w.pth"] = PAYLOAD[::-1]
+    result = runner.invoke(app, ["download", "test-weights", "--force"])
+    last = result.stderr.splitlines()[-1]  # after the progress bar: one line
+    assert result.exit_code == 2 and result.stderr.count("error") == 1 and "Traceback" not in result.output
+    assert last.startswith("error: w.pth: SHA-256 ") and "differs from the " + SHA in last
+    assert (tmp_path / "w.pth").read_bytes() == PAYLOAD and not list(tmp_path.glob("*.part"))
+    # a file swapped in the cache is refused where it is used
+    (tmp_path / "w.pth").write_bytes(PAYLOAD[::-1])
+    with pytest.raises(DownloadError, match="differs from the " + SHA):
+        require("test-weights", root=tmp_path)
+    assert downloads.status(asset, tmp_path) == "corrupt"
+
+
+def test_a_cached_file_without_digest_is_pinned_when_first_seen(tmp_path):
+    asset = _asset("http://127.0.0.1:9/w.pth")
+    (tmp_path / "w.pth").write_bytes(PAYLOAD)
+    assert download(asset, root=tmp_path, progress=False) == tmp_path / "w.pth"  # no network: the cached file
+    pin = downloads.read_pins(tmp_path)["test-weights"]
+    assert pin["sha256"] == SHA and "found in the cache" in pin["origin"]

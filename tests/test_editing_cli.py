@@ -113,7 +113,8 @@ def test_train_editor_loss_weights_from_the_command_line(run):
 
 @pytest.mark.parametrize("args, message", [
     (("--config", "default", "--style-reg", "0.1"), "has no style regulariser"),
-    (("--lambda-attr", "-1"), "must be a finite number >= 0"),
+    (("--lambda-attr", "-1"), "--lambda-attr must be >= 0, got -1"),
+    (("--lambda-id", "nan"), "--lambda-id must be >= 0, got nan"),
 ])
 def test_train_editor_refuses_bad_loss_weights(run, args, message):
     result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--dataset", str(run / "ds"),

@@ -94,14 +94,14 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     result = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in (tmp_path / "quality.jsonl").read_text().splitlines()]
-    assert [q["kimg"] for q in lines] == [0]  # one snapshot at 32 images (kimg 0)
+    assert [q["kimg"] for q in lines] == [0.032, 0.064]  # a snapshot at every 32 images, each under its own name
     q = lines[0]
     assert q["fd"] > q["fd_floor"] >= 0 and 0 < q["yaw_std_ratio"] < 100
     assert (tmp_path / "curves.png").stat().st_size > 5000
     again = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "40", "--json"])
-    assert again.exit_code == 0 and len((tmp_path / "quality.jsonl").read_text().splitlines()) == 1
+    assert again.exit_code == 0 and len((tmp_path / "quality.jsonl").read_text().splitlines()) == 2
     other = CliRunner().invoke(app, ["gan-quality", "--run", str(tmp_path), "--n", "50"])
-    assert type(other.exception).__name__ == "ConfigError" and "measured with --n 40" in str(other.exception)
+    assert other.exit_code == 2 and "measured with --n 40" in str(other.exception)
     # ...and ship it: float16 weights that load, a samples grid, curves and a card written from the run's files
     from genfields.evaluation.gan_card import ship_gan
 
@@ -112,7 +112,7 @@ def test_gan_quality_on_a_run_folder(tmp_path):
     G = load_generator(out)
     assert G.config.img_resolution == 16
     card = (out / "MODEL_CARD.md").read_text()
-    assert "genfields train-gan --arch tiny16" in card and f"| 0 | {q['fd']:.2f} |" in card
+    assert "genfields train-gan --arch tiny16" in card and f"| 0.032 | {q['fd']:.2f} |" in card
     assert "(`train-gan --resume --change`): none" in card
     assert "**is below the quality bar**" in card and "## What was tried\n\nRaised R1 gamma." in card
     assert (out / "samples.png").is_file() and (out / "curves.png").is_file()
@@ -131,8 +131,8 @@ def test_resume_can_change_the_recipe_and_records_it(tmp_path):
     ratio = TINY.r1_interval / (TINY.r1_interval + 1)
     assert all(g["lr"] == pytest.approx(0.001 * ratio) for g in trainer.opt_D.param_groups)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["r1_gamma"] == 0.5 and saved["history"] == [{"images_seen": 32, "set": {"r1_gamma": 0.5,
-                                                                                          "lr_d": 0.001}}]
+    assert saved["r1_gamma"] == 0.5 and saved["history"] == [{"images_seen": 32, "set": {
+        "r1_gamma": 0.5, "lr_d": 0.001, "total_kimg": 0.064}}]  # the longer run is recorded with the change
     with pytest.raises(ConfigError, match="applies to a resumed run"):
         train_gan(TINY, tmp_path / "new", progress=False, changes={"r1_gamma": "0.5"})
     from typer.testing import CliRunner

@@ -20,11 +20,16 @@ import torch
 import typer
 
 from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
-from genfields.errors import ConfigError
+from genfields.errors import (AT_LEAST_1, AT_LEAST_2, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError,
+                              given_options, output_file, output_folder)
+from genfields.imageio import atomic_write_text
 from genfields.stylegan2.cli import MODEL_HELP
 
 DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
 AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
+
+
+THREADS_OPTION = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads.")
 
 
 def _threads(n: Optional[int]) -> None:
@@ -34,13 +39,18 @@ def _threads(n: Optional[int]) -> None:
 
 def make_dataset(
     preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256, ffhq256)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (dataset.json, data.safetensors, preview.png)."),
+    out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
+                             help="Output folder (dataset.json, data.safetensors, preview.png)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    identities: Optional[int] = typer.Option(None, help="Identity images (default: the preset's; synth64 9000)."),
-    attributes: Optional[int] = typer.Option(None, help="Attribute images (default: the preset's; synth64 3000)."),
-    truncation: float = typer.Option(1.0, help="Truncation psi of the generated set."),
-    seed: int = typer.Option(0, help="Seed of the recorded z."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    identities: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+                                             help="Identity images (default: the preset's; synth64 9000)."),
+    attributes: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+                                             help="Attribute images (default: the preset's; synth64 3000)."),
+    truncation: float = typer.Option(1.0, callback=FINITE, help="Truncation psi of the generated set."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the recorded z."),
+    threads: Optional[int] = THREADS_OPTION,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the dataset already in --outdir (editor runs "
+                                   "that were trained on it resume on the new one)."),
     device: str = DEVICE_OPTION,
     amp: bool = AMP_OPTION,
 ) -> None:
@@ -54,6 +64,9 @@ def make_dataset(
 
     _threads(threads)
     dev = resolve_device(device)
+    if (out / "dataset.json").exists() and not overwrite:
+        raise ConfigError(f"{out} holds a dataset (dataset.json); choose another --outdir, or replace it with "
+                          "--overwrite")
     p = get_preset(preset)
     if model is None:
         p.require(attribute_images=False)
@@ -65,39 +78,53 @@ def make_dataset(
 
 
 def train_editor(
+    ctx: typer.Context,
     preset: str = typer.Option("synth64", help="Editing preset (synth64, tiny16, paper256)."),
     config: str = typer.Option("paper", help="default | no-concat | style-reg | paper (Table 2) | wspace (Table 1) | "
                                "paper+id | paper+ids (beyond the paper: M_ref also sees F_attr(I_id) or S_id)."),
     dataset: Optional[Path] = typer.Option(None, help="A make-dataset folder (required unless --resume)."),
-    outdir: Optional[Path] = typer.Option(None, help="Run folder (default runs/train-editor-<preset>-<config>)."),
+    outdir: Optional[Path] = typer.Option(None, callback=output_folder,
+                                          help="Run folder (default runs/train-editor-<preset>-<config>)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    steps: Optional[int] = typer.Option(None, help="Training steps (default: the preset's)."),
-    batch: int = typer.Option(6, help="Global batch (split across torchrun processes)."),
-    lr_start: Optional[float] = typer.Option(None, help="Initial learning rate (default: the preset's)."),
-    lr_end: Optional[float] = typer.Option(None, help="Final learning rate (default: the preset's)."),
+    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Training steps (default: the preset's; on "
+                                        "--resume: the run's own, or a new length recorded in its history)."),
+    batch: int = typer.Option(6, callback=AT_LEAST_1, help="Global batch (split across torchrun processes)."),
+    lr_start: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                             help="Initial learning rate (default: the preset's)."),
+    lr_end: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                           help="Final learning rate (default: the preset's)."),
     layers: Optional[str] = typer.Option(None, help="Control units by conv range, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Control units by generative field (Eq. 1), e.g. 43-506."),
     mask_mode: str = typer.Option("train", help="train: mask while training and editing; inference: editing only."),
-    lambda_id: Optional[float] = typer.Option(None, help="lambda_1, weight of L_id (default: the preset's)."),
-    lambda_attr: Optional[float] = typer.Option(None, help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
-    lambda_rec: Optional[float] = typer.Option(None, help="lambda_3, weight of L_rec (default: the preset's)."),
-    style_reg: Optional[float] = typer.Option(None, help="Weight of the style regulariser -L(S) (configurations "
-                                              "style-reg and paper only; default: the preset's)."),
-    adversarial: Optional[float] = typer.Option(None, help="wspace: weight of the W discriminator's adversarial "
-                                                "term (default: the preset's)."),
-    lr_disc: Optional[float] = typer.Option(None, help="wspace: learning rate of the W discriminator (default 1e-4)."),
+    lambda_id: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                              help="lambda_1, weight of L_id (default: the preset's)."),
+    lambda_attr: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                                help="lambda_2, weight of L_lnd + L_pose (default: the preset's)."),
+    lambda_rec: Optional[float] = typer.Option(None, callback=NON_NEGATIVE,
+                                               help="lambda_3, weight of L_rec (default: the preset's)."),
+    style_reg: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="Weight of the style regulariser "
+                                              "-L(S) (configurations style-reg and paper only; default: the "
+                                              "preset's)."),
+    adversarial: Optional[float] = typer.Option(None, callback=NON_NEGATIVE, help="wspace: weight of the W "
+                                                "discriminator's adversarial term (default: the preset's)."),
+    lr_disc: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                            help="wspace: learning rate of the W discriminator (default 1e-4)."),
     train_attributes: Optional[bool] = typer.Option(None, "--train-attributes/--frozen-attributes",
                                                     help="Train a copy of E_attr with the network (IDDISEN does; the "
                                                     "default of wspace) or keep E_attr frozen (the default of the "
                                                     "style configurations)."),
     init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
                                        "of from zero: a fine-tune, e.g. with other loss weights."),
-    seed: int = typer.Option(0, help="Seed of the weights and every batch."),
-    sample_every: int = typer.Option(500, help="Write a sample grid every this many steps."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the weights and every batch."),
+    sample_every: int = typer.Option(500, callback=NON_NEGATIVE,
+                                     help="Write a sample grid every this many steps (0 = never)."),
+    threads: Optional[int] = THREADS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
-                                "only --steps, --max-minutes and --device apply)."),
-    max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+                                "only --steps, --max-minutes, --threads and --device may differ)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, deleting "
+                                   "its checkpoint, metrics, samples and final editor."),
+    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                                help="Save and stop cleanly after this many minutes."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
                              "(a resumed run keeps its setting)."),
@@ -110,6 +137,16 @@ def train_editor(
 
     _threads(threads)
     dev = resolve_device(device)
+    if overwrite and resume:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    keys = {"preset": "preset", "config": "config_name", "dataset": "dataset", "model": "generator",
+            "batch": "batch", "lr_start": "lr_start", "lr_end": "lr_end", "layers": "model.layers", "gf": "model.gf",
+            "mask_mode": "model.mask_mode", "lambda_id": "loss.identity", "lambda_attr": "loss.attribute",
+            "lambda_rec": "loss.reconstruction", "style_reg": "loss.style_reg", "init": "init", "seed": "seed",
+            "sample_every": "sample_every", "amp": "amp", "adversarial": "loss.adversarial", "lr_disc": "lr_disc",
+            "train_attributes": "model.train_attributes"}
+    given = {keys[name]: (f"--{name.replace('_', '-')}", str(value) if isinstance(value, Path) else value)
+             for name, value in given_options(ctx, keys).items()}
     cfg = None
     if not resume:
         if model is None:
@@ -123,7 +160,8 @@ def train_editor(
         cfg.model = dataclasses.replace(cfg.model, **model_changes)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg, adversarial)
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
-    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev)
+    trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev, overwrite=overwrite,
+                  given=given if resume else None)
     if trainer.dist.is_main:
         done = trainer.step >= trainer.cfg.steps
         typer.echo(f"{outdir}: step {trainer.step}/{trainer.cfg.steps}"
@@ -162,20 +200,26 @@ def read_z(path: Path, z_dim: int) -> torch.Tensor:
 
 
 def edit(
-    attribute: Path = typer.Option(..., help="Attribute image: an aligned square face (resized to the generator's)."),
+    attribute: Path = typer.Option(..., help="Attribute image: a photo with one face (found, and aligned FFHQ-style "
+                                   "when dlib is installed and it is not an aligned crop yet) or an aligned square "
+                                   "face; resized to the generator's resolution."),
+    align: bool = typer.Option(True, "--align/--no-align", help="Find and align the face in --attribute first "
+                               "(--no-align: use the image as it is; it must be square)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP + " Default: the preset's generator, else synth64."),
     preset: Optional[str] = typer.Option(None, help="Editing preset whose generator and downloads to use (e.g. ffhq256)."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
-    identity_seed: Optional[int] = typer.Option(None, help="Identity z = RandomState(seed).randn(1, z_dim)."),
+    identity_seed: Optional[int] = typer.Option(None, callback=SEED, help="Identity z = RandomState(seed).randn(1, z_dim)."),
     identity_z: Optional[Path] = typer.Option(None, help="Identity z from a .npy or .npz (key z)."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields, e.g. 43-506."),
-    out: Path = typer.Option(Path("edit.png"), "--out", help="I_out; the panel goes beside it as <name>_panel.png."),
+    out: Path = typer.Option(Path("edit.png"), "--out", callback=output_file(".png", ".jpg", ".jpeg"),
+                             help="I_out (.png, or .jpg for JPEG); the panel goes beside it as <name>_panel.png."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     device: str = DEVICE_OPTION,
 ) -> None:
     """Give a generated identity the head pose and expression of an attribute image."""
-    from genfields.imageio import load_image, save_image
+    from genfields.imageio import save_image
+    from genfields.perception.alignment import photo_for_generator
     from genfields.stylegan2 import seed_to_z
 
     from .editor import load_editor
@@ -195,15 +239,17 @@ def edit(
     model = model or "synth64"
     ed = load_editor(editor or model, model=model, device=dev)
     z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
-    result = ed.edit(z, load_image(attribute, ed.G.config.img_resolution), layers=layers, gf=gf).cpu()
+    photo, note = photo_for_generator(attribute, ed.G.config.img_resolution, align=align)
+    result = ed.edit(z, photo, layers=layers, gf=gf).cpu()
     metrics = {side: {k: float(v[0]) for k, v in m.items()} for side, m in result_metrics(result).items()}
     panel = out.with_name(out.stem + "_panel.png")
     save_image(result.image, out)
     m = metrics["method"]
     save_image(edit_panel(result, captions=("identity", "attribute", f"output id {m['identity']:.2f}")), panel)
     if as_json:
-        typer.echo(json.dumps({"output": str(out), "panel": str(panel), **metrics}))
+        typer.echo(json.dumps({"output": str(out), "panel": str(panel), "attribute": note, **metrics}))
     else:
+        typer.echo(f"attribute {attribute}: {note}")
         typer.echo(f"wrote {out} and {panel}: identity similarity {m['identity']:.3f}, landmark distance "
                    f"{m['expression']:.4f} (unedited {metrics['unedited']['expression']:.4f}), pose MSE "
                    f"{m['pose']:.2f} deg^2 (unedited {metrics['unedited']['pose']:.2f})")
@@ -213,19 +259,21 @@ def evaluate(
     preset: str = typer.Option("synth64", help="Editing preset: its attribute images and real set."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the preset name)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    pairs: int = typer.Option(1000, help="Identity/attribute pairs."),
-    seed: int = typer.Option(0, help="Seed of the identities and of the attribute renders."),
-    batch: int = typer.Option(50, help="Pairs per batch."),
+    pairs: int = typer.Option(1000, callback=AT_LEAST_2, help="Identity/attribute pairs (FD needs at least 2)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the identities and of the attribute renders."),
+    batch: int = typer.Option(50, callback=AT_LEAST_1, help="Pairs per batch."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results as JSON here."),
+    threads: Optional[int] = THREADS_OPTION,
+    out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".json"),
+                                       help="Also write the results as JSON here (checked before the work starts)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     judges: Optional[bool] = typer.Option(None, "--judges/--no-judges", help="Score with the judges (networks "
                                           "nothing is trained against) and report the loss networks' scores as "
                                           "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
                                           "perception preset has them (synth)."),
-    per_pair_steps: int = typer.Option(0, help="Score the per-pair optimum instead of the editor: dS optimised "
+    per_pair_steps: int = typer.Option(0, callback=NON_NEGATIVE, help="Score the per-pair optimum instead of the "
+                                       "editor: dS optimised "
                                        "for each pair from zero by this many Adam steps with the editor's losses "
                                        "(beyond the paper; slow). 0: the editor itself."),
     pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
@@ -258,9 +306,8 @@ def evaluate(
     use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
     referees = load_judges(perception, dev, pose_judge) if use_judges else None
     results = evaluate_editor(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")  # how it was measured
+    if out is not None:  # with how it was measured
+        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")
     if as_json:
         typer.echo(json.dumps(results))
         return

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from genfields.devices import amp_forward, module_device, resolve_device
 from genfields.errors import CheckpointError, ConfigError
-from genfields.imageio import list_images, load_image, make_grid, save_image
+from genfields.imageio import atomic_path, atomic_write_text, list_images, load_image, make_grid, save_image
 from genfields.perception import PerceptionSet
 from genfields.stylegan2 import Generator
 
@@ -125,11 +125,11 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
     tensors = {"z_id": z[:cfg.identities], "z_attr": z[cfg.identities:], **stats.tensors()}
     for k, v in data.items():
         tensors[f"id_{k}"], tensors[f"attr_{k}"] = v[:cfg.identities], v[cfg.identities:]
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(outdir / "data.safetensors"),
-              metadata={"format": FORMAT})
+    with atomic_path(outdir / "data.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": FORMAT})
     meta = {"format": FORMAT, "config": dataclasses.asdict(cfg), "s_dim": G.layout.dim, "w_dim": G.config.w_dim,
             "z_dim": G.z_dim, "resolution": G.config.img_resolution}
-    (outdir / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+    atomic_write_text(outdir / "dataset.json", json.dumps(meta, indent=1) + "\n")  # after the data: a folder with it is whole
     preview = torch.cat([z[:16], z[cfg.identities:cfg.identities + 8]])
     save_image(make_grid(generate(G, preview, cfg.truncation, cfg.amp)[2].cpu(), cols=8), outdir / "preview.png")
     return outdir

@@ -34,6 +34,7 @@ from genfields.training import (
     Distributed,
     RunFolder,
     StopWatch,
+    check_resume_options,
     load_module_tensors,
     load_optimizer_tensors,
     module_tensors,
@@ -226,8 +227,12 @@ def start_from_editor(trainer: EditorTrainer, name_or_path: str) -> None:
 
 def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = False, steps: int | None = None,
                  max_minutes: float | None = None, progress: bool = True,
-                 device: str | torch.device = "cpu") -> EditorTrainer:
+                 device: str | torch.device = "cpu", overwrite: bool = False,
+                 given: dict[str, tuple[str, object]] | None = None) -> EditorTrainer:
     """Train (or resume) an editor run in `outdir` on `device`; writes `final/` when all steps are done.
+
+    A new run refuses a folder that holds one unless `overwrite` (which clears it). On resume,
+    `given` (config key -> (option, value) the user typed) must agree with the stored config.
 
     Resuming reads the run's own config.json (`cfg` may be None); `steps` lengthens or shortens
     the run (the learning-rate schedule then stretches to the new length). Checkpoints are
@@ -240,6 +245,10 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
         torch.cuda.set_device(device)
     dist = Distributed(str(device))
     run = RunFolder(outdir, is_main=dist.is_main)
+    if not resume:
+        run.start_fresh(overwrite, outputs=("samples", "final", "status.json"))
+    elif given and run.has_checkpoint():
+        check_resume_options(run.read_config(), given, where=str(run.path / "config.json"))
     tensors, state = run.load_checkpoint() if resume and run.has_checkpoint() else ({}, {})
     cfg = resolve_config(cfg, run, resume, steps, at_step=state.get("step", 0))
     if not cfg.dataset:

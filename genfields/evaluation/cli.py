@@ -16,18 +16,17 @@ from typing import Optional
 
 import torch
 import typer
-from rich.console import Console
-
 from genfields.devices import DEVICE_HELP, resolve_device
-from genfields.errors import ConfigError
+from genfields.errors import AT_LEAST_1, AT_LEAST_2, SEED, ConfigError, cli_console, output_folder
 from genfields.stylegan2.cli import MODEL_HELP
 
-console = Console()
+console = cli_console()
 
 
 def reproduce(
     preset: str = typer.Option("synth64", help="Editing preset (synth64; tiny16 for a smoke run; paper256)."),
-    out: Path = typer.Option(Path("report"), "--out", help="Report folder: index.md, index.html, PNG figures, JSON."),
+    out: Path = typer.Option(Path("report"), "--outdir", "--out", callback=output_folder,
+                             help="Report folder: index.md, index.html, PNG figures, JSON."),
     quick: bool = typer.Option(False, "--quick", help="Fewer pairs and tests; fine-tune the missing configurations "
                                "from the paper editor for a few steps instead of requiring trained ones."),
     editors: Optional[Path] = typer.Option(None, help="A directory of train-editor runs named after the "
@@ -36,11 +35,13 @@ def reproduce(
                                            "made in OUT/work)."),
     model: Optional[str] = typer.Option(None, help="Generator override for every editor (shipped name, "
                                         "random:<arch>[:seed] or a checkpoint path)."),
-    pairs: Optional[int] = typer.Option(None, help="Pairs of Tables 1 and 2 (default 1000; quick 150)."),
-    tests: Optional[int] = typer.Option(None, help="Tests per Table 3 configuration (default 100; quick 40)."),
-    steps: Optional[int] = typer.Option(None, help="Steps of each quick fine-tune (default 200)."),
-    seed: int = typer.Option(0, help="Seed of identities, attribute images and fine-tunes."),
-    threads: Optional[int] = typer.Option(None, help="Intra-op threads."),
+    pairs: Optional[int] = typer.Option(None, callback=AT_LEAST_2, help="Pairs of Tables 1 and 2 (default 1000; "
+                                        "quick 150)."),
+    tests: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Tests per Table 3 configuration (default "
+                                        "100; quick 40)."),
+    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Steps of each quick fine-tune (default 200)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of identities, attribute images and fine-tunes."),
+    threads: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads."),
     plan: bool = typer.Option(False, "--plan", help="Print the commands that train every editor the report needs "
                               "(into --editors), one per line, and exit."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " Editors, edits and quick fine-tunes run "
@@ -70,8 +71,9 @@ def gan_quality_command(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     run: Optional[Path] = typer.Option(None, help="A train-gan run folder: evaluate every snapshot in it "
                                        "(appends quality.jsonl, draws curves.png)."),
-    n: int = typer.Option(2000, help="Images per set (GAN samples, renders, and the second render set)."),
-    seed: int = typer.Option(0, help="Seed of the GAN samples."),
+    n: int = typer.Option(2000, callback=AT_LEAST_2,
+                          help="Images per set (GAN samples, renders, and the second render set)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the GAN samples."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """FD of a generator against rendered faces (with the render-vs-render floor) and pose/expression coverage.
@@ -86,6 +88,7 @@ def gan_quality_command(
     from genfields.evaluation.plots import plot_gan_run, read_jsonl
     from genfields.perception import load_perception
     from genfields.stylegan2 import load_generator
+    from genfields.stylegan2.train import name_kimg
 
     if (model is None) == (run is None):
         raise ConfigError("give exactly one of --model or --run")
@@ -107,7 +110,7 @@ def gan_quality_command(
     for snap in tqdm(todo, desc="snapshots", unit="snapshot", disable=as_json or len(todo) < 2):
         G = load_generator(snap)
         reference = reference or render_reference(nets, n, G.config.img_resolution)
-        result = {"snapshot": snap.name, "kimg": int(snap.name[4:]), **gan_quality(G, nets, n, seed, reference)}
+        result = {"snapshot": snap.name, "kimg": name_kimg(snap.name), **gan_quality(G, nets, n, seed, reference)}
         with open(run / "quality.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")
         _report(result, as_json)
@@ -150,7 +153,8 @@ def ship_editor(
     baseline: Optional[Path] = typer.Option(None, help="The W-space baseline's run folder (with its evaluation.json) "
                                             "for the card's Table 1 comparison."),
     command: str = typer.Option("", help="The training command, for the model card."),
-    out_dir: Optional[Path] = typer.Option(None, help="Where shipped editors live (default: the package's)."),
+    out_dir: Optional[Path] = typer.Option(None, "--outdir", "--out-dir", callback=output_folder,
+                                           help="Where shipped editors live (default: the package's)."),
     notes: Optional[Path] = typer.Option(None, help="A markdown file of what was tried and why; goes into the card."),
 ) -> None:
     """Ship a run's final editor (float16) with a demo grid, curves and a model card from the run's files."""

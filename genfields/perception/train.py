@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from genfields.errors import ConfigError, dataclass_from_dict
-from genfields.training import (RunFolder, StopWatch, load_module_tensors, load_optimizer_tensors, module_tensors,
-                                optimizer_tensors, step_generator)
+from genfields.training import (RunFolder, StopWatch, check_resume_options, load_module_tensors,
+                                load_optimizer_tensors, module_tensors, optimizer_tensors, step_generator)
 
 from .augment import degrade
 from .data import FACE_CODES, ViewSet, ViewSetSpec, load_view_set
@@ -175,9 +175,17 @@ class PerceptionTrainer:
 
 
 def train_perception(cfg: PerceptionTrainConfig, outdir: str | Path, resume: bool = False,
-                     max_minutes: float | None = None, progress: bool = True) -> PerceptionTrainer:
-    """Train (or resume) a run in `outdir`; when all steps are done, evaluate and export to `outdir/final`."""
+                     max_minutes: float | None = None, progress: bool = True,
+                     overwrite: bool = False, given: dict | None = None) -> PerceptionTrainer:
+    """Train (or resume) a run in `outdir`; when all steps are done, evaluate and export to `outdir/final`.
+
+    A new run refuses a folder that holds one unless `overwrite` (which clears it). On resume,
+    `given` (config key -> (option, value) the user typed) must agree with the stored config."""
     run = RunFolder(outdir)
+    if not resume:
+        run.start_fresh(overwrite, outputs=("final", "eval.json"))
+    elif given and run.has_checkpoint():
+        check_resume_options(run.read_config(), given, where=str(run.path / "config.json"))
     if resume and run.has_checkpoint():
         cfg = dataclasses.replace(PerceptionTrainConfig.from_dict(run.read_config()), steps=cfg.steps)
     elif resume:

@@ -156,7 +156,10 @@ def load_rosinality(path: str | os.PathLike, channel_multiplier: int | None = No
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
     except Exception as exc:  # torch raises UnpicklingError for anything outside the weights-only allow-list
-        raise CheckpointError(f"{path}: refused by PyTorch's weights-only loader ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path}: refused by PyTorch's weights-only loader ({_weights_only_reason(exc)}); "
+                              "nothing in it was run. A file that needs more than plain tensors can run code when "
+                              "loaded: convert it on a machine you trust, or use a checkpoint of plain "
+                              "tensors") from None
     state = ckpt.get("g_ema") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no 'g_ema' state dict (is this a rosinality stylegan2-pytorch checkpoint?)")
@@ -305,6 +308,15 @@ def _atomic_write(path: Path, write) -> None:
 
 def _few(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _weights_only_reason(exc: BaseException) -> str:
+    """The line of PyTorch's weights-only refusal that names what was refused (not its advice to trust the file)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if any(key in line for key in ("GLOBAL", "Unsupported global", "WeightsUnpickler error", "Unsupported operand")):
+            return line[:300]
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,53 +14,39 @@ from typing import Optional
 import numpy as np
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from genfields.errors import ConfigError
+from genfields.errors import (AT_LEAST_1, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError, check_output_folder,
+                              cli_console, given_options, output_folder, parse_seeds)
 
-console = Console()
+console = cli_console()
+NOISE_MODES = ("const", "random", "none")
 
 MODEL_HELP = ("A shipped model name (e.g. synth64), random:<arch>[:seed] for random weights, or a path to an "
               "NVIDIA .pkl, a rosinality .pt, or a genfields checkpoint folder/.safetensors.")
 
 
-def parse_seeds(spec: str) -> list[int]:
-    """'0-7' -> [0..7]; '1,5,9' -> [1, 5, 9]; mixed '0-3,10'."""
-    seeds: list[int] = []
-    try:
-        for part in spec.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                seeds += list(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError(f"cannot read seeds '{spec}': use e.g. 0-7 or 1,5,9") from None
-    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 32:
-        raise ConfigError(f"seeds must be in 0..2^32-1, got '{spec}'")
-    return seeds
-
-
 def generate(
     model: str = typer.Option(..., help=MODEL_HELP),
     seeds: str = typer.Option("0-7", help="Seeds, e.g. 0-7 or 1,5,9 (z = RandomState(seed).randn(1, z_dim))."),
-    trunc: float = typer.Option(1.0, help="Truncation psi towards w_avg."),
+    trunc: float = typer.Option(1.0, callback=FINITE, help="Truncation psi towards w_avg."),
     noise_mode: str = typer.Option("const", help="const | random | none."),
-    outdir: Path = typer.Option(Path("runs/generate"), help="Output folder."),
+    outdir: Path = typer.Option(Path("runs/generate"), callback=output_folder, help="Output folder."),
     grid: bool = typer.Option(True, help="Also write grid.png with all seeds."),
     dtype: str = typer.Option("float32", help="Synthesis precision: float32, or bfloat16 (about twice as fast on a "
                               "CPU; its error against float32 is in docs/benchmarks.md)."),
 ) -> None:
     """Write seedNNNN.png and seedNNNN.npz (z, w, S) per seed, as the official generate.py seeds them."""
-    from genfields.imageio import make_grid, save_image
+    from genfields.imageio import atomic_path, make_grid, save_image
     from genfields.stylegan2 import load_generator
     from genfields.stylegan2.network import SYNTHESIS_DTYPES, seed_to_z
 
     if dtype not in SYNTHESIS_DTYPES:
         raise ConfigError(f"--dtype must be one of {', '.join(SYNTHESIS_DTYPES)}, got '{dtype}'")
-    G = load_generator(model)
     seed_list = parse_seeds(seeds)
+    if noise_mode not in NOISE_MODES:
+        raise ConfigError(f"--noise-mode must be one of {', '.join(NOISE_MODES)}, got '{noise_mode}'")
+    G = load_generator(model)
     outdir.mkdir(parents=True, exist_ok=True)
     images = []
     with torch.no_grad():
@@ -71,12 +57,14 @@ def generate(
             img = G.synthesize(S, w=w, noise_mode=noise_mode, noise_generator=torch.Generator().manual_seed(s),
                                dtype=SYNTHESIS_DTYPES[dtype])
             save_image(img, outdir / f"seed{s:04d}.png")
-            np.savez(outdir / f"seed{s:04d}.npz", z=z.numpy(), w=w.numpy(), S=S.numpy())
+            with atomic_path(outdir / f"seed{s:04d}.npz") as tmp, open(tmp, "wb") as f:
+                np.savez(f, z=z.numpy(), w=w.numpy(), S=S.numpy())
             images.append(img)
     if grid:
         save_image(make_grid(torch.cat(images)), outdir / "grid.png")
     note = " (random weights: the images are noise)" if model.startswith("random:") else ""
-    console.print(f"wrote {len(seed_list)} images to {outdir}{note}")
+    count = f"{len(seed_list)} image{'s' if len(seed_list) != 1 else ''}" + (" and grid.png" if grid else "")
+    console.print(f"wrote {count} to {outdir}{note}")
 
 
 def info(
@@ -106,21 +94,30 @@ def info(
 
 
 def train_gan_command(
+    ctx: typer.Context,
     arch: str = typer.Option("synth64", help="Generator architecture (paper256, synth64, tiny16, ...)."),
-    outdir: Optional[Path] = typer.Option(None, help="Run folder (default runs/train-gan-<arch>-seed<seed>)."),
-    kimg: float = typer.Option(300.0, help="Total training length in thousands of real images shown."),
-    batch: int = typer.Option(32, help="Global batch size (split across torchrun processes)."),
-    seed: int = typer.Option(0, help="Seed of the weights, the data order and every random draw."),
+    outdir: Optional[Path] = typer.Option(None, callback=output_folder,
+                                          help="Run folder (default runs/train-gan-<arch>-seed<seed>)."),
+    kimg: Optional[float] = typer.Option(None, callback=POSITIVE, help="Total training length in thousands of "
+                                         "real images shown (default 300; on --resume: the run's own)."),
+    batch: int = typer.Option(32, callback=AT_LEAST_1, help="Global batch size (split across torchrun processes)."),
+    seed: int = typer.Option(0, callback=SEED, help="Seed of the weights, the data order and every random draw."),
     data: str = typer.Option("render", help="'render' (synthetic faces on the fly) or a synth-data folder."),
-    r1_gamma: float = typer.Option(0.1, help="R1 regularisation weight."),
-    lr: float = typer.Option(0.0025, help="Learning rate of G and D."),
-    pl_weight: float = typer.Option(0.0, help="Path-length regularisation weight (0 = off)."),
-    mapping_layers: Optional[int] = typer.Option(None, help="Override the mapping depth."),
+    r1_gamma: float = typer.Option(0.1, callback=NON_NEGATIVE, help="R1 regularisation weight."),
+    lr: float = typer.Option(0.0025, callback=POSITIVE, help="Learning rate of G and D."),
+    pl_weight: float = typer.Option(0.0, callback=NON_NEGATIVE, help="Path-length regularisation weight (0 = off)."),
+    mapping_layers: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Override the mapping depth."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for the main passes (CPU)."),
-    sample_kimg: float = typer.Option(5.0, help="Write a sample grid every this many kimg."),
-    snapshot_kimg: float = typer.Option(25.0, help="Write a G_ema snapshot every this many kimg."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint, exactly."),
-    max_minutes: Optional[float] = typer.Option(None, help="Save and stop cleanly after this many minutes."),
+    sample_kimg: float = typer.Option(5.0, callback=NON_NEGATIVE, help="Write a sample grid every this many kimg "
+                                      "(0 = never)."),
+    snapshot_kimg: float = typer.Option(25.0, callback=NON_NEGATIVE, help="Write a G_ema snapshot every this many "
+                                        "kimg (0 = never)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint, exactly "
+                                "(its stored configuration; only --kimg, --change and --max-minutes may differ)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, "
+                                   "deleting its checkpoint, metrics, samples and snapshots."),
+    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                                help="Save and stop cleanly after this many minutes."),
     change: Optional[list[str]] = typer.Option(None, help="With --resume: change the recipe from here on, e.g. "
                                                "--change r1_gamma=0.2 --change bf16=false (recorded in config.json's "
                                                "history; lr_g, lr_d, r1_gamma, pl_weight, style_mixing, ema_kimg, "
@@ -133,17 +130,27 @@ def train_gan_command(
     from genfields.stylegan2.train import GANTrainConfig, train_gan
 
     generator = {} if mapping_layers is None else {"mapping_layers": mapping_layers}
-    cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=kimg, seed=seed, data=data,
-                         r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
+    cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=300.0 if kimg is None else kimg,
+                         seed=seed, data=data, r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
                          sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
-    outdir = outdir or Path(f"runs/train-gan-{arch}-seed{seed}")
+    outdir = check_output_folder(outdir or Path(f"runs/train-gan-{arch}-seed{seed}"))
     changes = {}
     for item in change or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--change {item!r}: expected NAME=VALUE, e.g. r1_gamma=0.2")
         changes[key.strip()] = value.strip()
-    trainer = train_gan(cfg, outdir, resume=resume, max_minutes=max_minutes, changes=changes)
+    keys = {"arch": "arch", "batch": "batch", "kimg": "total_kimg", "seed": "seed", "data": "data",
+            "r1_gamma": "r1_gamma", "pl_weight": "pl_weight", "mapping_layers": "generator.mapping_layers",
+            "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg"}
+    given = {key: (f"--{name.replace('_', '-')}", value)
+             for name, value in given_options(ctx, keys).items() for key in [keys[name]]}
+    if "lr" in given_options(ctx, ["lr"]):
+        given.update({"lr_g": ("--lr", lr), "lr_d": ("--lr", lr)})
+    if overwrite and resume:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    trainer = train_gan(cfg, outdir, resume=resume, max_minutes=max_minutes, changes=changes, overwrite=overwrite,
+                        given=given)
     if trainer.dist.is_main:
-        console.print(f"{outdir}: {trainer.images_seen / 1000:.1f} of {trainer.cfg.total_kimg:g} kimg")
+        console.print(f"{outdir}: {trainer.images_seen / 1000:g} of {trainer.cfg.total_kimg:g} kimg")
     trainer.dist.close()

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from genfields.errors import ConfigError, dataclass_from_dict
 
 
+# What a config read from a file may claim: generous upper limits, so that a hostile or broken config
+# is refused in one line instead of attempting a huge allocation.
+_INT_LIMITS = {"img_resolution": 8192, "img_channels": 16, "z_dim": 8192, "w_dim": 8192, "mapping_layers": 64,
+               "channel_base": 1 << 22, "channel_max": 8192}
+MAX_PARAMETERS = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Everything needed to build a StyleGAN2 generator (the official `Generator` arguments).
@@ -34,13 +41,48 @@ class GeneratorConfig:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        log2 = math.log2(self.img_resolution) if self.img_resolution > 0 else -1
+        """Check every field before anything is allocated (a config read from a file may claim anything)."""
+        for name, most in _INT_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            if not 1 <= value <= most:
+                raise ConfigError(f"{name} must be in 1..{most}, got {value}")
+            object.__setattr__(self, name, int(value))
+        log2 = math.log2(self.img_resolution)
         if log2 < 2 or log2 != int(log2):
             raise ConfigError(f"img_resolution must be a power of two >= 4, got {self.img_resolution}")
-        for name in ("img_channels", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        object.__setattr__(self, "resample_filter", tuple(int(t) for t in self.resample_filter))
+        for name in ("mapping_lr_multiplier", "w_avg_beta", "conv_clamp"):
+            value = getattr(self, name)
+            if value is None and name == "conv_clamp":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        taps = self.resample_filter
+        if (not isinstance(taps, (list, tuple)) or not 1 <= len(taps) <= 16
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in taps)):
+            raise ConfigError(f"resample_filter must be 1..16 numbers, got {taps!r}")
+        if not isinstance(self.num_fp16_res, int) or isinstance(self.num_fp16_res, bool) or self.num_fp16_res < 0:
+            raise ConfigError(f"num_fp16_res must be an integer >= 0, got {self.num_fp16_res!r}")
+        object.__setattr__(self, "resample_filter", tuple(int(t) for t in taps))
+        if self.estimated_parameters > MAX_PARAMETERS:
+            raise ConfigError(f"the config implies about {self.estimated_parameters / 1e6:,.0f}M parameters, above "
+                              f"the limit of {MAX_PARAMETERS / 1e6:,.0f}M (config-f1024 has about 30M); refused before "
+                              "allocating")
+
+    @property
+    def estimated_parameters(self) -> int:
+        """Parameters of mapping + synthesis (affines, 3x3 convs, toRGB), computed from the fields alone."""
+        mapping = self.z_dim * self.w_dim + (self.mapping_layers - 1) * self.w_dim ** 2
+        synthesis, previous = 0, self.channels(4)
+        for res in self.block_resolutions:
+            ch = self.channels(res)
+            convs = [(ch, ch)] if res == 4 else [(previous, ch), (ch, ch)]
+            for cin, cout in convs:
+                synthesis += self.w_dim * cin + cin * cout * 9
+            synthesis += self.w_dim * ch + ch * self.img_channels
+            previous = ch
+        return mapping + synthesis
 
     @property
     def block_resolutions(self) -> list[int]:

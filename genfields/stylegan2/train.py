@@ -32,8 +32,8 @@ from genfields.stylegan2.checkpoints import save_generator
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.discriminator import Discriminator
 from genfields.stylegan2.network import Generator
-from genfields.training import (Distributed, RunFolder, StopWatch, load_module_tensors, load_optimizer_tensors,
-                                module_tensors, optimizer_tensors, step_generator)
+from genfields.training import (Distributed, RunFolder, StopWatch, check_resume_options, load_module_tensors,
+                                load_optimizer_tensors, module_tensors, optimizer_tensors, step_generator)
 
 SAMPLE_SEED = 123456
 
@@ -346,8 +346,9 @@ class GANTrainer:
         images = torch.cat([G(z[i:i + 8]) for i in range(0, count, 8)])
         return save_image(make_grid(images, cols=8), self.run.path / "samples" / f"{name}.png")
 
-    def write_snapshot(self) -> Path:
-        return save_generator(self.G_ema, self.run.path / "snapshots" / f"kimg{self.images_seen // 1000:06d}",
+    def write_snapshot(self, name: str | None = None) -> Path:
+        name = name or f"kimg{self.images_seen // 1000:06d}"
+        return save_generator(self.G_ema, self.run.path / "snapshots" / name,
                               dtype=torch.float16, extra={"images_seen": str(self.images_seen)})
 
 
@@ -372,30 +373,65 @@ def split_single_group(meta: dict, opt: torch.optim.Optimizer) -> dict:
 
 def crossed(before_images: int, after_images: int, every_kimg: float) -> bool:
     """True when the images-seen counter passed a multiple of `every_kimg` in this step."""
-    every = int(every_kimg * 1000)
+    every = int(round(every_kimg * 1000))
     return every > 0 and before_images // every != after_images // every
 
 
+def mark_name(prefix: str, after_images: int, every_kimg: float) -> str:
+    """The name of the output written on crossing a multiple of `every_kimg`: the mark crossed, in kimg.
+
+    Whole marks keep the historic `kimg000025` form; fractional intervals get three decimals
+    (`kimg000001.500`), so that names are unique at any interval and sort in training order.
+    """
+    every = int(round(every_kimg * 1000))
+    mark = after_images // every * every
+    return f"{prefix}{mark // 1000:06d}" if mark % 1000 == 0 else f"{prefix}{mark / 1000:010.3f}"
+
+
+def name_kimg(name: str, prefix: str = "kimg") -> float:
+    """The kimg mark in a snapshot name written by `mark_name` (or an older `kimgNNNNNN`)."""
+    return float(name[len(prefix):])
+
+
 def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max_minutes: float | None = None,
-              progress: bool = True, changes: dict[str, str] | None = None) -> GANTrainer:
+              progress: bool = True, changes: dict[str, str] | None = None, overwrite: bool = False,
+              given: dict[str, tuple[str, object]] | None = None) -> GANTrainer:
     """Train (or resume) a GAN run in `outdir`; returns the trainer when done or out of time.
 
-    On resume the run's own config is used (with `cfg.total_kimg`); `changes` alters the recipe
-    from this point on (see CHANGEABLE) and is recorded in the config's `history`.
+    A new run refuses a folder that holds one unless `overwrite`. On resume the run's own config
+    is used: `given` (config key -> (option, value), the options the user typed; default: only
+    `cfg.total_kimg`) may change only `total_kimg` (recorded in the config's `history`); any other
+    difference is refused. `changes` alters the recipe from this point on (see CHANGEABLE), also
+    recorded in `history`.
     """
     torch.backends.cudnn.benchmark = False
+    # a library call states the length in `cfg`; the command line passes only what the user typed
+    given = {"total_kimg": ("total_kimg", cfg.total_kimg)} if given is None else dict(given)
     dist = Distributed()
     run = RunFolder(outdir, is_main=dist.is_main)
     if resume and run.has_checkpoint():
-        saved = GANTrainConfig.from_dict(run.read_config())
+        stored = run.read_config()
+        saved = GANTrainConfig.from_dict(stored)
+        new_kimg = given.pop("total_kimg", (None, saved.total_kimg))[1]
+        check_resume_options(stored, given, CHANGEABLE, where=str(run.path / "config.json"))
         tensors, state = run.load_checkpoint()
-        cfg = dataclasses.replace(saved, total_kimg=cfg.total_kimg).with_changes(changes or {}, state["images_seen"])
-        if changes or cfg.total_kimg != saved.total_kimg:  # config.json records the length in effect
+        cfg = saved.with_changes(changes or {}, state["images_seen"])
+        if new_kimg != saved.total_kimg:  # config.json records the length in effect, and when it changed
+            history = [dict(h) for h in cfg.history]
+            if len(history) > len(saved.history):  # one entry for everything changed at this resume
+                history[-1]["set"] = {**history[-1]["set"], "total_kimg": new_kimg}
+            else:
+                history.append({"images_seen": state["images_seen"], "set": {"total_kimg": new_kimg}})
+            cfg = dataclasses.replace(cfg, total_kimg=new_kimg, history=history)
+        if changes or new_kimg != saved.total_kimg:
             run.write_config(cfg)
     elif resume:
         raise ConfigError(f"--resume: no checkpoint in {outdir}")
     elif changes:
         raise ConfigError("--change applies to a resumed run; a new run takes the options themselves")
+    else:
+        run.start_fresh(overwrite, outputs=("samples", "snapshots", "final", "status.json", "quality.jsonl",
+                                            "curves.png"))
     trainer = GANTrainer(cfg, run, dist)
     if resume:
         if state.get("world_size", 1) != dist.world_size and dist.is_main:
@@ -429,9 +465,9 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
                      "time_s": watch.elapsed, **{k: round(v, 5) for k, v in stats.items()}})
             bar.set_postfix(G=f"{stats['loss_G']:.3f}", D=f"{stats['loss_D']:.3f}", ips=f"{rate:.1f}")
         if dist.is_main and crossed(before, after, cfg.sample_kimg):
-            trainer.write_samples(f"fakes{after // 1000:06d}")
+            trainer.write_samples(mark_name("fakes", after, cfg.sample_kimg))
         if dist.is_main and crossed(before, after, cfg.snapshot_kimg):
-            trainer.write_snapshot()
+            trainer.write_snapshot(mark_name("kimg", after, cfg.snapshot_kimg))
         if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
             trainer.save()
             last_save = time.monotonic()

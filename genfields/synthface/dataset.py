@@ -9,15 +9,22 @@ Layout of a dataset directory::
 Samples are rendered in fixed blocks of :data:`BLOCK` consecutive indices aligned to multiples
 of :data:`BLOCK`, whatever the shard size or the number of workers, so the bytes of sample
 ``i`` depend only on (seed, i, res, pose_dist, supersample). Shards are written to a temporary
-file and renamed, so a killed run leaves only complete shards and resumes where it stopped.
+file and renamed, with fixed zip timestamps (the same settings give the same bytes), and each
+finished shard's size and SHA-256 go into ``meta.json`` (``shards``). A rerun counts a shard as
+done only when its file matches that record, so a killed or damaged run resumes where it stopped
+and never keeps a truncated shard.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
+import signal
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -67,18 +74,47 @@ def _render_range(start: int, stop: int, settings: dict) -> dict:
     return arrays
 
 
-def _write_shard(job: tuple[int, int, int, str, dict]) -> int:
+def shard_name(shard: int) -> str:
+    return f"shard_{shard:05d}.npz"
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's format (readable by np.load) with fixed timestamps, so that equal arrays give equal bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(value), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue())
+
+
+def file_record(path: Path) -> dict:
+    """The size and SHA-256 of a file (what meta.json records of each finished shard)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _write_shard(job: tuple[int, int, int, str, dict]) -> tuple[int, int, dict]:
+    """Render and write one shard; returns (shard, faces, its size and SHA-256)."""
     shard, start, stop, out, settings = job
     arrays = _render_range(start, stop, settings)
-    path = Path(out) / f"shard_{shard:05d}.npz"
+    path = Path(out) / shard_name(shard)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    _save_npz(tmp, arrays)
+    record = file_record(tmp)
     os.replace(tmp, path)
-    return stop - start
+    return shard, stop - start, record
 
 
 def _worker_init() -> None:
-    """Worker processes: one intra-op thread; keep freed big buffers mapped (glibc mallopt)."""
+    """Worker processes: one intra-op thread; keep freed big buffers mapped (glibc mallopt).
+
+    Ctrl-C is the main process's to handle (it stops the pool): a worker that took it too would
+    print its own traceback under a dangling "Process SpawnPoolWorker-N:" line.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -86,6 +122,15 @@ def _worker_init() -> None:
             libc.mallopt(param, value)
     except OSError:
         pass
+
+
+def _start_pool(workers: int):
+    """A spawn pool whose workers ignore Ctrl-C from birth (an ignored signal stays ignored across exec)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _meta(settings: dict) -> dict:
@@ -111,30 +156,66 @@ def write_dataset(out: str | os.PathLike, n: int, res: int = 64, seed: int = 0, 
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        diff = [k for k in _SETTINGS if old.get(k) != settings[k]]
-        if old.get("format") != FORMAT or diff:
+        meta = json.loads(meta_path.read_text())
+        diff = [k for k in _SETTINGS if meta.get(k) != settings[k]]
+        if meta.get("format") != FORMAT or diff:
             raise DatasetExistsError(f"{out} holds a dataset with other settings ({', '.join(diff) or 'format'}); "
                                      f"choose another --out or delete it")
     else:
-        meta_path.write_text(json.dumps(_meta(settings), indent=2))
+        meta = _meta(settings)
     for tmp in out.glob("*.tmp.npz"):
         tmp.unlink()
     shards = [(i, s, min(s + shard_size, n)) for i, s in enumerate(range(0, n, shard_size))]
-    todo = [(i, s, e, str(out), settings) for i, s, e in shards if not (out / f"shard_{i:05d}.npz").exists()]
+    counts = {shard_name(i): e - s for i, s, e in shards}
+    if "shards" not in meta:  # written before shards were recorded: keep those that read back whole
+        meta["shards"] = {name: {"n": count, **file_record(out / name)} for name, count in counts.items()
+                          if _readable(out / name, count)}
+    records = {name: rec for name, rec in meta["shards"].items() if _verified(out / name, rec, counts.get(name, 0))}
+    meta["shards"] = records
+    _write_meta(meta_path, meta)
+    todo = [(i, s, e, str(out), settings) for i, s, e in shards if shard_name(i) not in records]
     done = n - sum(e - s for _, s, e, _, _ in todo)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = _progress(n, done, progress)
-    if workers == 1:
-        for job in todo:
-            bar.update(_write_shard(job))
-    else:
-        # spawn, not fork: a fork taken after torch has started its thread pools can deadlock the child
-        with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-            for count in pool.imap_unordered(_write_shard, todo):
-                bar.update(count)
-    bar.close()
+
+    def finished(result: tuple[int, int, dict]) -> None:
+        shard, count, record = result
+        records[shard_name(shard)] = {"n": count, **record}
+        _write_meta(meta_path, meta)
+        bar.update(count)
+
+    try:
+        if workers == 1:
+            for job in todo:
+                finished(_write_shard(job))
+        else:
+            # spawn, not fork: a fork taken after torch has started its thread pools can deadlock the child
+            with _start_pool(workers) as pool:
+                for result in pool.imap_unordered(_write_shard, todo):
+                    finished(result)
+    finally:
+        bar.close()
     return {"out": str(out), "n": n, "shards": len(shards), "rendered": n - done, "resumed": done, **settings}
+
+
+def _verified(path: Path, record: dict, count: int) -> bool:
+    """True when a shard file is what meta.json recorded when it was finished (size, then SHA-256)."""
+    if not path.is_file() or record.get("n") != count or path.stat().st_size != record.get("bytes"):
+        return False
+    return file_record(path)["sha256"] == record.get("sha256")
+
+
+def _readable(path: Path, count: int) -> bool:
+    try:
+        return path.is_file() and len(read_shard(path)["index"]) == count
+    except (ParameterRangeError, KeyError):
+        return False
+
+
+def _write_meta(path: Path, meta: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, path)
 
 
 def _progress(total: int, initial: int, enabled: bool):
@@ -144,9 +225,12 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def read_shard(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All arrays of one shard."""
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
+    """All arrays of one shard (a damaged file is a one-line error naming it)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ParameterRangeError(f"{path}: damaged shard ({exc}); rerun the synth-data command that wrote it") from None
 
 
 class SynthFaceDataset:
@@ -159,6 +243,14 @@ class SynthFaceDataset:
             raise ParameterRangeError(f"{self.root} is not a synth-data directory (no meta.json)")
         self.meta = json.loads(meta_path.read_text())
         self.shard_size = self.meta["shard_size"]
+        shards = -(-int(self.meta["n"]) // self.shard_size)
+        recorded = self.meta.get("shards")
+        for i in range(shards):
+            path = self.root / shard_name(i)
+            record = (recorded or {}).get(shard_name(i))
+            if not path.is_file() or (recorded is not None and (record is None or path.stat().st_size != record["bytes"])):
+                raise ParameterRangeError(f"{self.root} is incomplete or damaged ({shard_name(i)} missing or not the "
+                                          "file that was written); rerun the same synth-data command to finish it")
         self._cache: tuple[int, dict] | None = None
 
     def __len__(self) -> int:

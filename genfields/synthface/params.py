@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
+from genfields.errors import ConfigError
+
 __all__ = [
     "IDENTITY",
     "EXPRESSION",
@@ -42,7 +44,7 @@ __all__ = [
 ]
 
 
-class ParameterRangeError(ValueError):
+class ParameterRangeError(ConfigError):
     """A face parameter is outside its documented range (or not finite)."""
 
 
