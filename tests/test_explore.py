@@ -181,6 +181,19 @@ def chromium() -> str:
     return path
 
 
+def open_page(p, server, problems: list[str]):
+    """A headless Chromium page on `server` that records console errors, page errors, failed requests and any
+    request outside the server in `problems`; returns (browser, page)."""
+    browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("request", lambda r: None if r.url.startswith((server.url, "data:")) else
+            problems.append(f"request outside the server: {r.url}"))
+    return browser, page
+
+
 def test_page_in_headless_chromium(explorer):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
     from genfields.explore.server import ExploreServer
@@ -189,13 +202,7 @@ def test_page_in_headless_chromium(explorer):
     problems: list[str] = []
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.on("request", lambda r: None if r.url.startswith((server.url, "data:")) else
-                    problems.append(f"request outside the server: {r.url}"))
+            browser, page = open_page(p, server, problems)
 
             def settled():
                 page.wait_for_function("document.body.dataset.pending === '0'", timeout=20000)
@@ -283,10 +290,7 @@ def test_page_without_editor_in_headless_chromium():
     problems: list[str] = []
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            browser, page = open_page(p, server, problems)
             page.goto(server.url)
             page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
             assert page.locator("#image").bounding_box()["width"] == 16 * 32  # 16x16 at 32x: pixel-exact, ~512 px
