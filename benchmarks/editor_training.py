@@ -1,27 +1,72 @@
-"""Editor training speed: the synth64 trainer in float32 against the same trainer under bfloat16
-autocast (`train-editor --amp`), alternating in one run, with both runs' loss curves.
+"""Editor training speed: the trainer as it ran before against today's, launched as users launch it, same run.
 
-    .venv/bin/python benchmarks/editor_training.py --out runs/bench-editor [--rounds 8 --block 25]
     .venv/bin/python benchmarks/editor_training.py --dataset data/edit-synth64 --out runs/bench-editor
+    .venv/bin/python benchmarks/editor_training.py --out runs/bench-editor --rounds 4 --chunk 250 --procs 2
 
-Without `--dataset` it first makes a small synth64 set (`--identities`, `--attributes`). Each
-variant is its own trainer (same seed, same batches); they run `--block` steps in turn, `--rounds`
-times, and steps/s is the median over blocks. Writes `curves.png` and `losses.csv` in `--out`
-(both variants' losses, step by step) and prints the table recorded in docs/benchmarks.md.
+Each variant is a real `genfields train-editor` run (the synth64 preset's `paper` configuration,
+same seed, same batches), launched with `torch.distributed.run` and `--procs` single-threaded
+processes as scripts/train_editors.sh does. The variants take turns: every round runs `--chunk`
+steps of each (a new run, then `--resume` with a longer `--steps`), so load on the machine falls on
+all of them alike; each variant's steps/s is the median over its chunks, read from the run's own
+`metrics.jsonl` (start-up and loading not counted). Variants:
+
+- `float32, glibc allocator as before`: today's trainer with `GENFIELDS_KEEP_FREED_MEMORY=0`, i.e.
+  the trainer before the allocator setting (genfields.devices.keep_freed_memory);
+- `float32`: today's trainer;
+- `bfloat16 (--amp)`: today's trainer with bfloat16 autocast for synthesis and perception.
+
+Without `--dataset` it first makes a small synth64 set. Writes `curves.png` and `losses.csv` in
+`--out` (every variant's logged losses) and prints the table recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
+import json
+import os
 import statistics
-import time
+import subprocess
+import sys
 from pathlib import Path
 
-import torch
+REPO = Path(__file__).resolve().parent.parent
+VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "float32, glibc allocator as before": ([], {"GENFIELDS_KEEP_FREED_MEMORY": "0"}),
+    "float32": ([], {}),
+    "bfloat16 (--amp)": (["--amp"], {}),
+}
 
-VARIANTS = {"float32": {"amp": False}, "bfloat16 autocast": {"amp": True}}
+
+def folder_name(variant: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in variant).strip("-")
+
+
+def launch(args: list[str], env: dict[str, str], procs: int, log: Path) -> None:
+    """`genfields ARGS` under torch.distributed.run with `procs` single-threaded processes (output to `log`)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--master_port=29637",
+           "-m", "genfields", *args]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+    with open(log, "a") as f:
+        subprocess.run(cmd, env=full_env, check=True, stdout=f, stderr=subprocess.STDOUT)
+
+
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def chunk_rate(rows: list[dict], first: int, last: int) -> float:
+    """Steps/s between the first and the last log row of steps (first, last]: one process's clock."""
+    chunk = [r for r in rows if first < r["step"] <= last]
+    return (chunk[-1]["step"] - chunk[0]["step"]) / (chunk[-1]["time_s"] - chunk[0]["time_s"])
+
+
+def make_small_dataset(out: Path, identities: int, attributes: int) -> Path:
+    dataset = out / "dataset"
+    if not (dataset / "dataset.json").is_file():
+        subprocess.run([sys.executable, "-m", "genfields", "make-dataset", "--preset", "synth64", "--identities",
+                        str(identities), "--attributes", str(attributes), "--outdir", str(dataset)], check=True)
+    return dataset
 
 
 def main() -> None:
@@ -30,81 +75,60 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, help="A synth64 make-dataset folder (default: make a small one).")
     parser.add_argument("--identities", type=int, default=512)
     parser.add_argument("--attributes", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--block", type=int, default=25, help="Steps per variant per round.")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--chunk", type=int, default=250, help="Steps per variant per round.")
+    parser.add_argument("--procs", type=int, default=2, help="Processes per run (one thread each), as in training.")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    dataset = args.dataset or make_small_dataset(args.out, args.identities, args.attributes)
 
-    from genfields.editing import get_preset, make_dataset
-    from genfields.editing.dataset import DatasetConfig, GeneratedSet
-    from genfields.editing.trainer import EditorTrainer
-    from genfields.perception import load_perception
-    from genfields.stylegan2 import load_generator
-    from genfields.training import Distributed, RunFolder
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for r in range(args.rounds):
+        steps = (r + 1) * args.chunk
+        for name, (flags, env) in VARIANTS.items():
+            run = args.out / folder_name(name)
+            if r == 0:
+                cmd = ["train-editor", "--preset", "synth64", "--config", "paper", "--dataset", str(dataset),
+                       "--outdir", str(run), "--overwrite", "--sample-every", "0", *flags]
+            else:
+                cmd = ["train-editor", "--outdir", str(run), "--resume"]
+            launch([*cmd, "--steps", str(steps)], env, args.procs, args.out / "train.log")
+            rates[name].append(chunk_rate(read_log(run), steps - args.chunk, steps))
+            print(f"round {r + 1}/{args.rounds} {name}: {rates[name][-1]:.2f} steps/s", flush=True)
 
-    preset = get_preset("synth64")
-    G = load_generator(preset.generator)
-    nets = load_perception(preset.perception)
-    dataset = args.dataset
-    if dataset is None:
-        dataset = args.out / "dataset"
-        if not (dataset / "dataset.json").is_file():
-            cfg = DatasetConfig(preset="synth64", generator=preset.generator, identities=args.identities,
-                                attributes=args.attributes)
-            make_dataset(cfg, G, nets, dataset, progress=False)
-    data = GeneratedSet(dataset)
-    steps = args.rounds * args.block
-    trainers = {}
-    for name, change in VARIANTS.items():
-        cfg = dataclasses.replace(preset.train_config("paper", steps=steps, dataset=str(dataset)), **change)
-        trainers[name] = EditorTrainer(cfg, RunFolder(args.out / name.split()[0]), Distributed("cpu"), G, nets, data)
-    rates = {name: [] for name in trainers}
-    losses = {name: [] for name in trainers}
-    for name, trainer in trainers.items():  # warm-up step, not timed (kept in the curves)
-        losses[name].append(trainer.train_step())
-    for _ in range(args.rounds):
-        for name, trainer in trainers.items():
-            start = time.perf_counter()
-            for _ in range(args.block):
-                if trainer.step < steps:
-                    losses[name].append(trainer.train_step())
-            rates[name].append(args.block / (time.perf_counter() - start))
-    base = statistics.median(rates["float32"])
-    print(f"synth64 editor, batch {trainers['float32'].cfg.batch}, {args.rounds} rounds x {args.block} steps, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'variant':20s} {'steps/s':>8s} {'vs float32':>10s} {'mean loss, last 50 steps':>25s}")
-    for name in trainers:
+    base = statistics.median(rates[next(iter(VARIANTS))])
+    logs = {name: read_log(args.out / folder_name(name)) for name in VARIANTS}
+    print(f"synth64 paper editor, {args.procs} processes x 1 thread, {args.rounds} rounds x {args.chunk} steps")
+    print(f"{'variant':36s} {'steps/s':>8s} {'vs before':>10s} {'mean loss, last 200 steps':>26s}")
+    for name in VARIANTS:
         rate = statistics.median(rates[name])
-        tail = statistics.mean(s["loss"] for s in losses[name][-50:])
-        print(f"{name:20s} {rate:8.2f} {rate / base:10.2f} {tail:25.4f}")
-    write_curves(losses, args.out)
+        tail = [row["loss"] for row in logs[name] if row["step"] > logs[name][-1]["step"] - 200]
+        print(f"{name:36s} {rate:8.2f} {rate / base:10.2f} {statistics.mean(tail):26.4f}")
+    write_curves(logs, args.out)
 
 
-def write_curves(losses: dict[str, list[dict]], out: Path) -> None:
+def write_curves(logs: dict[str, list[dict]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    terms = sorted({k for rows in losses.values() for r in rows for k in r} - {"stage", "lr"})
+    terms = sorted({k for rows in logs.values() for row in rows for k in row} - {"stage", "lr", "step", "time_s"})
     with open(out / "losses.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["variant", "step", "stage", *terms])
-        for name, rows in losses.items():
-            for step, row in enumerate(rows):
-                writer.writerow([name, step, row["stage"], *[row.get(t, "") for t in terms]])
+        for name, rows in logs.items():
+            for row in rows:
+                writer.writerow([name, row["step"], row["stage"], *[row.get(t, "") for t in terms]])
     fig, axes = plt.subplots(1, len(terms), figsize=(3.4 * len(terms), 3), squeeze=False)
     for ax, term in zip(axes[0], terms):
-        for name, rows in losses.items():  # cross steps only (reconstruction steps have other terms), smoothed
-            pts = [(i, r[term]) for i, r in enumerate(rows) if term in r and r["stage"] == "cross"]
-            smooth = [sum(v for _, v in pts[max(0, k - 9):k + 1]) / len(pts[max(0, k - 9):k + 1])
-                      for k in range(len(pts))]
+        for name, rows in logs.items():  # cross steps only (reconstruction steps have other terms), smoothed
+            pts = [(row["step"], row[term]) for row in rows if term in row and row["stage"] == "cross"]
+            smooth = [statistics.mean(v for _, v in pts[max(0, k - 4):k + 1]) for k in range(len(pts))]
             ax.plot([p[0] for p in pts], smooth, label=name, lw=1)
-        ax.set_title(f"{term} (cross steps, mean of 10)")
+        ax.set_title(f"{term} (cross steps, mean of 5 logs)", fontsize=8)
         ax.set_xlabel("step")
-    axes[0][0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
     plt.close(fig)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from genfields.devices import keep_freed_memory  # noqa: E402
+
 GOALS = {"synth64": None, "128x128": 15.0, "paper256": 60.0, "--arch paper256": 3.0}
 
 
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)
     args = parser.parse_args()
+    keep_freed_memory()  # as the CLI's launcher does, so the in-process measurement matches the command's
     if args.compare:
         for spec in args.compare:
             compare(spec, args.samples, args.channels)

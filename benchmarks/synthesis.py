@@ -1,6 +1,6 @@
 """Synthesis speed: ours against NVIDIA's official code, or against the per-sample-weight reference, same run.
 
-    .venv/bin/python benchmarks/synthesis.py --official /path/to/stylegan2-ada-pytorch [--pkl paper256.pkl]
+    .venv/bin/python benchmarks/synthesis.py --official /path/to/stylegan2-ada-pytorch [--pkl paper256.pkl] [--keep-freed-memory]
     .venv/bin/python benchmarks/synthesis.py [--archs paper256 synth64] [--batches 1 8] [--seconds 6] [--threads N]
     .venv/bin/python benchmarks/synthesis.py --bfloat16-errors synth64 [MODEL ...]
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from genfields.devices import keep_freed_memory
 from genfields.stylegan2 import Generator, load_generator
 from genfields.stylegan2.reference import reference_synthesize
 
@@ -111,16 +112,21 @@ def main() -> None:
                         "random paper256 one written by the official code).")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], help="With --official: our dtypes.")
     parser.add_argument("--rounds", type=int, default=5, help="With --official: alternating rounds.")
+    parser.add_argument("--keep-freed-memory", action="store_true", help="Set glibc's allocator as the genfields CLI "
+                        "does (genfields.devices.keep_freed_memory), for every implementation in this process.")
     parser.add_argument("--bfloat16-errors", nargs="+", metavar="MODEL",
                         help="Only print bfloat16's error against float32 for these models.")
     args = parser.parse_args()
+    if args.keep_freed_memory and not keep_freed_memory():
+        sys.exit("--keep-freed-memory: not a glibc system")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.bfloat16_errors:
         bfloat16_errors(args.bfloat16_errors)
         return
     if args.official:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"allocator {'kept freed memory' if args.keep_freed_memory else 'glibc default'}")
         against_official(args)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")

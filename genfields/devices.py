@@ -18,8 +18,9 @@ import torch
 from genfields.errors import ConfigError
 
 DEVICE_HELP = "Device: cpu (default), cuda, cuda:N or mps."
-AMP_HELP = ("Mixed precision: generator synthesis and perception passes under torch.autocast (float16 on cuda/mps, "
-            "bfloat16 on cpu); losses, the style regulariser, demodulation and optimizer state stay float32.")
+KEEP_FREED_MEMORY_ENV = "GENFIELDS_KEEP_FREED_MEMORY"  # "0": the CLI leaves glibc's allocator as it is
+AMP_HELP = ("Mixed precision: generator synthesis under torch.autocast (float16 on cuda/mps, bfloat16 on cpu); the "
+            "perception networks, losses, the style regulariser, demodulation and optimizer state stay float32.")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -83,3 +84,27 @@ def module_device(module: torch.nn.Module) -> torch.device:
     for tensor in [*module.parameters(), *module.buffers()]:
         return tensor.device
     return torch.device("cpu")
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's allocator keep freed memory for reuse instead of returning it to the system.
+
+    By default glibc serves every large tensor with a fresh `mmap` and unmaps it when freed, so each
+    layer of a forward pass page-faults its feature maps in anew; on this kind of CPU that churn cost
+    a third of paper256's synthesis time (docs/benchmarks.md, "Memory allocator"). Serving them from
+    the heap, with no trimming, removes it; resident memory then stays at its peak until the process
+    ends, which suits a command-line run. Called by the CLI's launcher, not on import of the library:
+    a notebook may call it itself. Returns False where the C library is not glibc (nothing changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
+    return all(mallopt(param, value) == 1 for param, value in
+               ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_top_pad, 1 << 28)))

@@ -248,3 +248,31 @@ def test_the_device_spy_catches_a_batch_that_was_not_moved(root, monkeypatch):
     with VirtualDevice("cpu") as spy:
         EditorTrainer(cfg, RunFolder(root / "spy-bad"), Distributed(), G, nets, data, "cpu").train_step()
     assert any(v.startswith("linear: [(6, ") for v in spy.violations), spy.violations
+
+
+def test_the_cli_launcher_keeps_freed_memory_unless_told_not_to():
+    """The launcher (genfields.cli.main) sets glibc's allocator once; GENFIELDS_KEEP_FREED_MEMORY=0 leaves it alone.
+
+    Checked in fresh interpreters through the entry point, with mallopt replaced by a recorder."""
+    probe = ("import ctypes, sys\n"
+             "calls = []\n"
+             "class LibC:\n"
+             "    def mallopt(self, param, value):\n"
+             "        calls.append((param, value)); return 1\n"
+             "ctypes.CDLL = lambda *a, **k: LibC()\n"
+             "import genfields.cli\n"
+             "sys.argv = ['genfields', '--version']\n"
+             "try:\n"
+             "    genfields.cli.main()\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "print(sorted(calls))\n")
+    import os
+
+    def run(env: dict[str, str]) -> str:
+        full = {k: v for k, v in os.environ.items() if k != "GENFIELDS_KEEP_FREED_MEMORY"} | env
+        return subprocess.run([sys.executable, "-c", probe], env=full, capture_output=True, text=True,
+                              check=True).stdout.strip().splitlines()[-1]
+
+    assert run({}) == str(sorted([(-4, 0), (-1, 2**31 - 1), (-2, 1 << 28)]))  # no mmap, no trim, top pad
+    assert run({"GENFIELDS_KEEP_FREED_MEMORY": "0"}) == "[]"

@@ -48,7 +48,7 @@ class DatasetConfig:
     truncation: float = 1.0
     seed: int = 0
     chunk: int = 64
-    amp: bool = False  # synthesis and perception under torch.autocast
+    amp: bool = False  # synthesis under torch.autocast (perception stays float32)
 
     def __post_init__(self) -> None:
         if self.identities < 1 or self.attributes < 1:
@@ -75,12 +75,11 @@ class MomentAccumulator:
 
 
 @torch.no_grad()
-def perceive(nets: PerceptionSet, images: torch.Tensor, amp: bool = False) -> dict[str, torch.Tensor]:
-    """Embedding, F_attr, landmarks and pose of images (what the losses compare), float32."""
-    device = images.device
-    found = amp_forward(nets.landmarks, images, device=device, enabled=amp)
-    return {"embedding": amp_forward(nets.identity, images, device=device, enabled=amp),
-            "f_attr": amp_forward(nets.attributes, images, device=device, enabled=amp),
+def perceive(nets: PerceptionSet, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Embedding, F_attr, landmarks and pose of images (what the losses compare), float32 even under `--amp`
+    (see `Editor.perceive`)."""
+    found = nets.landmarks(images)
+    return {"embedding": nets.identity(images), "f_attr": nets.attributes(images),
             "landmarks": found.landmarks, "pose": found.pose}
 
 
@@ -118,7 +117,7 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
         w, S, images = generate(G, z[start:start + cfg.chunk], cfg.truncation, cfg.amp)
         moments_S.add(S.cpu())
         moments_w.add(w[:, 0].cpu())
-        for k, v in perceive(nets, images, cfg.amp).items():
+        for k, v in perceive(nets, images).items():
             columns[k].append(v.cpu())
     data = {k: torch.cat(v) for k, v in columns.items()}
     stats = StyleStatistics(*moments_S.mean_std(), *moments_w.mean_std())

@@ -11,7 +11,7 @@ generator, perception, truncation, training settings and results).
 
 Devices: `load_editor(..., device="cuda")` or `editor.to(device)` puts G, the perception networks
 and M_ref on one device; `edit` moves its inputs there and returns results on it (`result.cpu()`).
-`amp=True` runs synthesis and perception under `torch.autocast` (`genfields.devices`). Files are
+`amp=True` runs the synthesis under `torch.autocast` (`genfields.devices`); perception stays float32. Files are
 always written from CPU copies and read onto the CPU first, so they do not depend on the device.
 """
 
@@ -68,7 +68,7 @@ class Editor(nn.Module):
     """Edits generated identities towards the pose and expression of attribute images.
 
     G, the perception networks and the trained network are submodules: `editor.to(device)` moves
-    them all. `amp` (not saved) runs synthesis and perception under autocast.
+    them all. `amp` (not saved) runs the synthesis under autocast; perception stays float32.
     """
 
     def __init__(self, G: Generator, nets: PerceptionSet, network: MRef | WMapper, config: ModelConfig,
@@ -129,8 +129,10 @@ class Editor(nn.Module):
         return amp_forward(self.G.synthesize, S, w, noise_mode="const", device=self.device, enabled=self.amp)
 
     def perceive(self, net: nn.Module, images: torch.Tensor):
-        """`net(images)` of one of the perception networks, under autocast with `amp`, outputs float32."""
-        return amp_forward(net, images, device=self.device, enabled=self.amp)
+        """`net(images)` of one of the perception networks, in float32 even with `amp`: under bfloat16 the
+        identity embedding strays so far that L_id grew tenfold in training (docs/benchmarks.md), for
+        networks that cost little next to the synthesis."""
+        return net(images.float())
 
     @torch.no_grad()
     def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,

@@ -10,7 +10,7 @@ time budgets and multi-process gradient averaging are the shared `genfields.trai
 
 Devices: the editor, the W discriminator and the optimizers live on the run's device; random
 draws stay on CPU generators and each batch is moved there, so CPU runs are unchanged and other
-devices draw the same batches. With `amp`, synthesis and perception run under autocast; M_ref,
+devices draw the same batches. With `amp`, the synthesis runs under autocast; perception, M_ref,
 the losses and Adam stay float32, and float16 gradients (CUDA/MPS) go through a GradScaler.
 """
 

@@ -17,7 +17,6 @@ and never keeps a truncated shard.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import json
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from .params import EXPRESSION, IDENTITY, LIGHT, POSE, POSE_DISTRIBUTIONS, ParameterRangeError, sample_params
+from genfields.devices import keep_freed_memory
 from genfields.imageio import to_uint8
 
 from .render import FaceBatch, FaceRenderer
@@ -116,12 +116,7 @@ def _worker_init() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        for param, value in ((-3, 1 << 30), (-1, 1 << 30), (-2, 1 << 26)):  # MMAP_THRESHOLD, TRIM, TOP_PAD
-            libc.mallopt(param, value)
-    except OSError:
-        pass
+    keep_freed_memory()
 
 
 def _start_pool(workers: int):
