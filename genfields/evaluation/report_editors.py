@@ -18,6 +18,7 @@ Every editor is loaded (and every fine-tune runs) on the source's `device`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from genfields.errors import CheckpointError, ConfigError
 from genfields.training import Distributed, RunFolder
 
 TABLE2_NAMES = ("default", "no-concat", "style-reg", "paper")
+TABLE3_NAMES = tuple(f"gf{k}" for k in range(1, 6))
+REQUIRED_NAMES = ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"], *TABLE3_NAMES)  # every full report
 SCRATCH_PRESETS = ("tiny16",)  # test presets: every missing editor may be trained briefly from scratch
 # Table 1's further operating points: name -> (configuration, train-editor options). With `paper` and
 # `wspace` themselves they make the two families compared at matched FD (claims.MATCHED_FD_RULE).
@@ -57,11 +60,31 @@ def family_of(name: str) -> str | None:
 
 @dataclass
 class ReportEditor:
-    """An editor and where it came from (shown in the report)."""
+    """An editor, where it came from (shown in the report) and its folder (a run's `final/` or a shipped one)."""
 
     name: str
     editor: Editor
     origin: str
+    folder: Path | None = None
+
+    def training(self) -> dict:
+        """How it was trained, for run.json: its training configuration (steps, losses, mask, seed, dataset, init
+        and the run-length changes of `history`), what it was fine-tuned from, its model card, and the run's last
+        logged metrics (`metrics.jsonl` beside `final/`)."""
+        saved = self.folder / "config.json" if self.folder is not None else None
+        meta = json.loads(saved.read_text()) if saved is not None and saved.is_file() else self.editor.meta
+        record = {"origin": self.origin, "config_name": meta.get("config_name"), "train": meta.get("train"),
+                  "fine_tuned_from": meta.get("fine_tuned_from")}
+        if self.folder is not None:
+            record["folder"] = str(self.folder)
+            card = self.folder / "MODEL_CARD.md"
+            record["card"] = str(card) if card.is_file() else None
+            metrics = self.folder.parent / "metrics.jsonl" if self.folder.name == "final" else None
+            if metrics is not None and metrics.is_file():
+                lines = [line for line in metrics.read_text().splitlines() if line.strip()]
+                record["metrics_logged"] = len(lines)
+                record["last_metrics"] = json.loads(lines[-1]) if lines else None
+        return record
 
 
 def config_name_of(name: str) -> str:
@@ -109,6 +132,21 @@ class EditorSource:
         """Where each editor used so far came from."""
         return {name: ed.origin for name, ed in self._cache.items()}
 
+    def training(self) -> dict[str, dict]:
+        """How each editor used so far was trained (`ReportEditor.training`)."""
+        return {name: ed.training() for name, ed in self._cache.items()}
+
+    def require(self, names) -> None:
+        """One error naming every editor of `names` that is neither in `--editors` nor shipped (full runs)."""
+        missing = [name for name in names if not any(_is_editor(path) for path, _ in self._candidates(name))]
+        if missing:
+            p = self.preset.name
+            where = f"in {self.editors} or " if self.editors is not None else ""
+            raise ConfigError(f"no trained editor {', '.join(missing)} for the full {p} report (looked {where}for "
+                              f"shipped {p}-<name>): pass `--editors RUNS` (RUNS/<name>/final from train-editor), or "
+                              f"train them (`genfields reproduce --preset {p} --plan --editors RUNS` prints the "
+                              f"commands), or run with --quick")
+
     def get(self, name: str, layers: str | None = None) -> ReportEditor:
         if name not in self._cache:
             self._cache[name] = self._find(name, layers) or self._make(name, layers)
@@ -124,21 +162,22 @@ class EditorSource:
         return self._cache[name]
 
     # --- trained editors -----------------------------------------------------------------------
-    def _find(self, name: str, layers: str | None) -> ReportEditor | None:
-        candidates = []
+    def _candidates(self, name: str) -> list[tuple[Path | str, str]]:
+        """Where editor `name` is looked for, in order, with the origin each gives."""
+        candidates: list[tuple[Path | str, str]] = []
         if self.editors is not None:
             candidates += [(self.editors / name / "final", f"run {self.editors / name}"),
                            (self.editors / name, f"folder {self.editors / name}")]
         shipped = self.preset.name if name == "paper" else f"{self.preset.name}-{name}"
-        candidates.append((shipped, f"shipped {shipped}"))
-        for path, origin in candidates:
-            try:
-                editor_folder(path)
-            except CheckpointError:
+        return candidates + [(shipped, f"shipped {shipped}")]
+
+    def _find(self, name: str, layers: str | None) -> ReportEditor | None:
+        for path, origin in self._candidates(name):
+            if not _is_editor(path):
                 continue
             editor = load_editor(path, model=self.model, device=self.device)
             self._check(name, editor, layers, origin)
-            return ReportEditor(name, editor, origin)
+            return ReportEditor(name, editor, origin, editor_folder(path))
         return None
 
     def _check(self, name: str, editor: Editor, layers: str | None, origin: str) -> None:
@@ -193,7 +232,8 @@ class EditorSource:
         cfg = self.preset.train_config(name, generator=self._generator_name(base), dataset=str(self._data(base)),
                                        steps=self.steps, seed=self.seed, sample_every=0, log_every=max(self.steps, 1))
         trainer = train_editor(cfg, self.workdir / "editors" / name, progress=self.progress, device=self.device)
-        return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)")
+        return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)",
+                            self.workdir / "editors" / name / "final")
 
     def _fine_tune(self, name: str, layers: str | None) -> ReportEditor:
         base = self.get("paper")
@@ -209,7 +249,8 @@ class EditorSource:
             trainer.run.log({"step": trainer.step, **stats})
         save_editor(trainer.editor, folder / "final", {"train": cfg.to_dict(), "dataset": cfg.dataset,
                                                        "fine_tuned_from": base.origin})
-        return ReportEditor(name, _frozen(trainer.editor), f"fine-tuned {cfg.steps} steps from {base.origin}")
+        return ReportEditor(name, _frozen(trainer.editor), f"fine-tuned {cfg.steps} steps from {base.origin}",
+                            folder / "final")
 
     def _fine_tune_config(self, base: Editor, name: str, layers: str | None) -> TrainConfig:
         """The named configuration on the base editor's network and loss weights, masked to `layers`."""
@@ -223,6 +264,14 @@ class EditorSource:
                                    generator=self._generator_name(base), dataset=str(self._data(base)), model=model,
                                    loss=loss, steps=self.steps, lr_start=p.lr_start, lr_end=p.lr_end, seed=self.seed,
                                    sample_every=0)
+
+
+def _is_editor(path: Path | str) -> bool:
+    try:
+        editor_folder(path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def _frozen(editor: Editor) -> Editor:
