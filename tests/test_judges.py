@@ -169,8 +169,9 @@ def test_tearing_is_the_loss_net_fooled_where_the_judge_is_not():
     referees = Judges(identity=nets.identity, landmarks=nets.landmarks, names={"identity": "x", "landmarks": "y"})
     a, b = render_batch(4, res=64, seed=20_000).images, render_batch(4, res=64, seed=20_001).images
     seen_a, seen_b = nets.landmarks(a), nets.landmarks(b)
-    result = EditResult(identity_image=a, attribute_image=b, image=a, delta=torch.zeros(4, 1), identity=nets.identity(a),
-                        output_identity=nets.identity(a), attribute=seen_b, identity_pose=seen_a, output=seen_b)
+    result = EditResult(identity_image=a, attribute_image=b, image=a, delta=torch.zeros(4, 1),
+                        identity=nets.identity(a), output_identity=nets.identity(a), attribute=seen_b,
+                        identity_pose=seen_a, output=seen_b)
     metrics, seen = judge_metrics(referees, result)
     expected = (seen_a.landmarks - seen_b.landmarks).norm(dim=-1).mean(dim=1) / 64
     assert torch.allclose(metrics["method"]["landmark_disagreement"], expected)

@@ -228,7 +228,8 @@ def test_report_numbers_are_the_json_numbers(report):
     for rows, unedited in ((t2["rows"], t2["unedited"]), (t3["rows"], t3["unedited"])):
         for row in rows.values():
             assert row["tearing"] == pytest.approx(row["landmark_disagreement"] - unedited["landmark_disagreement"])
-    assert f"| {t2['rows']['no-concat']['landmark_disagreement']:.4f} | {t2['rows']['no-concat']['tearing']:+.4f} |" in text
+    nc = t2["rows"]["no-concat"]
+    assert f"| {nc['landmark_disagreement']:.4f} | {nc['tearing']:+.4f} |" in text
     m5 = t3["rows"]["5"]
     assert f"| {m5['fd']:.2f} | {m5['landmark_disagreement']:.4f} | {m5['tearing']:+.4f} |" in text
     run = json.loads((report / "run.json").read_text())
@@ -308,16 +309,19 @@ def test_cli_reports_every_missing_editor_in_one_line(tmp_path):
     assert result.exit_code != 0
     message = str(result.exception)
     assert "\n" not in message
-    assert "no trained editor paper, wspace, default, no-concat, style-reg, gf1, gf2, gf3, gf4, gf5 for the full " \
-           "paper256 report" in message and "--editors RUNS" in message and "--plan" in message
+    assert ("the full paper256 report needs every editor: no trained editor paper, wspace, default, no-concat, "
+            "style-reg, gf1, gf2, gf3, gf4, gf5 (looked for shipped paper256-<name>)") in message
+    assert "--editors RUNS" in message and "--plan" in message
 
 
 def test_a_full_report_names_the_editors_neither_given_nor_shipped(report, tmp_path):
     editors = tmp_path / "runs"
     for name in ("paper", "wspace", "gf3"):
         shutil.copytree(report / "work" / "editors" / name, editors / name)
-    with pytest.raises(ConfigError, match=r"no trained editor default, no-concat, style-reg, gf1, gf2, gf4, gf5 for "
-                                          rf"the full tiny16 report \(looked in {editors} or for shipped "):
+    (editors / "gf4").mkdir()
+    (editors / "gf4" / "metrics.jsonl").write_text('{"step": 1}\n')  # a run that has not reached final/
+    with pytest.raises(ConfigError, match=r"no trained editor default, no-concat, style-reg, gf1, gf2, gf5 \(looked "
+                                          rf"in {editors} and for shipped tiny16-<name>\); unfinished runs gf4 in "):
         reproduce("tiny16", tmp_path / "r", editors=editors)
     assert not (tmp_path / "r" / "run.json").exists()  # refused before any work
 

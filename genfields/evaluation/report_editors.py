@@ -137,15 +137,23 @@ class EditorSource:
         return {name: ed.training() for name, ed in self._cache.items()}
 
     def require(self, names) -> None:
-        """One error naming every editor of `names` that is neither in `--editors` nor shipped (full runs)."""
-        missing = [name for name in names if not any(_is_editor(path) for path, _ in self._candidates(name))]
-        if missing:
-            p = self.preset.name
-            where = f"in {self.editors} or " if self.editors is not None else ""
-            raise ConfigError(f"no trained editor {', '.join(missing)} for the full {p} report (looked {where}for "
-                              f"shipped {p}-<name>): pass `--editors RUNS` (RUNS/<name>/final from train-editor), or "
-                              f"train them (`genfields reproduce --preset {p} --plan --editors RUNS` prints the "
-                              f"commands), or run with --quick")
+        """One error naming every editor of `names` that is neither in `--editors` nor shipped, and every run in
+        `--editors` that has not finished (full runs; a shipped editor never stands in for an unfinished run)."""
+        unfinished = [name for name in names if self.editors is not None and not any(
+            _is_editor(path) for path in (self.editors / name / "final", self.editors / name))
+            and RunFolder(self.editors / name, is_main=False).holds_run()]
+        missing = [name for name in names if name not in unfinished
+                   and not any(_is_editor(path) for path, _ in self._candidates(name))]
+        if not (missing or unfinished):
+            return
+        p = self.preset.name
+        looked = f"in {self.editors} and " if self.editors is not None else ""
+        problems = [f"no trained editor {', '.join(missing)} (looked {looked}for shipped {p}-<name>)"] * bool(missing)
+        problems += [f"unfinished runs {', '.join(unfinished)} in {self.editors} (no final/ yet)"] if unfinished else []
+        raise ConfigError(f"the full {p} report needs every editor: {'; '.join(problems)}: pass `--editors RUNS` "
+                          f"(RUNS/<name>/final from train-editor), or train them (`genfields reproduce --preset {p} "
+                          "--plan --editors RUNS` prints the commands; scripts/train_editors.sh resumes unfinished "
+                          "ones), or run with --quick")
 
     def get(self, name: str, layers: str | None = None) -> ReportEditor:
         if name not in self._cache:

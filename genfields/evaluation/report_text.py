@@ -90,10 +90,12 @@ def table1_detail(t1: dict) -> list[str]:
     rows, leak, fams = t1["rows"], t1.get("pose_leak", {}), t1.get("families", {})
     judged = isinstance(t1.get("judged_by"), dict)
     by = "judge" if judged else "loss net"
+    tearing = any("tearing" in r for r in rows.values())
     extra_pose = sorted({k for r in rows.values() for k in r if k.startswith("pose_") and k != "pose_loss_net"})
     head = (["row", "FD", f"identity ({by}) ↑"] + (["identity (loss net) ↑"] if judged else [])
             + [f"expression ({by}) ↓", f"pose ({by}) ↓"] + [f"pose ({k[5:]}) ↓" for k in extra_pose]
-            + (["pose (loss net) ↓"] if judged else []) + ["b_id yaw / pitch / roll", "b_attr yaw / pitch / roll"])
+            + (["pose (loss net) ↓"] if judged else []) + (["tearing ↓"] if tearing else [])
+            + ["b_id yaw / pitch / roll", "b_attr yaw / pitch / roll"])
     order = ["ours", *[n for n in fams.get("paper", []) if n != "ours"], *EXTENSION_NAMES, "per-pair optimum",
              "wspace", *[n for n in fams.get("wspace", []) if n != "wspace"], "unedited"]
     lines = ["### Table 1 in full: judges, loss networks, operating points, pose leak", "",
@@ -103,7 +105,9 @@ def table1_detail(t1: dict) -> list[str]:
               "trained against (`synth_identity`, `synth_landmarks`)." if judged else
               "No judges for this preset: every metric is by the loss networks the editors were trained against."),
              "b_id, b_attr: per angle, the output's angles regressed on the attribute's and the identity's "
-             f"(least squares, angles by the {by}): a perfect pose transfer has b_attr = 1, b_id = 0.", "",
+             f"(least squares, angles by the {by}): a perfect pose transfer has b_attr = 1, b_id = 0."
+             + (" Tearing: the judge's and the loss network's landmarks of the output apart (distance / resolution), "
+                "minus the same on the unedited image (Table 2 says more)." if tearing else ""), "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name in order:
         if name not in rows:
@@ -113,6 +117,7 @@ def table1_detail(t1: dict) -> list[str]:
         cells += [f"{r['identity_loss_net']:.3f}"] if judged else []
         cells += [f"{r['expression']:.4f}", f"{r['pose']:.2f}"] + [f"{r[k]:.2f}" for k in extra_pose]
         cells += [f"{r['pose_loss_net']:.2f}"] if judged else []
+        cells += [_fmt(r.get("tearing"), "{:+.4f}")] if tearing else []
         cells += ([" / ".join(f"{lk[a][b]:.2f}" for a in ("yaw", "pitch", "roll")) for b in ("b_id", "b_attr")]
                   if lk else ["-", "-"])
         lines.append("| " + " | ".join(cells) + " |")
@@ -263,8 +268,8 @@ def report_markdown(numbers: dict, run: dict) -> str:
     out += _image("figure9_small_fields.png", f"Figure 9: fields much smaller than the face (config 5) against all "
                   f"layers; red: attribute landmarks, green: output landmarks, both by {by}. Where an editor fools "
                   "the loss network by tearing the face, the green points stay off the red ones"
-                  + ("; each edited row's label gives its panels' mean judge vs loss-net landmark distance / resolution "
-                     "(the gap)." if drawn != "loss network" else "."))
+                  + ("; each edited row's label gives its panels' mean judge vs loss-net landmark distance / "
+                     "resolution (the gap)." if drawn != "loss network" else "."))
     out += _image("appendix_figure1.png", f"Appendix Figure 1: all fields, smallest field below / above the face; "
                   f"landmarks as in Figure 9, by {by}.")
     out += _image("appendix_figure2.png", "Appendix Figure 2: only smaller fields (largest slightly above / below the "
