@@ -21,6 +21,7 @@ from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.editing.mref import transfer_weights
+from genfields.evaluation.report_changes import changes_markdown, compare_reports
 from genfields.evaluation.report_editors import EditorSource
 from genfields.evaluation.reproduce import report_sizes, reproduce
 from genfields.evaluation.sparsity import reuse, sparsity_histogram
@@ -278,6 +279,33 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
 
 def run_ranges(report) -> dict[int, str]:
     return {r["config"]: r["convs"] for r in json.loads((report / "table3.json").read_text())["ranges"]}
+
+
+def test_changes_by_hand():
+    def verdict(status, held):
+        return {"claim": "Table 3: x", "status": status, "checks": [{"holds": h} for h in held]}
+
+    row = {"fd": 10.0, "identity": 0.9, "expression": 0.02, "pose": 5.0}
+    previous = {"folder": "old", "run": {"quick": True, "editors": {"gf5": "fine-tuned"}, "command": "c"},
+                "claims": {"table3": verdict("partly supported", [True, False])},
+                "table1": {"rows": {}}, "table2": {"rows": {"paper": row, "gone": row}},
+                "table3": {"rows": {"5": row}, "ranges": [{"config": 5, "convs": "conv4-conv8"}]}}
+    numbers = {"claims": {"table3": verdict("supported", [True, True])}, "table1": {"rows": {}},
+               "table2": {"rows": {"paper": dict(row, tearing=0.01), "new": row}},
+               "table3": {"rows": {"5": dict(row, fd=12.0, tearing=0.02)},
+                          "ranges": [{"config": 5, "convs": "conv5-conv8"}]}}
+    changes = compare_reports(previous, numbers, {"editors": {"gf5": "shipped synth64-gf5", "paper": "shipped"}})
+    assert changes["verdicts"] == [{"claim": "Table 3: x", "before": "partly supported", "now": "supported",
+                                    "checks_before": "1/2", "checks_now": "2/2"}]
+    assert changes["editors"] == {"gf5": ["fine-tuned", "shipped synth64-gf5"], "paper": [None, "shipped"]}
+    assert [r["row"] for r in changes["tables"]["table2"]] == ["paper"]  # rows in both only
+    assert changes["tables"]["table3"][0]["row"] == "config 5 (conv4-conv8 -> conv5-conv8)"
+    text = "\n".join(changes_markdown(changes))
+    assert "| Table 3: x | partly supported | **supported** | 1/2 → 2/2 |" in text
+    assert "| paper | 10.00 | 0.900 | 0.0200 | 5.00 | (new) +0.0100 |" in text
+    assert "| config 5 (conv4-conv8 -> conv5-conv8) | 10.00 → **12.00** | 0.900 |" in text
+    assert "`paper`: absent → shipped" in text and "Against `old` (a quick report, made by `c`)" in text
+    assert "Table 1 (" not in text  # no rows in both
 
 
 def test_compare_with_refuses_a_folder_that_is_not_a_report(tmp_path):

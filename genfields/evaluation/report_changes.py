@@ -40,12 +40,13 @@ def _checks_held(verdict: dict) -> str:
 
 
 def _rows(before: dict, now: dict, label=lambda name, row: name) -> list[dict]:
-    """Rows present in both tables, each with the key numbers present in both (before, now)."""
+    """Rows present in both tables, each with its key numbers (before, now); before is None for a number the
+    previous report did not measure (e.g. tearing before it existed)."""
     rows = []
     for name, row in now.items():
         if name not in before:
             continue
-        moved = {key: [before[name][key], row[key]] for key, _, _ in NUMBERS if key in row and key in before[name]}
+        moved = {key: [before[name].get(key), row[key]] for key, _, _ in NUMBERS if key in row}
         rows.append({"row": label(name, row), "numbers": moved})
     return rows
 
@@ -76,6 +77,8 @@ def compare_reports(previous: dict, numbers: dict, run: dict) -> dict:
 def _cell(pair: list | None, spec: str) -> str:
     if pair is None:
         return "-"
+    if pair[0] is None:
+        return f"(new) {spec.format(pair[1])}"
     before, now = (spec.format(v) for v in pair)
     return now if before == now else f"{before} → **{now}**"
 
@@ -97,7 +100,8 @@ def changes_markdown(changes: dict) -> list[str]:
         rows = changes["tables"][key]
         if not rows:
             continue
-        out += ["", f"{title} (rows in both reports; before → **now** where the printed number moved):", "", head,
+        out += ["", f"{title} (rows in both reports; before → **now** where the printed number moved; (new): not "
+                "measured before):", "", head,
                 "|---" * (1 + len(NUMBERS)) + "|"]
         out += ["| " + " | ".join([r["row"]] + [_cell(r["numbers"].get(k), spec) for k, _, spec in NUMBERS]) + " |"
                 for r in rows]
