@@ -138,6 +138,7 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     assert card.startswith("# tiny: a trained M_ref editor (paper configuration)") and "std of S" in card
     assert "Started from" not in card  # trained from zero; a run with --init says where it started
     assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
+    assert f"an excess of {evaluation['method']['tearing']:+.4f}" in card  # tiny16 has judges (synth)
     assert "## What was tried\n\nTried a larger learning rate first." in card
     for change in json.loads((run / "run" / "config.json").read_text()).get("history", []):  # set by the resume test
         assert f"at step {change['at_step']} from {change['steps_before']} to {change['steps']} steps" in card
