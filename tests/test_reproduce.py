@@ -22,7 +22,7 @@ from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.editing.mref import transfer_weights
 from genfields.evaluation.report_changes import changes_markdown, compare_reports
-from genfields.evaluation.report_editors import EditorSource
+from genfields.evaluation.report_editors import EditorSource, loss_curve
 from genfields.evaluation.reproduce import report_sizes, reproduce
 from genfields.evaluation.sparsity import reuse, sparsity_histogram
 from genfields.stylegan2 import StyleLayout
@@ -164,6 +164,16 @@ def test_missing_editors_name_the_command_that_trains_them(tmp_path):
         EditorSource(get_preset("paper256"), tmp_path, editors=tmp_path / "missing")
 
 
+def test_loss_curve_averages_windows_of_cross_steps():
+    logged = [{"step": i, "stage": "cross" if i % 4 else "reconstruction", "loss": float(i), "lr": 0.1}
+              for i in range(1, 13)]  # cross steps 1 2 3 5 6 7 9 10 11
+    curve = loss_curve(logged, windows=3)
+    assert [(p["step"], p["records"], p["loss"]) for p in curve] == [(3, 3, 2.0), (7, 3, 6.0), (11, 3, 10.0)]
+    assert curve[0]["lr"] == pytest.approx(0.1) and "stage" not in curve[0]
+    assert [p["step"] for p in loss_curve([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 3.0}])] == [1, 2]
+    assert loss_curve([]) == []
+
+
 def test_sizes_refuse_nonsense():
     assert report_sizes("synth64", quick=True, pairs=30).pairs == 30
     with pytest.raises(ConfigError, match="at least 2"):
@@ -252,6 +262,7 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
     gf5 = run["editor_training"]["gf5"]
     assert gf5["train"]["steps"] == 2 and gf5["train"]["model"]["layers"] == run_ranges(report)[5]
     assert gf5["metrics_logged"] == 2 and gf5["last_metrics"]["step"] == 2 and gf5["folder"].endswith("gf5/final")
+    assert gf5["loss_curve"][-1]["step"] == 2 and "loss" in gf5["loss_curve"][-1]
     # what changed from the quick report: verdicts before -> now and the rows of both
     changes = json.loads((tmp_path / "again" / "changes.json").read_text())
     before = json.loads((report / "claims.json").read_text())

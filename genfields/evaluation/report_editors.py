@@ -49,6 +49,7 @@ OPERATING_POINTS: dict[str, tuple[str, dict[str, float]]] = {
     "wspace-adv10": ("wspace", {"adversarial": 10.0}),
 }
 EXTENSION_NAMES = ("paper+id", "paper+ids")  # beyond the paper: reported as ours
+CURVE_WINDOWS = 10  # points of each run's loss curve in run.json
 OPTION_KEYS = {"lambda-attr": "attribute", "style-reg": "style_reg", "adversarial": "adversarial"}
 
 
@@ -81,10 +82,27 @@ class ReportEditor:
             record["card"] = str(card) if card.is_file() else None
             metrics = self.folder.parent / "metrics.jsonl" if self.folder.name == "final" else None
             if metrics is not None and metrics.is_file():
-                lines = [line for line in metrics.read_text().splitlines() if line.strip()]
-                record["metrics_logged"] = len(lines)
-                record["last_metrics"] = json.loads(lines[-1]) if lines else None
+                logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+                record["metrics_logged"] = len(logged)
+                record["last_metrics"] = logged[-1] if logged else None
+                record["loss_curve"] = loss_curve(logged)
         return record
+
+
+def loss_curve(logged: list[dict], windows: int = CURVE_WINDOWS) -> list[dict]:
+    """A run's training curve in brief: its cross-pair steps (all steps when no record names a stage) cut into
+    `windows` consecutive runs of records, each the mean of every numeric metric, at the window's last step."""
+    cross = [r for r in logged if r.get("stage", "cross") == "cross"]
+    if not cross:
+        return []
+    size = -(-len(cross) // windows)
+    curve = []
+    for start in range(0, len(cross), size):
+        chunk = cross[start:start + size]
+        keys = [k for k, v in chunk[-1].items() if isinstance(v, (int, float)) and k != "step"]
+        curve.append({"step": chunk[-1]["step"], "records": len(chunk),
+                      **{k: sum(r[k] for r in chunk if k in r) / sum(k in r for r in chunk) for k in keys}})
+    return curve
 
 
 def config_name_of(name: str) -> str:
