@@ -373,7 +373,7 @@ def test_full_synth64_reports_use_the_shipped_editors_with_their_training():
     assert found.origin == "shipped synth64-gf5"
     record = source.training()["gf5"]
     assert record["config_name"] == "paper" and record["train"]["model"]["layers"] == "conv5-conv8"
-    assert record["train"]["steps"] == 10000 and record["card"].endswith("synth64-gf5/MODEL_CARD.md")
+    assert record["train"]["steps"] == 10000 and record["card"] == "genfields/models/editing/synth64-gf5/MODEL_CARD.md"
     assert record["fine_tuned_from"] is None
 
 

@@ -27,7 +27,7 @@ import torch
 from genfields.devices import resolve_device
 from genfields.editing.config import TrainConfig, named_config
 from genfields.editing.dataset import DatasetConfig, GeneratedSet, make_dataset
-from genfields.editing.editor import Editor, editor_folder, load_editor, save_editor
+from genfields.editing.editor import EDITORS_DIR, Editor, editor_folder, load_editor, save_editor
 from genfields.editing.mref import transfer_weights
 from genfields.editing.presets import EditingPreset
 from genfields.editing.trainer import EditorTrainer, train_editor
@@ -77,9 +77,9 @@ class ReportEditor:
         record = {"origin": self.origin, "config_name": meta.get("config_name"), "train": meta.get("train"),
                   "fine_tuned_from": meta.get("fine_tuned_from")}
         if self.folder is not None:
-            record["folder"] = str(self.folder)
+            record["folder"] = _shown(self.folder)
             card = self.folder / "MODEL_CARD.md"
-            record["card"] = str(card) if card.is_file() else None
+            record["card"] = _shown(card) if card.is_file() else None
             metrics = self.folder.parent / "metrics.jsonl" if self.folder.name == "final" else None
             if metrics is not None and metrics.is_file():
                 logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
@@ -290,6 +290,15 @@ class EditorSource:
                                    generator=self._generator_name(base), dataset=str(self._data(base)), model=model,
                                    loss=loss, steps=self.steps, lr_start=p.lr_start, lr_end=p.lr_end, seed=self.seed,
                                    sample_every=0)
+
+
+def _shown(path: Path) -> str:
+    """A path for run.json: shipped files relative to the repository (`genfields/models/...`), others as they are."""
+    root = EDITORS_DIR.resolve().parents[2]  # EDITORS_DIR is <root>/genfields/models/editing
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _is_editor(path: Path | str) -> bool:

@@ -26,7 +26,7 @@ import torch
 
 from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
-from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.evaluate import evaluate_editor, landmark_disagreement
 from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import EditingPreset, get_preset
@@ -385,7 +385,8 @@ def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes
     label["paper"] = "all layers"
     if judges is not None:  # the panels' tearing: judge vs loss-net disagreement of the output
         for name in label:
-            gap = np.linalg.norm(output_points[name] - results[name].output.landmarks.numpy(), axis=-1).mean() / res
+            gap = landmark_disagreement(torch.from_numpy(output_points[name]), results[name].output.landmarks,
+                                        res).mean()
             label[name] += f"\njudge/loss-net\ngap {gap:.3f}"
 
     def edited(name: str) -> ImageRow:
