@@ -111,6 +111,12 @@ def test_table3_verdict_counts_each_check():
     rows = {r["config"]: dict(r, fd=1.0) for r in paper.TABLE_3}
     rows[5]["fd"] = 2.0
     assert claims.table3_verdict(rows).status == "supported"
+    for k, row in rows.items():
+        row["tearing"] = 0.001 * k
+    evidence = claims.table3_verdict(rows).checks[-1].evidence
+    assert evidence.endswith("not part of the check: tearing (judge vs loss-net landmark disagreement, excess over "
+                             "the unedited images) 1: 0.001, 2: 0.002, 3: 0.003, 4: 0.004, 5: 0.005, largest in config 5")
+    assert claims.table3_verdict(rows).status == "supported"  # a measurement, not a check
     rows[3]["pose"] = 5.0  # config 3 no longer the best pose
     verdict = claims.table3_verdict(rows)
     assert verdict.status == "partly supported" and [c.holds for c in verdict.checks] == [False] + [True] * 5

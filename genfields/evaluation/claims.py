@@ -77,6 +77,7 @@ def table3_verdict(rows: dict[int, dict]) -> Verdict:
     if all("fd" in v for v in r.values()):
         tearing = ("; measured beside it, not part of the check: tearing (judge vs loss-net landmark disagreement, "
                    "excess over the unedited images) " + ", ".join(f"{k}: {v['tearing']:.4g}" for k, v in r.items())
+                   + f", largest in config {_argbest(r, 'tearing', higher=True)}"
                    if all("tearing" in v for v in r.values()) else "")
         checks.append(Check("config 5 has the worst image quality (highest FD)", _argbest(r, "fd", higher=True) == "5",
                             "FD " + ", ".join(f"{k}: {v['fd']:.4g}" for k, v in r.items()) + tearing))
