@@ -78,16 +78,19 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
-    assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
     plain = {"identity", "expression", "pose", "fd"}
     if judges_available("synth"):
-        assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute"}
+        assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net",
+                                               "landmark_disagreement", "tearing"}
         assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
+    else:
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
     assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
     assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
-    assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout
+    assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout
     bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                               "--pose-judge", "nonesuch"])
     assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output
