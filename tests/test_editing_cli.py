@@ -78,16 +78,19 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
-    assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
     plain = {"identity", "expression", "pose", "fd"}
     if judges_available("synth"):
-        assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute"}
+        assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net",
+                                               "landmark_disagreement", "tearing"}
         assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
+    else:
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
     assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
     assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
-    assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout
+    assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout
     bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                               "--pose-judge", "nonesuch"])
     assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output
@@ -138,6 +141,7 @@ def test_ship_editor_writes_float16_weights_and_a_card_from_the_evaluation(run, 
     assert card.startswith("# tiny: a trained M_ref editor (paper configuration)") and "std of S" in card
     assert "Started from" not in card  # trained from zero; a run with --init says where it started
     assert f"{evaluation['method']['pose']:.2f}" in card and "identity similarity" in result.output
+    assert f"an excess of {evaluation['method']['tearing']:+.4f}" in card  # tiny16 has judges (synth)
     assert "## What was tried\n\nTried a larger learning rate first." in card
     for change in json.loads((run / "run" / "config.json").read_text()).get("history", []):  # set by the resume test
         assert f"at step {change['at_step']} from {change['steps_before']} to {change['steps']} steps" in card

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from genfields.editing.evaluate import judge_metrics, pose_leak
+from genfields.editing.evaluate import judge_metrics, landmark_disagreement, pose_leak
 from genfields.editing.presets import PRESETS as EDITING_PRESETS
 from genfields.errors import ConfigError
 from genfields.perception import judges, load_network, load_perception
@@ -150,6 +150,36 @@ def test_judge_metrics_score_outputs_against_identity_and_attribute_images():
     assert torch.equal(angles["output"], angles["identity"])
 
 
+def test_landmark_disagreement_by_hand():
+    judge = torch.zeros(2, 68, 2)
+    loss_net = judge.clone()
+    loss_net[0] += torch.tensor([3.0, 4.0])  # every point 5 px away
+    loss_net[1, :34, 1] = 2.0  # half the points 2 px away: mean 1 px
+    assert landmark_disagreement(judge, loss_net, 16).tolist() == pytest.approx([5 / 16, 1 / 16])
+    assert landmark_disagreement(loss_net, judge, 16).tolist() == pytest.approx([5 / 16, 1 / 16])  # symmetric
+
+
+def test_tearing_is_the_loss_net_fooled_where_the_judge_is_not():
+    """An output whose loss-net landmarks are the attribute image's while the judge still sees the identity
+    face (a torn face that fools the loss network) disagrees; the unedited image does not."""
+    from genfields.editing.editor import EditResult
+    from genfields.synthface import render_batch
+
+    nets = load_perception("synth")
+    referees = Judges(identity=nets.identity, landmarks=nets.landmarks, names={"identity": "x", "landmarks": "y"})
+    a, b = render_batch(4, res=64, seed=20_000).images, render_batch(4, res=64, seed=20_001).images
+    seen_a, seen_b = nets.landmarks(a), nets.landmarks(b)
+    result = EditResult(identity_image=a, attribute_image=b, image=a, delta=torch.zeros(4, 1),
+                        identity=nets.identity(a), output_identity=nets.identity(a), attribute=seen_b,
+                        identity_pose=seen_a, output=seen_b)
+    metrics, seen = judge_metrics(referees, result)
+    expected = (seen_a.landmarks - seen_b.landmarks).norm(dim=-1).mean(dim=1) / 64
+    assert torch.allclose(metrics["method"]["landmark_disagreement"], expected)
+    assert expected.min() > 0.01  # different faces: a visible gap
+    assert torch.allclose(metrics["unedited"]["landmark_disagreement"], torch.zeros(4), atol=1e-6)
+    assert torch.allclose(seen["attribute_disagreement"], torch.zeros(4), atol=1e-6)
+
+
 def test_pose_leak_recovers_hand_made_coefficients():
     rng = np.random.default_rng(0)
     attr, ident = rng.normal(0, 15, (200, 3)), rng.normal(0, 15, (200, 3))
@@ -193,8 +223,13 @@ def test_evaluate_reports_judges_loss_nets_and_the_pose_leak(tmp_path):
                  progress=False)
     results = evaluate_editor(load_editor(tmp_path / "run" / "final"), tiny, pairs=6, seed=0, batch=3,
                               judges=load_judges("synth"))
-    keys = {"identity", "expression", "pose", "identity_loss_net", "expression_loss_net", "pose_loss_net", "fd"}
-    assert set(results["method"]) == keys == set(results["unedited"])
+    keys = {"identity", "expression", "pose", "identity_loss_net", "expression_loss_net", "pose_loss_net", "fd",
+            "landmark_disagreement"}
+    assert set(results["method"]) == keys | {"tearing"} and set(results["unedited"]) == keys
+    assert results["method"]["tearing"] == pytest.approx(results["method"]["landmark_disagreement"]
+                                                         - results["unedited"]["landmark_disagreement"])
+    assert results["unedited"]["landmark_disagreement"] > 0  # two networks trained apart never agree exactly
+    assert 0 < results["landmark_disagreement_attribute"] < 0.2
     assert results["judged_by"] == JUDGES
     assert results["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
     assert results["method"]["identity"] != results["method"]["identity_loss_net"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,8 @@ from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.editing.mref import transfer_weights
-from genfields.evaluation.report_editors import EditorSource
+from genfields.evaluation.report_changes import changes_markdown, compare_reports
+from genfields.evaluation.report_editors import EditorSource, loss_curve
 from genfields.evaluation.reproduce import report_sizes, reproduce
 from genfields.evaluation.sparsity import reuse, sparsity_histogram
 from genfields.stylegan2 import StyleLayout
@@ -109,6 +111,12 @@ def test_table3_verdict_counts_each_check():
     rows = {r["config"]: dict(r, fd=1.0) for r in paper.TABLE_3}
     rows[5]["fd"] = 2.0
     assert claims.table3_verdict(rows).status == "supported"
+    for k, row in rows.items():
+        row["tearing"] = 0.001 * k
+    evidence = claims.table3_verdict(rows).checks[-1].evidence
+    assert evidence.endswith("not part of the check: tearing (judge vs loss-net landmark disagreement, excess over "
+                             "the unedited images) 1: 0.001, 2: 0.002, 3: 0.003, 4: 0.004, 5: 0.005, largest in config 5")
+    assert claims.table3_verdict(rows).status == "supported"  # a measurement, not a check
     rows[3]["pose"] = 5.0  # config 3 no longer the best pose
     verdict = claims.table3_verdict(rows)
     assert verdict.status == "partly supported" and [c.holds for c in verdict.checks] == [False] + [True] * 5
@@ -160,6 +168,16 @@ def test_missing_editors_name_the_command_that_trains_them(tmp_path):
         quick.get("wspace")
     with pytest.raises(ConfigError, match="no such directory"):
         EditorSource(get_preset("paper256"), tmp_path, editors=tmp_path / "missing")
+
+
+def test_loss_curve_averages_windows_of_cross_steps():
+    logged = [{"step": i, "stage": "cross" if i % 4 else "reconstruction", "loss": float(i), "lr": 0.1}
+              for i in range(1, 13)]  # cross steps 1 2 3 5 6 7 9 10 11
+    curve = loss_curve(logged, windows=3)
+    assert [(p["step"], p["records"], p["loss"]) for p in curve] == [(3, 3, 2.0), (7, 3, 6.0), (11, 3, 10.0)]
+    assert curve[0]["lr"] == pytest.approx(0.1) and "stage" not in curve[0]
+    assert [p["step"] for p in loss_curve([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 3.0}])] == [1, 2]
+    assert loss_curve([]) == []
 
 
 def test_sizes_refuse_nonsense():
@@ -222,16 +240,51 @@ def test_report_numbers_are_the_json_numbers(report):
     assert sum(f7["mean"]) == pytest.approx(144) and len(f7["mean"]) == 20  # every dim of S in one bin per test
     f8 = json.loads((report / "figure8.json").read_text())
     assert f8["k"] == 10 and f8["union_size"] == len(f8["union"]) and f8["paper_dimensions"][0]["layer"] == "conv0"
+    # the tearing measure: judge vs loss-net landmarks, outputs minus the unedited images of the same pairs
+    t2 = json.loads((report / "table2.json").read_text())
+    for rows, unedited in ((t2["rows"], t2["unedited"]), (t3["rows"], t3["unedited"])):
+        for row in rows.values():
+            assert row["tearing"] == pytest.approx(row["landmark_disagreement"] - unedited["landmark_disagreement"])
+    nc = t2["rows"]["no-concat"]
+    assert f"| {nc['landmark_disagreement']:.4f} | {nc['tearing']:+.4f} |" in text
+    m5 = t3["rows"]["5"]
+    assert f"| {m5['fd']:.2f} | {m5['landmark_disagreement']:.4f} | {m5['tearing']:+.4f} |" in text
+    run = json.loads((report / "run.json").read_text())
+    assert run["figure_landmarks"] == "judge_landmarks" and "by the judge landmark network `judge_landmarks`" in text
+    assert run["editor_training"]["gf5"]["fine_tuned_from"] == run["editors"]["paper"]
     verdicts = json.loads((report / "claims.json").read_text())
+    assert "tearing (judge vs loss-net landmark disagreement" in verdicts["table3"]["checks"][-1]["evidence"]
     assert verdicts["table3_paper"]["status"] == "supported"
     assert f"**{verdicts['table3']['claim']}: {verdicts['table3']['status']} by our run**" in text
 
 
 def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
     editors = report / "work" / "editors"
-    run = reproduce("tiny16", tmp_path / "again", editors=editors)
+    run = reproduce("tiny16", tmp_path / "again", editors=editors, compare_with=report)
     assert all(origin.startswith("run ") for origin in run["editors"].values())
-    assert "Fine-tuned rows" not in (tmp_path / "again" / "index.md").read_text()
+    text = (tmp_path / "again" / "index.md").read_text()
+    assert "Fine-tuned rows" not in text
+    # how each editor was trained, from its run folder
+    gf5 = run["editor_training"]["gf5"]
+    assert gf5["train"]["steps"] == 2 and gf5["train"]["model"]["layers"] == run_ranges(report)[5]
+    assert gf5["metrics_logged"] == 2 and gf5["last_metrics"]["step"] == 2 and gf5["folder"].endswith("gf5/final")
+    assert gf5["loss_curve"][-1]["step"] == 2 and "loss" in gf5["loss_curve"][-1]
+    # what changed from the quick report: verdicts before -> now and the rows of both
+    changes = json.loads((tmp_path / "again" / "changes.json").read_text())
+    before = json.loads((report / "claims.json").read_text())
+    now = json.loads((tmp_path / "again" / "claims.json").read_text())
+    assert [(v["before"], v["now"]) for v in changes["verdicts"]] == [
+        (before[k]["status"], now[k]["status"]) for k in ("table1", "table2", "table3", "sparsity", "reuse")]
+    assert changes["previous"] == str(report) and changes["previous_quick"] is True
+    assert set(changes["editors"]) == set(run["editors"])  # every source moved from work/ to --editors
+    t2 = {r["row"]: r["numbers"] for r in changes["tables"]["table2"]}
+    old2 = json.loads((report / "table2.json").read_text())["rows"]["no-concat"]
+    new2 = json.loads((tmp_path / "again" / "table2.json").read_text())["rows"]["no-concat"]
+    assert t2["no-concat"]["tearing"] == [old2["tearing"], new2["tearing"]]
+    assert [r["row"] for r in changes["tables"]["table3"]][4] == f"config 5 ({run_ranges(report)[5]})"
+    assert "## What changed from the previous report" in text and f"Against `{report}` (a quick report" in text
+    v = changes["verdicts"][2]
+    assert f"| {v['claim']} | {v['before']} | " in text
     first = json.loads((report / "table1.json").read_text())
     again = json.loads((tmp_path / "again" / "table1.json").read_text())
     assert again["rows"]["ours"]["pose"] == pytest.approx(first["rows"]["ours"]["pose"], rel=1e-5)
@@ -239,6 +292,46 @@ def test_full_report_from_a_directory_of_trained_editors(report, tmp_path):
     shutil.copytree(editors / "paper", editors / "default")
     with pytest.raises(ConfigError, match="trained as configuration 'paper'"):
         reproduce("tiny16", tmp_path / "bad", editors=editors)
+
+
+def run_ranges(report) -> dict[int, str]:
+    return {r["config"]: r["convs"] for r in json.loads((report / "table3.json").read_text())["ranges"]}
+
+
+def test_changes_by_hand():
+    def verdict(status, held):
+        return {"claim": "Table 3: x", "status": status, "checks": [{"holds": h} for h in held]}
+
+    row = {"fd": 10.0, "identity": 0.9, "expression": 0.02, "pose": 5.0}
+    previous = {"folder": "old", "run": {"quick": True, "editors": {"gf5": "fine-tuned"}, "command": "c"},
+                "claims": {"table3": verdict("partly supported", [True, False])},
+                "table1": {"rows": {}}, "table2": {"rows": {"paper": row, "gone": row}},
+                "table3": {"rows": {"5": row}, "ranges": [{"config": 5, "convs": "conv4-conv8"}]}}
+    numbers = {"claims": {"table3": verdict("supported", [True, True])}, "table1": {"rows": {}},
+               "table2": {"rows": {"paper": dict(row, tearing=0.01), "new": row}},
+               "table3": {"rows": {"5": dict(row, fd=12.0, tearing=0.02)},
+                          "ranges": [{"config": 5, "convs": "conv5-conv8"}]}}
+    changes = compare_reports(previous, numbers, {"editors": {"gf5": "shipped synth64-gf5", "paper": "shipped"}})
+    assert changes["verdicts"] == [{"claim": "Table 3: x", "before": "partly supported", "now": "supported",
+                                    "checks_before": "1/2", "checks_now": "2/2"}]
+    assert changes["editors"] == {"gf5": ["fine-tuned", "shipped synth64-gf5"], "paper": [None, "shipped"]}
+    assert [r["row"] for r in changes["tables"]["table2"]] == ["paper"]  # rows in both only
+    assert changes["tables"]["table3"][0]["row"] == "config 5 (conv4-conv8 -> conv5-conv8)"
+    text = "\n".join(changes_markdown(changes))
+    assert "| Table 3: x | partly supported | **supported** | 1/2 → 2/2 |" in text
+    assert "| paper | 10.00 | 0.900 | 0.0200 | 5.00 | (new) +0.0100 |" in text
+    assert "| config 5 (conv4-conv8 -> conv5-conv8) | 10.00 → **12.00** | 0.900 |" in text
+    assert "`paper`: absent → shipped" in text and "Against `old` (a quick report, made by `c`)" in text
+    assert "Table 1 (" not in text  # no rows in both
+
+
+def test_compare_with_refuses_a_folder_that_is_not_a_report(tmp_path):
+    (tmp_path / "claims.json").write_text("{}")
+    result = runner.invoke(app, ["reproduce", "--preset", "tiny16", "--quick", "--out", str(tmp_path / "r"),
+                                 "--compare-with", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a genfields reproduce folder (no table1.json, table2.json, table3.json)" in result.output
+    assert not (tmp_path / "r").exists()
 
 
 def test_operating_points_are_checked_and_join_their_family(report, tmp_path):
@@ -256,10 +349,38 @@ def test_operating_points_are_checked_and_join_their_family(report, tmp_path):
     assert EditorSource(get_preset("tiny16"), tmp_path / "work", editors=editors).find("wspace-adv3") is None
 
 
-def test_cli_reports_a_missing_editor_as_an_error(tmp_path):
+def test_cli_reports_every_missing_editor_in_one_line(tmp_path):
     result = runner.invoke(app, ["reproduce", "--preset", "paper256", "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
-    assert "genfields train-editor --preset paper256 --config paper" in str(result.exception)
+    message = str(result.exception)
+    assert "\n" not in message
+    assert ("the full paper256 report needs every editor: no trained editor paper, wspace, default, no-concat, "
+            "style-reg, gf1, gf2, gf3, gf4, gf5 (looked for shipped paper256-<name>)") in message
+    assert "--editors RUNS" in message and "--plan" in message
+
+
+def test_a_full_report_names_the_editors_neither_given_nor_shipped(report, tmp_path):
+    editors = tmp_path / "runs"
+    for name in ("paper", "wspace", "gf3"):
+        shutil.copytree(report / "work" / "editors" / name, editors / name)
+    (editors / "gf4").mkdir()
+    (editors / "gf4" / "metrics.jsonl").write_text('{"step": 1}\n')  # a run that has not reached final/
+    with pytest.raises(ConfigError, match=r"no trained editor default, no-concat, style-reg, gf1, gf2, gf5 \(looked "
+                                          rf"in {editors} and for shipped tiny16-<name>\); unfinished runs gf4 in "):
+        reproduce("tiny16", tmp_path / "r", editors=editors)
+    assert not (tmp_path / "r" / "run.json").exists()  # refused before any work
+
+
+def test_full_synth64_reports_use_the_shipped_editors_with_their_training():
+    source = EditorSource(get_preset("synth64"), Path("unused"), quick=False)
+    found = source.find("gf5")
+    if found is None:
+        pytest.skip("no shipped synth64-gf5 editor")
+    assert found.origin == "shipped synth64-gf5"
+    record = source.training()["gf5"]
+    assert record["config_name"] == "paper" and record["train"]["model"]["layers"] == "conv5-conv8"
+    assert record["train"]["steps"] == 10000 and record["card"] == "genfields/models/editing/synth64-gf5/MODEL_CARD.md"
+    assert record["fine_tuned_from"] is None
 
 
 def test_plan_trains_the_editors_the_quick_report_used(report):

@@ -321,5 +321,11 @@ def evaluate(
         if "pose_leak" in results:
             leak = results["pose_leak"][side]
             line += "  | b_id " + "/".join(f"{leak[a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll"))
+        if "landmark_disagreement" in r:
+            line += f"  | landmarks judge vs loss net {r['landmark_disagreement']:.4f}"
         typer.echo(line)
+    if "tearing" in results["method"]:
+        typer.echo(f"tearing (landmark disagreement of the outputs minus the unedited images'): "
+                   f"{results['method']['tearing']:+.4f}; on the attribute images "
+                   f"{results['landmark_disagreement_attribute']:.4f}")
     typer.echo(f"judged by: {results['judged_by']}")

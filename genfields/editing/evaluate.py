@@ -14,6 +14,14 @@ against) `identity`, `expression` and `pose` are the judges' scores, and `identi
 against (and takes as inputs), so the gap between the two is visible. Without judges the plain
 keys are the loss networks' too, and `judged_by` says so.
 
+Tearing (with judges): `landmark_disagreement` is the mean distance between the judge's and the loss
+network's 68 landmarks on the same image, divided by the resolution, for the outputs (`method`) and
+for the unedited identity images (`unedited`: two networks trained apart never agree exactly, even
+on clean generated faces); `method.tearing` is the excess, output minus unedited. An editor that
+moves the loss network's landmarks onto the attribute image's by tearing the face, rather than by
+turning and reshaping it, leaves the judge's landmarks behind, so the excess grows (the paper's
+Figure 9). `landmark_disagreement_attribute` is the same distance on the attribute renders.
+
 Pose leak: per angle (yaw, pitch, roll), the output angles are regressed on the attribute's and the
 identity's angles (all by the judge), out = c + b_attr * attr + b_id * id, least squares over the
 pairs. A perfect pose transfer has b_attr = 1, b_id = 0; an edit that keeps part of the identity's
@@ -50,6 +58,12 @@ def pair_metrics(id_embedding: torch.Tensor, out_embedding: torch.Tensor, attrib
             "pose": (attribute.pose - output.pose).square().mean(dim=1)}
 
 
+def landmark_disagreement(judge: torch.Tensor, loss_net: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Per image: the mean Euclidean distance between two networks' landmarks [B, 68, 2] of the same
+    images, divided by the resolution (the unit of the expression metric)."""
+    return (judge - loss_net).norm(dim=-1).mean(dim=1) / resolution
+
+
 def result_metrics(result: EditResult) -> dict[str, dict[str, torch.Tensor]]:
     """Per-pair metrics of the edit (`method`) and of the unedited identity image (`unedited`)."""
     res = result.image.shape[-1]
@@ -58,18 +72,24 @@ def result_metrics(result: EditResult) -> dict[str, dict[str, torch.Tensor]]:
 
 
 def judge_metrics(judges: Judges, result: EditResult) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-    """Per-pair metrics of `result` by the judges (method and unedited), and the judges' angles of the
-    attribute, identity and output images (for the pose leak)."""
+    """Per-pair metrics of `result` by the judges (method and unedited, with the judge's landmark
+    disagreement with the loss network on the output and on the identity image), and the judges'
+    angles of the attribute, identity and output images (for the pose leak) with the landmark
+    disagreement on the attribute images (`attribute_disagreement`)."""
     res = result.image.shape[-1]
     emb_id, emb_out = judges.identity(result.identity_image), judges.identity(result.image)
     attr, ident, out = (judges.landmarks(x) for x in (result.attribute_image, result.identity_image, result.image))
     metrics = {"method": pair_metrics(emb_id, emb_out, attr, out, res),
                "unedited": pair_metrics(emb_id, emb_id, attr, ident, res)}
+    metrics["method"]["landmark_disagreement"] = landmark_disagreement(out.landmarks, result.output.landmarks, res)
+    metrics["unedited"]["landmark_disagreement"] = landmark_disagreement(ident.landmarks,
+                                                                         result.identity_pose.landmarks, res)
     for name, net in judges.extra_pose.items():
         a, i, o = (net.pose(x) for x in (result.attribute_image, result.identity_image, result.image))
         metrics["method"][f"pose_{name}"] = (a - o).square().mean(dim=1)
         metrics["unedited"][f"pose_{name}"] = (a - i).square().mean(dim=1)
-    return metrics, {"attribute": attr.pose, "identity": ident.pose, "output": out.pose}
+    return metrics, {"attribute": attr.pose, "identity": ident.pose, "output": out.pose,
+                     "attribute_disagreement": landmark_disagreement(attr.landmarks, result.attribute.landmarks, res)}
 
 
 def pose_leak(attribute: np.ndarray, identity: np.ndarray, output: np.ndarray) -> dict[str, dict[str, float]]:
@@ -100,7 +120,8 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
                     device: str | torch.device | None = None, judges: Judges | None = None) -> dict:
     """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images;
-    with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`) and the pose leak.
+    with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
+    of the two and its excess over the unedited images (`tearing`), and the pose leak.
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
@@ -114,6 +135,7 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     sums = {"method": {}, "unedited": {}}
     features = {"method": [], "unedited": []}
     angles = {"attribute": [], "identity": [], "output": []}
+    attribute_disagreement = 0.0
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
         n = min(batch, pairs - start)
         attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
@@ -121,6 +143,7 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
         by_side = result_metrics(result)
         if judges is not None:
             judged, seen = judge_metrics(judges, result)
+            attribute_disagreement += float(seen.pop("attribute_disagreement").cpu().double().sum())
             by_side = {side: {**judged[side], **{k + LOSS_NET_SUFFIX: v for k, v in by_side[side].items()}}
                        for side in by_side}
         else:
@@ -141,6 +164,9 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     for side in ("method", "unedited"):
         out[side] = {k: v / pairs for k, v in sums[side].items()}
         out[side]["fd"] = frechet_distance(*feature_statistics(torch.cat(features[side])), *real_stats)
+    if judges is not None:
+        out["method"]["tearing"] = out["method"]["landmark_disagreement"] - out["unedited"]["landmark_disagreement"]
+        out["landmark_disagreement_attribute"] = attribute_disagreement / pairs
     a, i, o = (torch.cat(angles[k]).numpy() for k in ("attribute", "identity", "output"))
     if pairs >= 4:
         out["pose_leak"] = {"method": pose_leak(a, i, o), "unedited": pose_leak(a, i, i)}

@@ -30,7 +30,8 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="Fewer pairs and tests; fine-tune the missing configurations "
                                "from the paper editor for a few steps instead of requiring trained ones."),
     editors: Optional[Path] = typer.Option(None, help="A directory of train-editor runs named after the "
-                                           "configurations: paper, wspace, default, no-concat, style-reg, gf1..gf5."),
+                                           "configurations: paper, wspace, default, no-concat, style-reg, gf1..gf5 "
+                                           "(looked up before the shipped <preset>-<name> editors)."),
     dataset: Optional[Path] = typer.Option(None, help="Generated set for the quick fine-tunes (default: a small one "
                                            "made in OUT/work)."),
     model: Optional[str] = typer.Option(None, help="Generator override for every editor (shipped name, "
@@ -46,6 +47,9 @@ def reproduce(
                               "(into --editors), one per line, and exit."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " Editors, edits and quick fine-tunes run "
                                "there; the generative fields are measured on the CPU."),
+    compare_with: Optional[Path] = typer.Option(None, "--compare-with", help="A previous report folder (its "
+                                                "claims.json and table*.json): index.md gets a section of what "
+                                                "changed from it (verdicts, Table 1-3 numbers)."),
 ) -> None:
     """Every table and figure of the paper's section 4 and appendix, next to the paper's numbers."""
     from .report_editors import dataset_folder, train_editor_command
@@ -63,7 +67,7 @@ def reproduce(
     sizes = report_sizes(preset, quick, pairs=pairs, tests=tests, steps=steps)
     command = "genfields " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else ""
     result = run(preset, out, quick=quick, editors=editors, dataset=dataset, model=model, seed=seed, sizes=sizes,
-                 progress=False, command=command, device=dev)
+                 progress=False, command=command, device=dev, compare_with=compare_with)
     typer.echo(f"wrote {out / 'index.md'} and {out / 'index.html'} in {result['total_s']:.0f} s")
 
 

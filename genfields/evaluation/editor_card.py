@@ -113,6 +113,17 @@ def _pose_leak(evaluation: dict) -> str:
             f"b_attr {fmt('b_attr')}, b_id {fmt('b_id')} (yaw / pitch / roll; a perfect transfer: 1 and 0).\n")
 
 
+def _tearing(evaluation: dict) -> str:
+    """The tearing measure of the evaluation as a sentence ('' when it has none: no judges)."""
+    method, unedited = evaluation["method"], evaluation["unedited"]
+    if "tearing" not in method:
+        return ""
+    return (f"\nTearing: the judge's and the loss network's landmarks of the outputs lie "
+            f"{method['landmark_disagreement']:.4f} of the resolution apart, of the unedited images "
+            f"{unedited['landmark_disagreement']:.4f}: an excess of {method['tearing']:+.4f} (near 0: the edits move "
+            "the face as both networks see it; docs/reproduce.md, \"The tearing measure\").\n")
+
+
 def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: dict | None, demo: dict,
                command: str, notes: str = "") -> str:
     loss, model = cfg["loss"], cfg["model"]
@@ -147,7 +158,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
 training; FD in the synthetic feature network, not FID):
 
 {_table(rows)}
-{_pose_leak(evaluation)}
+{_pose_leak(evaluation)}{_tearing(evaluation)}
 Quality bar of the editing issue:
 {checks}
 {versus}

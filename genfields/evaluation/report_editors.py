@@ -18,6 +18,7 @@ Every editor is loaded (and every fine-tune runs) on the source's `device`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import torch
 from genfields.devices import resolve_device
 from genfields.editing.config import TrainConfig, named_config
 from genfields.editing.dataset import DatasetConfig, GeneratedSet, make_dataset
-from genfields.editing.editor import Editor, editor_folder, load_editor, save_editor
+from genfields.editing.editor import EDITORS_DIR, Editor, editor_folder, load_editor, save_editor
 from genfields.editing.mref import transfer_weights
 from genfields.editing.presets import EditingPreset
 from genfields.editing.trainer import EditorTrainer, train_editor
@@ -34,6 +35,8 @@ from genfields.errors import CheckpointError, ConfigError
 from genfields.training import Distributed, RunFolder
 
 TABLE2_NAMES = ("default", "no-concat", "style-reg", "paper")
+TABLE3_NAMES = tuple(f"gf{k}" for k in range(1, 6))
+REQUIRED_NAMES = ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"], *TABLE3_NAMES)  # every full report
 SCRATCH_PRESETS = ("tiny16",)  # test presets: every missing editor may be trained briefly from scratch
 # Table 1's further operating points: name -> (configuration, train-editor options). With `paper` and
 # `wspace` themselves they make the two families compared at matched FD (claims.MATCHED_FD_RULE).
@@ -46,6 +49,7 @@ OPERATING_POINTS: dict[str, tuple[str, dict[str, float]]] = {
     "wspace-adv10": ("wspace", {"adversarial": 10.0}),
 }
 EXTENSION_NAMES = ("paper+id", "paper+ids")  # beyond the paper: reported as ours
+CURVE_WINDOWS = 10  # points of each run's loss curve in run.json
 OPTION_KEYS = {"lambda-attr": "attribute", "style-reg": "style_reg", "adversarial": "adversarial"}
 
 
@@ -57,11 +61,48 @@ def family_of(name: str) -> str | None:
 
 @dataclass
 class ReportEditor:
-    """An editor and where it came from (shown in the report)."""
+    """An editor, where it came from (shown in the report) and its folder (a run's `final/` or a shipped one)."""
 
     name: str
     editor: Editor
     origin: str
+    folder: Path | None = None
+
+    def training(self) -> dict:
+        """How it was trained, for run.json: its training configuration (steps, losses, mask, seed, dataset, init
+        and the run-length changes of `history`), what it was fine-tuned from, its model card, and the run's last
+        logged metrics (`metrics.jsonl` beside `final/`)."""
+        saved = self.folder / "config.json" if self.folder is not None else None
+        meta = json.loads(saved.read_text()) if saved is not None and saved.is_file() else self.editor.meta
+        record = {"origin": self.origin, "config_name": meta.get("config_name"), "train": meta.get("train"),
+                  "fine_tuned_from": meta.get("fine_tuned_from")}
+        if self.folder is not None:
+            record["folder"] = _shown(self.folder)
+            card = self.folder / "MODEL_CARD.md"
+            record["card"] = _shown(card) if card.is_file() else None
+            metrics = self.folder.parent / "metrics.jsonl" if self.folder.name == "final" else None
+            if metrics is not None and metrics.is_file():
+                logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+                record["metrics_logged"] = len(logged)
+                record["last_metrics"] = logged[-1] if logged else None
+                record["loss_curve"] = loss_curve(logged)
+        return record
+
+
+def loss_curve(logged: list[dict], windows: int = CURVE_WINDOWS) -> list[dict]:
+    """A run's training curve in brief: its cross-pair steps (all steps when no record names a stage) cut into
+    `windows` consecutive runs of records, each the mean of every numeric metric, at the window's last step."""
+    cross = [r for r in logged if r.get("stage", "cross") == "cross"]
+    if not cross:
+        return []
+    size = -(-len(cross) // windows)
+    curve = []
+    for start in range(0, len(cross), size):
+        chunk = cross[start:start + size]
+        keys = [k for k, v in chunk[-1].items() if isinstance(v, (int, float)) and k != "step"]
+        curve.append({"step": chunk[-1]["step"], "records": len(chunk),
+                      **{k: sum(r[k] for r in chunk if k in r) / sum(k in r for r in chunk) for k in keys}})
+    return curve
 
 
 def config_name_of(name: str) -> str:
@@ -109,6 +150,29 @@ class EditorSource:
         """Where each editor used so far came from."""
         return {name: ed.origin for name, ed in self._cache.items()}
 
+    def training(self) -> dict[str, dict]:
+        """How each editor used so far was trained (`ReportEditor.training`)."""
+        return {name: ed.training() for name, ed in self._cache.items()}
+
+    def require(self, names) -> None:
+        """One error naming every editor of `names` that is neither in `--editors` nor shipped, and every run in
+        `--editors` that has not finished (full runs; a shipped editor never stands in for an unfinished run)."""
+        unfinished = [name for name in names if self.editors is not None and not any(
+            _is_editor(path) for path in (self.editors / name / "final", self.editors / name))
+            and RunFolder(self.editors / name, is_main=False).holds_run()]
+        missing = [name for name in names if name not in unfinished
+                   and not any(_is_editor(path) for path, _ in self._candidates(name))]
+        if not (missing or unfinished):
+            return
+        p = self.preset.name
+        looked = f"in {self.editors} and " if self.editors is not None else ""
+        problems = [f"no trained editor {', '.join(missing)} (looked {looked}for shipped {p}-<name>)"] * bool(missing)
+        problems += [f"unfinished runs {', '.join(unfinished)} in {self.editors} (no final/ yet)"] if unfinished else []
+        raise ConfigError(f"the full {p} report needs every editor: {'; '.join(problems)}: pass `--editors RUNS` "
+                          f"(RUNS/<name>/final from train-editor), or train them (`genfields reproduce --preset {p} "
+                          "--plan --editors RUNS` prints the commands; scripts/train_editors.sh resumes unfinished "
+                          "ones), or run with --quick")
+
     def get(self, name: str, layers: str | None = None) -> ReportEditor:
         if name not in self._cache:
             self._cache[name] = self._find(name, layers) or self._make(name, layers)
@@ -124,21 +188,22 @@ class EditorSource:
         return self._cache[name]
 
     # --- trained editors -----------------------------------------------------------------------
-    def _find(self, name: str, layers: str | None) -> ReportEditor | None:
-        candidates = []
+    def _candidates(self, name: str) -> list[tuple[Path | str, str]]:
+        """Where editor `name` is looked for, in order, with the origin each gives."""
+        candidates: list[tuple[Path | str, str]] = []
         if self.editors is not None:
             candidates += [(self.editors / name / "final", f"run {self.editors / name}"),
                            (self.editors / name, f"folder {self.editors / name}")]
         shipped = self.preset.name if name == "paper" else f"{self.preset.name}-{name}"
-        candidates.append((shipped, f"shipped {shipped}"))
-        for path, origin in candidates:
-            try:
-                editor_folder(path)
-            except CheckpointError:
+        return candidates + [(shipped, f"shipped {shipped}")]
+
+    def _find(self, name: str, layers: str | None) -> ReportEditor | None:
+        for path, origin in self._candidates(name):
+            if not _is_editor(path):
                 continue
             editor = load_editor(path, model=self.model, device=self.device)
             self._check(name, editor, layers, origin)
-            return ReportEditor(name, editor, origin)
+            return ReportEditor(name, editor, origin, editor_folder(path))
         return None
 
     def _check(self, name: str, editor: Editor, layers: str | None, origin: str) -> None:
@@ -193,7 +258,8 @@ class EditorSource:
         cfg = self.preset.train_config(name, generator=self._generator_name(base), dataset=str(self._data(base)),
                                        steps=self.steps, seed=self.seed, sample_every=0, log_every=max(self.steps, 1))
         trainer = train_editor(cfg, self.workdir / "editors" / name, progress=self.progress, device=self.device)
-        return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)")
+        return ReportEditor(name, _frozen(trainer.editor), f"trained {self.steps} steps from scratch (test preset)",
+                            self.workdir / "editors" / name / "final")
 
     def _fine_tune(self, name: str, layers: str | None) -> ReportEditor:
         base = self.get("paper")
@@ -209,7 +275,8 @@ class EditorSource:
             trainer.run.log({"step": trainer.step, **stats})
         save_editor(trainer.editor, folder / "final", {"train": cfg.to_dict(), "dataset": cfg.dataset,
                                                        "fine_tuned_from": base.origin})
-        return ReportEditor(name, _frozen(trainer.editor), f"fine-tuned {cfg.steps} steps from {base.origin}")
+        return ReportEditor(name, _frozen(trainer.editor), f"fine-tuned {cfg.steps} steps from {base.origin}",
+                            folder / "final")
 
     def _fine_tune_config(self, base: Editor, name: str, layers: str | None) -> TrainConfig:
         """The named configuration on the base editor's network and loss weights, masked to `layers`."""
@@ -223,6 +290,23 @@ class EditorSource:
                                    generator=self._generator_name(base), dataset=str(self._data(base)), model=model,
                                    loss=loss, steps=self.steps, lr_start=p.lr_start, lr_end=p.lr_end, seed=self.seed,
                                    sample_every=0)
+
+
+def _shown(path: Path) -> str:
+    """A path for run.json: shipped files relative to the repository (`genfields/models/...`), others as they are."""
+    root = EDITORS_DIR.resolve().parents[2]  # EDITORS_DIR is <root>/genfields/models/editing
+    try:
+        return str(Path(path).resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _is_editor(path: Path | str) -> bool:
+    try:
+        editor_folder(path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def _frozen(editor: Editor) -> Editor:

@@ -14,6 +14,9 @@ from genfields.evaluation.plots import _pyplot
 from genfields.imageio import to_uint8
 
 
+LEGEND_ENTRY_IN, LEGEND_ROW_IN = 3.0, 0.25  # a legend entry's width and a legend row's height, inches
+
+
 @dataclass
 class Overlay:
     """Landmarks [N, 68, 2] (pixels of the row's images) drawn in one colour."""
@@ -37,7 +40,11 @@ def plot_image_rows(rows: list[ImageRow], path: str | Path, title: str = "", til
     plt = _pyplot()
     cols = max(r.images.shape[0] for r in rows)
     width = tile * cols + 1.6
-    fig, axes = plt.subplots(len(rows), cols, figsize=(width, tile * len(rows) + 0.6), squeeze=False)
+    labels = list(dict.fromkeys(ov.label for r in rows for ov in r.overlays))
+    ncol = max(1, min(len(labels), int(width // LEGEND_ENTRY_IN)))
+    legend_in = LEGEND_ROW_IN * -(-len(labels) // ncol)  # inches below the images for the legend's rows
+    height = tile * len(rows) + 0.6 + legend_in
+    fig, axes = plt.subplots(len(rows), cols, figsize=(width, height), squeeze=False)
     legend = {}
     for r, row in enumerate(rows):
         pictures = to_uint8(row.images)
@@ -59,11 +66,11 @@ def plot_image_rows(rows: list[ImageRow], path: str | Path, title: str = "", til
             ax.set_ylim(h, 0)
         axes[r, 0].set_ylabel(row.label, rotation=0, ha="right", va="center", fontsize=8)
     if legend:
-        fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=len(legend), fontsize=8,
+        fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=ncol, fontsize=8,
                    markerscale=3, frameon=False)
     if title:
         fig.suptitle(textwrap.fill(title, int(width * 11)), fontsize=9)
-    fig.tight_layout(rect=(0, 0.05 if legend else 0, 1, 1))
+    fig.tight_layout(rect=(0, legend_in / height if legend else 0, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)

@@ -30,16 +30,33 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else spec.format(value)
 
 
-def _metric_table(rows: list[tuple[str, dict | None, dict | None]]) -> list[str]:
-    """Rows (label, ours, paper's) with each metric as 'ours | paper'."""
-    head = "| | " + " | ".join(f"{title} ours | paper" for _, _, title, _ in METRICS) + " |"
-    lines = [head, "|---" * (1 + 2 * len(METRICS)) + "|"]
+# ours only (the paper prints no such number): the tearing measure of `genfields.editing.evaluate`
+TEARING = (("landmark_disagreement", "Landmarks judge vs loss net ↓", "{:.4f}"),
+           ("tearing", "Tearing (excess over unedited) ↓", "{:+.4f}"))
+TEARING_NOTE = ("*Landmarks judge vs loss net*: the mean distance between the judge's (`judge_landmarks`) and the "
+                "loss network's (`synth_landmarks`) 68 landmarks on the same output, divided by the resolution; "
+                "*tearing*: that distance minus the same on the unedited identity images of the same pairs. An "
+                "editor that moves the loss network's landmarks by tearing the face, not by turning and reshaping "
+                "it, leaves the judge's behind (docs/reproduce.md).")
+
+
+def _metric_table(rows: list[tuple[str, dict | None, dict | None]], extra: tuple = ()) -> list[str]:
+    """Rows (label, ours, paper's) with each metric as 'ours | paper', then `extra` (key, title, spec) columns
+    of ours only."""
+    head = ("| | " + " | ".join([f"{title} ours | paper" for _, _, title, _ in METRICS]
+                                + [f"{title} ours" for _, title, _ in extra]) + " |")
+    lines = [head, "|---" * (1 + 2 * len(METRICS) + len(extra)) + "|"]
     for label, ours, theirs in rows:
         cells = []
         for key, paper_key, _, spec in METRICS:
             cells += [_fmt((ours or {}).get(key), spec), _fmt((theirs or {}).get(paper_key), spec)]
+        cells += [_fmt((ours or {}).get(key), spec) for key, _, spec in extra]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _has_tearing(rows) -> bool:
+    return all("tearing" in r for r in rows)
 
 
 def _verdict(v: dict, paper_v: dict | None = None) -> list[str]:
@@ -73,10 +90,12 @@ def table1_detail(t1: dict) -> list[str]:
     rows, leak, fams = t1["rows"], t1.get("pose_leak", {}), t1.get("families", {})
     judged = isinstance(t1.get("judged_by"), dict)
     by = "judge" if judged else "loss net"
+    tearing = any("tearing" in r for r in rows.values())
     extra_pose = sorted({k for r in rows.values() for k in r if k.startswith("pose_") and k != "pose_loss_net"})
     head = (["row", "FD", f"identity ({by}) ↑"] + (["identity (loss net) ↑"] if judged else [])
             + [f"expression ({by}) ↓", f"pose ({by}) ↓"] + [f"pose ({k[5:]}) ↓" for k in extra_pose]
-            + (["pose (loss net) ↓"] if judged else []) + ["b_id yaw / pitch / roll", "b_attr yaw / pitch / roll"])
+            + (["pose (loss net) ↓"] if judged else []) + (["tearing ↓"] if tearing else [])
+            + ["b_id yaw / pitch / roll", "b_attr yaw / pitch / roll"])
     order = ["ours", *[n for n in fams.get("paper", []) if n != "ours"], *EXTENSION_NAMES, "per-pair optimum",
              "wspace", *[n for n in fams.get("wspace", []) if n != "wspace"], "unedited"]
     lines = ["### Table 1 in full: judges, loss networks, operating points, pose leak", "",
@@ -86,7 +105,9 @@ def table1_detail(t1: dict) -> list[str]:
               "trained against (`synth_identity`, `synth_landmarks`)." if judged else
               "No judges for this preset: every metric is by the loss networks the editors were trained against."),
              "b_id, b_attr: per angle, the output's angles regressed on the attribute's and the identity's "
-             f"(least squares, angles by the {by}): a perfect pose transfer has b_attr = 1, b_id = 0.", "",
+             f"(least squares, angles by the {by}): a perfect pose transfer has b_attr = 1, b_id = 0."
+             + (" Tearing: the judge's and the loss network's landmarks of the output apart (distance / resolution), "
+                "minus the same on the unedited image (Table 2 says more)." if tearing else ""), "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name in order:
         if name not in rows:
@@ -96,6 +117,7 @@ def table1_detail(t1: dict) -> list[str]:
         cells += [f"{r['identity_loss_net']:.3f}"] if judged else []
         cells += [f"{r['expression']:.4f}", f"{r['pose']:.2f}"] + [f"{r[k]:.2f}" for k in extra_pose]
         cells += [f"{r['pose_loss_net']:.2f}"] if judged else []
+        cells += [_fmt(r.get("tearing"), "{:+.4f}")] if tearing else []
         cells += ([" / ".join(f"{lk[a][b]:.2f}" for a in ("yaw", "pitch", "roll")) for b in ("b_id", "b_attr")]
                   if lk else ["-", "-"])
         lines.append("| " + " | ".join(cells) + " |")
@@ -164,6 +186,10 @@ def report_markdown(numbers: dict, run: dict) -> str:
         out.append(f"| {cl[key]['claim']} | {cl[key]['status']} | "
                    f"{cl[paper_key]['status'] if paper_key else 'not printed (Figure 7 only)'} |")
     out += [""]
+    if "changes" in numbers:
+        from genfields.evaluation.report_changes import changes_markdown
+
+        out += changes_markdown(numbers["changes"])
 
     out += ["## Table 1: comparison with the W-space baseline", "",
             f"{t1['pairs']} random pairs (the paper: 1,000). Ours = the `paper` configuration; W-space baseline = "
@@ -176,9 +202,14 @@ def report_markdown(numbers: dict, run: dict) -> str:
     out += [""] + table1_detail(t1)
     out += [""] + _verdict(cl["table1"], cl["table1_paper"])
     out += ["## Table 2: ablation", "", f"{t2['pairs']} random pairs, each configuration on top of the previous one.", ""]
-    out += _metric_table([(f"{paper.TABLE_2_LABELS[k]} (`{k}`)", t2["rows"][k], t2["paper"][k]) for k in paper.TABLE_2])
-    out += [""] + _verdict(cl["table2"], cl["table2_paper"])
+    tearing2 = _has_tearing(t2["rows"].values())
+    rows2 = [(f"{paper.TABLE_2_LABELS[k]} (`{k}`)", t2["rows"][k], t2["paper"][k]) for k in paper.TABLE_2]
+    if "unedited" in t2:
+        rows2.append(("unedited identity", t2["unedited"], None))
+    out += _metric_table(rows2, TEARING if tearing2 else ())
+    out += ([""] + [TEARING_NOTE] if tearing2 else []) + [""] + _verdict(cl["table2"], cl["table2_paper"])
 
+    tearing3 = _has_tearing(t3["rows"].values()) and "unedited" in t3
     out += ["## Table 3: generative fields of the control units", "",
             f"Average face size: **{face['mean_px']:.2f} px of {res} ({face['relative']:.3f} of the width)**; the "
             f"paper: {face['paper_px']} px of 256 ({face['paper_relative']:.3f}). Each paper configuration (a, b) is "
@@ -187,15 +218,21 @@ def report_markdown(numbers: dict, run: dict) -> str:
             "scale (`genfields/evaluation/gf_ranges.py`). GF: Eq. 1 (exact field in brackets, "
             "`docs/generative-fields.md`); ratio: field / face.", "",
             "| config | ours: units | GF Eq. 1 (exact) | GF / face | paper: units | paper GFs | GF / face | "
-            "Identity ours / paper | Expression ours / paper | Pose ours / paper | FD ours |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "Identity ours / paper | Expression ours / paper | Pose ours / paper | FD ours |"
+            + (" Landmarks judge vs loss net ours | Tearing ours |" if tearing3 else ""),
+            "|---" * (11 + 2 * tearing3) + "|"]
     for r, p in zip(t3["ranges"], t3["paper"]):
         m = t3["rows"][str(r["config"])]
         out.append(f"| {r['config']} | {r['convs']} | {r['gf_min']}-{r['gf_max']} ({r['gf_exact_min']}-"
                    f"{r['gf_exact_max']}) | {r['ratio_min']:.2f}-{r['ratio_max']:.2f} | conv{p['convs'][0]}-conv"
                    f"{p['convs'][1]} | {p['gfs'][0]}-{p['gfs'][1]} | {r['paper_ratio_min']:.2f}-{r['paper_ratio_max']:.2f}"
                    f" | {m['identity']:.3f} / {p['identity']:.2f} | {m['expression']:.4f} / {p['expression']:.3f} | "
-                   f"{m['pose']:.2f} / {p['pose']:.2f} | {m['fd']:.2f} |")
+                   f"{m['pose']:.2f} / {p['pose']:.2f} | {m['fd']:.2f} |"
+                   + (f" {m['landmark_disagreement']:.4f} | {m['tearing']:+.4f} |" if tearing3 else ""))
+    if tearing3:
+        u = t3["unedited"]
+        out += ["", f"The unedited identity images of the same tests: FD {u['fd']:.2f}, landmarks judge vs loss net "
+                f"{u['landmark_disagreement']:.4f} (the zero of the tearing column). " + TEARING_NOTE]
     if not all(r["sides_match"] for r in t3["ranges"]):
         out.append("\nSome configurations have no range on the same side of the face as the paper's "
                    "(`sides_match` false in table3.json): this generator cannot reproduce those relations.")
@@ -225,13 +262,22 @@ def report_markdown(numbers: dict, run: dict) -> str:
     out += ["## Qualitative figures", ""]
     out += _image("figure5_edits.png", "Figure 5: identities (left) edited towards attribute images (top).")
     out += _image("figure6_ablation.png", "Figure 6: the same pairs under each ablation configuration.")
-    out += _image("figure9_small_fields.png", "Figure 9: fields much smaller than the face (config 5); red: attribute "
-                  "landmarks, green: output landmarks.")
-    out += _image("appendix_figure1.png", "Appendix Figure 1: all fields, smallest field below / above the face.")
+    drawn = run.get("figure_landmarks", "loss network")
+    by = (f"the judge landmark network `{drawn}` (nothing is trained against it)" if drawn != "loss network" else
+          "the loss landmark network (no judges for this preset)")
+    out += _image("figure9_small_fields.png", f"Figure 9: fields much smaller than the face (config 5) against all "
+                  f"layers; red: attribute landmarks, green: output landmarks, both by {by}. Where an editor fools "
+                  "the loss network by tearing the face, the green points stay off the red ones"
+                  + ("; each edited row's label gives its panels' mean judge vs loss-net landmark distance / "
+                     "resolution (the gap)." if drawn != "loss network" else "."))
+    out += _image("appendix_figure1.png", f"Appendix Figure 1: all fields, smallest field below / above the face; "
+                  f"landmarks as in Figure 9, by {by}.")
     out += _image("appendix_figure2.png", "Appendix Figure 2: only smaller fields (largest slightly above / below the "
-                  "face).")
-    out += _image("appendix_figure3.png", "Appendix Figure 3: config 5 with the attribute, output and identity "
-                  "landmarks.")
+                  f"face); landmarks by {by}.")
+    out += _image("appendix_figure3.png", f"Appendix Figure 3: config 5 with the attribute (red), output (green) and "
+                  f"identity (cyan) landmarks by {by}"
+                  + ("; magenta: the output's landmarks by the loss network the editor was trained against." if
+                     drawn != "loss network" else "."))
 
     fields = numbers["fields"]
     out += ["## Generative fields (Figure 2 and appendix Table 1)", ""]

@@ -26,7 +26,7 @@ import torch
 
 from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
-from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.evaluate import evaluate_editor, landmark_disagreement
 from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import EditingPreset, get_preset
@@ -35,14 +35,15 @@ from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.evaluation.plots import plot_matched_fd
-from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POINTS, TABLE2_NAMES, EditorSource,
-                                                 family_of)
+from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POINTS, REQUIRED_NAMES, TABLE2_NAMES,
+                                                 EditorSource, family_of)
+from genfields.evaluation.report_changes import compare_reports, read_report
 from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
 from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
 from genfields.imageio import save_image
 from genfields.perception import PerceptionSet
-from genfields.perception.judges import judges_available, load_judges
+from genfields.perception.judges import Judges, judges_available, load_judges
 from genfields.stylegan2 import StyleLayout, seed_to_z
 
 
@@ -100,8 +101,9 @@ def _write_json(path: Path, data) -> None:
 def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | None = None,
               dataset: Path | None = None, model: str | None = None, seed: int = 0,
               sizes: ReportSizes | None = None, progress: bool = False, command: str = "",
-              device: str | torch.device = "cpu") -> dict:
-    """Run every experiment of the report on `device` and write it to `out`; returns what run.json holds."""
+              device: str | torch.device = "cpu", compare_with: Path | None = None) -> dict:
+    """Run every experiment of the report on `device` and write it to `out`; returns what run.json holds.
+    With `compare_with` (a previous report folder) the report also says what changed from it."""
     start = time.monotonic()
     timings: dict[str, float] = {}
 
@@ -113,10 +115,13 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     preset = get_preset(preset_name)
     preset.require()  # one error naming every missing download, before any work
     sizes = sizes or report_sizes(preset_name, quick)
+    previous = read_report(compare_with) if compare_with is not None else None  # read before `out` is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     source = EditorSource(preset, out / "work", editors, quick, sizes.steps, dataset, sizes.dataset, model, seed,
                           progress, device)
+    if not quick:
+        source.require(REQUIRED_NAMES)  # one error naming every missing editor, before any work
     t = time.monotonic()
     base = source.get("paper")
     G, nets = base.editor.G, base.editor.nets
@@ -176,11 +181,11 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
                                                          "pose": f"pose MSE ({judged_name(table1)}) ↓"})
 
     # --- Table 3 --------------------------------------------------------------------------------------
-    table3 = {}
+    table3, table3_unedited = {}, {}
     for r in ranges:
         ed = source.get(f"gf{r.config}", r.convs).editor
-        table3[r.config] = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress,
-                                           judges=judges)["method"]
+        result = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress, judges=judges)
+        table3[r.config], table3_unedited = result["method"], result["unedited"]  # the same tests for every config
     t = lap("table 3", t)
 
     # --- Figures 7 and 8: one identity, many attribute images ------------------------------------------
@@ -208,7 +213,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     t = lap("figures 7 and 8", t)
 
     # --- qualitative figures ------------------------------------------------------------------------------
-    qualitative_figures(source, ranges, preset, sizes, seed, out)
+    figure_landmarks = qualitative_figures(source, ranges, preset, sizes, seed, out, judges)
     lap("qualitative figures", t)
 
     # --- claims and files ---------------------------------------------------------------------------------
@@ -230,17 +235,22 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         "fields": {"ours": rows, "paper256": paper_rows, "figure2_layers": fig2},
         "table1": {**table1, "paper": paper.TABLE_1, "pairs": sizes.pairs,
                    "matched_fd_rule": claims.MATCHED_FD_RULE.format(tol=claims.FD_TOLERANCE)},
-        "table2": {"rows": table2, "paper": paper.TABLE_2, "pairs": sizes.pairs},
-        "table3": {"rows": {str(k): v for k, v in table3.items()}, "ranges": table3_ranges, "paper": paper.TABLE_3,
-                   "tests": sizes.tests},
+        "table2": {"rows": table2, "unedited": evals["paper"]["unedited"], "paper": paper.TABLE_2,
+                   "pairs": sizes.pairs},
+        "table3": {"rows": {str(k): v for k, v in table3.items()}, "unedited": table3_unedited, "ranges": table3_ranges,
+                   "paper": paper.TABLE_3, "tests": sizes.tests},
         "figure7": figure7,
         "figure8": figure8,
         "claims": verdicts,
     }
+    if previous is not None:
+        numbers["changes"] = compare_reports(previous, numbers, {"editors": source.origins()})
     for key, value in numbers.items():
         _write_json(out / f"{key}.json", value)
     run = {"preset": preset.name, "quick": quick, "seed": seed, "generator": generator, "command": command,
            "sizes": asdict(sizes), "editors": source.origins(),
+           "editor_training": source.training(), "figure_landmarks": figure_landmarks,
+           "compared_with": str(compare_with) if compare_with is not None else None,
            "timings_s": timings, "total_s": round(time.monotonic() - start, 1)}
     _write_json(out / "run.json", run)
     from genfields.evaluation.report_text import write_report
@@ -332,8 +342,14 @@ def reuse_summary(stats, layout: StyleLayout, paper_layout: StyleLayout, face_px
             "paper_dimensions": paper_dims, "paper_union_size": paper.REUSE_UNION_SIZE}
 
 
-def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes, seed: int, out: Path) -> None:
-    """Figures 5, 6, 9 and the appendix's Figures 1-3 on the same identities and attribute images."""
+def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes, seed: int, out: Path,
+                        judges: Judges | None = None) -> str:
+    """Figures 5, 6, 9 and the appendix's Figures 1-3 on the same identities and attribute images.
+
+    Figure 9 and the appendix figures draw the attribute image's and the output's landmarks as the judge
+    landmark network sees them (the loss network where a preset has no judges), and appendix Figure 3 also
+    the loss network's landmarks of the output: where an editor tears the face to fool the loss network,
+    its points sit on the attribute's while the judge's do not. Returns the name of the network drawn."""
     base = source.get("paper").editor
     G, res = base.G, base.G.config.img_resolution
     rows_n, cols_n = sizes.grid
@@ -349,29 +365,59 @@ def qualitative_figures(source: EditorSource, ranges, preset, sizes: ReportSizes
     for r in ranges:
         results[f"gf{r.config}"] = source.get(f"gf{r.config}", r.convs).editor.edit(z, attrs).cpu()
     ref = results["paper"]
-    attr_lnd = Overlay(ref.attribute.landmarks.numpy(), "red", "attribute landmarks")
+    if judges is not None:
+        drawn = judges.names["landmarks"]
+        seen = _judge_landmarks(judges, [ref.attribute_image, ref.identity_image]
+                                + [result.image for result in results.values()])
+        attr_points, identity_points = seen[0], seen[1]
+        output_points = dict(zip(results, seen[2:]))
+    else:
+        drawn = "loss network"
+        attr_points, identity_points = ref.attribute.landmarks.numpy(), ref.identity_pose.landmarks.numpy()
+        output_points = {name: result.output.landmarks.numpy() for name, result in results.items()}
+    attr_lnd = Overlay(attr_points, "red", f"attribute landmarks ({drawn})")
     head = [ImageRow("identity", ref.identity_image), ImageRow("attribute", ref.attribute_image, [attr_lnd])]
 
-    def edited(name: str, label: str) -> ImageRow:
-        res_ = results[name]
-        return ImageRow(label, res_.image, [attr_lnd, Overlay(res_.output.landmarks.numpy(), "lime",
-                                                              "output landmarks")])
+    def output_overlay(name: str) -> Overlay:
+        return Overlay(output_points[name], "lime", f"output landmarks ({drawn})")
 
     label = {f"gf{r.config}": f"config {r.config}\n{r.convs}\nGF {r.gf_min}-{r.gf_max}" for r in ranges}
     label["paper"] = "all layers"
+    if judges is not None:  # the panels' tearing: judge vs loss-net disagreement of the output
+        for name in label:
+            gap = landmark_disagreement(torch.from_numpy(output_points[name]), results[name].output.landmarks,
+                                        res).mean()
+            label[name] += f"\njudge/loss-net\ngap {gap:.3f}"
+
+    def edited(name: str) -> ImageRow:
+        return ImageRow(label[name], results[name].image, [attr_lnd, output_overlay(name)])
+
     plot_image_rows([ImageRow("identity", ref.identity_image), ImageRow("attribute", ref.attribute_image)]
                     + [ImageRow(paper.TABLE_2_LABELS[name], results[name].image) for name in TABLE2_NAMES],
                     out / "figure6_ablation.png", "Figure 6: the ablation configurations (Table 2), top to bottom")
-    plot_image_rows(head + [edited("paper", label["paper"]), edited("gf5", label["gf5"])], out / "figure9_small_fields.png",
-                    "Figure 9: fields much smaller than the face (config 5) against all layers")
-    plot_image_rows(head + [edited(k, label[k]) for k in ("paper", "gf2", "gf3")], out / "appendix_figure1.png",
-                    "Appendix Figure 1: all fields; smallest field below the face (config 2); above it (config 3)")
-    plot_image_rows(head + [edited(k, label[k]) for k in ("gf4", "gf5")], out / "appendix_figure2.png",
-                    "Appendix Figure 2: largest field slightly above the face (config 4); below it (config 5)")
-    small = results["gf5"]
+    plot_image_rows(head + [edited("paper"), edited("gf5")], out / "figure9_small_fields.png",
+                    f"Figure 9: fields much smaller than the face (config 5) against all layers; landmarks by {drawn}")
+    plot_image_rows(head + [edited(k) for k in ("paper", "gf2", "gf3")], out / "appendix_figure1.png",
+                    "Appendix Figure 1: all fields; smallest field below the face (config 2); above it (config 3); "
+                    f"landmarks by {drawn}")
+    plot_image_rows(head + [edited(k) for k in ("gf4", "gf5")], out / "appendix_figure2.png",
+                    "Appendix Figure 2: largest field slightly above the face (config 4); below it (config 5); "
+                    f"landmarks by {drawn}")
+    small, r5 = results["gf5"], next(r for r in ranges if r.config == 5)
+    generated = [attr_lnd, output_overlay("gf5")]
+    if judges is not None:
+        generated.append(Overlay(small.output.landmarks.numpy(), "magenta", "output landmarks (loss network)"))
     plot_image_rows([ImageRow("attribute", small.attribute_image, [attr_lnd]),
-                     ImageRow("generated", small.image, [attr_lnd, Overlay(small.output.landmarks.numpy(), "lime",
-                                                                          "output landmarks")]),
-                     ImageRow("identity", small.identity_image, [Overlay(small.identity_pose.landmarks.numpy(), "cyan",
-                                                                        "identity landmarks")])],
-                    out / "appendix_figure3.png", f"Appendix Figure 3: {label['gf5'].replace(chr(10), ', ')}")
+                     ImageRow(label["gf5"], small.image, generated),
+                     ImageRow("identity", small.identity_image, [Overlay(identity_points, "cyan",
+                                                                        f"identity landmarks ({drawn})")])],
+                    out / "appendix_figure3.png", f"Appendix Figure 3: config 5, {r5.convs}, GF {r5.gf_min}-"
+                    f"{r5.gf_max}; landmarks by {drawn}")
+    return drawn
+
+
+def _judge_landmarks(judges: Judges, images: list[torch.Tensor]) -> list[np.ndarray]:
+    """The judge landmark network's landmarks [N, 68, 2] of each batch of images (run on its device)."""
+    device = module_device(judges.landmarks)
+    with torch.no_grad():
+        return [judges.landmarks(x.to(device)).landmarks.cpu().numpy() for x in images]
