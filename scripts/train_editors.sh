@@ -4,7 +4,7 @@
 # one after another, in resumable chunks: finished runs are skipped, interrupted ones resume. Each run uses 2 single-threaded DDP processes, like the GAN launcher.
 #   scripts/train_editors.sh [MAX_MINUTES] [EDITORS_DIR] [STEPS]
 # Defaults: 120 minutes, ${GENFIELDS_RUNS:-~/genfields-runs}/editors-$PRESET, the preset's steps;
-# PRESET=tiny16 for a smoke run.
+# PRESET=tiny16 for a smoke run; ONLY="paper default no-concat" trains just those (in that order).
 # Afterwards: genfields reproduce --preset $PRESET --editors EDITORS_DIR --out report/
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -22,7 +22,18 @@ read -r -a MAKE <<< "${PLAN[0]}"
 DATA="${MAKE[-1]}"
 [ -f "$DATA/dataset.json" ] || OMP_NUM_THREADS=2 "$GF" "${MAKE[@]:1}" --threads 2
 
-for line in "${PLAN[@]:1}"; do
+RUNS=("${PLAN[@]:1}")
+if [ -n "${ONLY:-}" ]; then
+  RUNS=()
+  for name in $ONLY; do
+    found=""
+    for line in "${PLAN[@]:1}"; do [[ "$line" == *"--outdir $EDITORS/$name" || "$line" == *"--outdir $EDITORS/$name "* ]] && found="$line"; done
+    [ -n "$found" ] || { echo "ONLY: no editor '$name' in the plan" >&2; exit 2; }
+    RUNS+=("$found")
+  done
+fi
+
+for line in "${RUNS[@]}"; do
   read -r -a CMD <<< "$line"
   for i in "${!CMD[@]}"; do [ "${CMD[$i]}" = "--outdir" ] && OUT="${CMD[$((i + 1))]}"; done
   if [ -f "$OUT/status.json" ] && grep -q '"done": true' "$OUT/status.json"; then
