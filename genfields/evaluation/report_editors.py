@@ -6,7 +6,8 @@ trained with a conv-range mask), Table 1's other operating points (`OPERATING_PO
 `wspace` with other loss weights, to compare the families at matched FD) and the extensions beyond
 the paper (`paper+id`, `paper+ids`). Each is looked up, in order, as
 1. `EDITORS/<name>/final` or `EDITORS/<name>` (a directory of `train-editor` runs, `--editors`);
-2. a shipped editor: `<preset>` for `paper`, `<preset>-<name>` for the others.
+2. a shipped editor `<preset>-<name>`; for `paper` then `<preset>` (the default editor, which may be
+   a fine-tune: `<preset>-paper` is the one trained from scratch, when shipped).
 When none is found, a full run stops with an error naming the `train-editor` command that makes
 it. `--quick` instead fine-tunes the `paper` editor for a few steps into every configuration with
 the same network (the others' losses or masks; `default` gets zero weights on its new F_id inputs,
@@ -194,8 +195,8 @@ class EditorSource:
         if self.editors is not None:
             candidates += [(self.editors / name / "final", f"run {self.editors / name}"),
                            (self.editors / name, f"folder {self.editors / name}")]
-        shipped = self.preset.name if name == "paper" else f"{self.preset.name}-{name}"
-        return candidates + [(shipped, f"shipped {shipped}")]
+        shipped = [f"{self.preset.name}-{name}"] + ([self.preset.name] if name == "paper" else [])
+        return candidates + [(s, f"shipped {s}") for s in shipped]
 
     def _find(self, name: str, layers: str | None) -> ReportEditor | None:
         for path, origin in self._candidates(name):
