@@ -5,6 +5,8 @@
 #   scripts/train_editors.sh [MAX_MINUTES] [EDITORS_DIR] [STEPS]
 # Defaults: 120 minutes, ${GENFIELDS_RUNS:-~/genfields-runs}/editors-$PRESET, the preset's steps;
 # PRESET=tiny16 for a smoke run; ONLY="paper default no-concat" trains just those (in that order).
+# DEVICE=cuda PARALLEL=8: each editor as one process on that device, PARALLEL of them at once (a GPU
+# has room for several of these small runs; on the CPU the default, one run of 2 processes, is best).
 # Afterwards: genfields reproduce --preset $PRESET --editors EDITORS_DIR --out report/
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,6 +52,14 @@ for line in "${RUNS[@]}"; do
     ARGS=("${CMD[@]:1}" "${EXTRA[@]}")
   fi
   echo "== ${ARGS[*]}"
-  OMP_NUM_THREADS=1 "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29621 \
-    -m genfields "${ARGS[@]}"
+  if [ -n "${DEVICE:-}" ]; then
+    while [ "$(jobs -rp | wc -l)" -ge "${PARALLEL:-1}" ]; do wait -n || true; done
+    ARGS+=(--device "$DEVICE")  # a run may resume on another device
+    mkdir -p "$OUT"
+    OMP_NUM_THREADS=2 "$GF" "${ARGS[@]}" > "$OUT.log" 2>&1 &
+  else
+    OMP_NUM_THREADS=1 "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29621 \
+      -m genfields "${ARGS[@]}"
+  fi
 done
+wait

@@ -6,7 +6,7 @@
     genfields evaluate --preset synth64 --pairs 1000 --seed 0 --json
 
 Each takes `--device` (cpu, cuda, cuda:N, mps); make-dataset, train-editor and evaluate also
-`--amp` (autocast for synthesis and perception; see genfields.devices).
+`--amp` (autocast for the synthesis; see genfields.devices).
 """
 
 from __future__ import annotations
