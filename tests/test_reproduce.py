@@ -247,6 +247,11 @@ def test_report_numbers_are_the_json_numbers(report):
             assert row["tearing"] == pytest.approx(row["landmark_disagreement"] - unedited["landmark_disagreement"])
     nc = t2["rows"]["no-concat"]
     assert f"| {nc['landmark_disagreement']:.4f} | {nc['tearing']:+.4f} |" in text
+    # Table 2's extension rows (ours, beyond the paper): the per-pair optimum, Table 1's numbers, no paper column
+    assert set(t2["extensions"]) == {"per-pair optimum"}
+    assert t2["extensions"]["per-pair optimum"] == t1["rows"]["per-pair optimum"]
+    table2_text = text[text.index("## Table 2"):text.index("## Table 3")]
+    assert "per-pair optimum of dS, 2 Adam steps (ours, beyond the paper)" in table2_text
     m5 = t3["rows"]["5"]
     assert f"| {m5['fd']:.2f} | {m5['landmark_disagreement']:.4f} | {m5['tearing']:+.4f} |" in text
     run = json.loads((report / "run.json").read_text())

@@ -204,6 +204,7 @@ def report_markdown(numbers: dict, run: dict) -> str:
     out += ["## Table 2: ablation", "", f"{t2['pairs']} random pairs, each configuration on top of the previous one.", ""]
     tearing2 = _has_tearing(t2["rows"].values())
     rows2 = [(f"{paper.TABLE_2_LABELS[k]} (`{k}`)", t2["rows"][k], t2["paper"][k]) for k in paper.TABLE_2]
+    rows2 += [(_row_label(k, t1), m, None) for k, m in t2.get("extensions", {}).items()]  # ours: no paper column
     if "unedited" in t2:
         rows2.append(("unedited identity", t2["unedited"], None))
     out += _metric_table(rows2, TEARING if tearing2 else ())
