@@ -1,19 +1,21 @@
 """Editor training speed: the trainer as it ran before against today's, launched as users launch it, same run.
 
     .venv/bin/python benchmarks/editor_training.py --dataset data/edit-synth64 --out runs/bench-editor
-    .venv/bin/python benchmarks/editor_training.py --out runs/bench-editor --rounds 4 --chunk 250 --procs 2
+    .venv/bin/python benchmarks/editor_training.py --out runs/bench-editor --rounds 4 --chunk 250
 
 Each variant is a real `genfields train-editor` run (the synth64 preset's `paper` configuration,
-same seed, same batches), launched with `torch.distributed.run` and `--procs` single-threaded
-processes as scripts/train_editors.sh does. The variants take turns: every round runs `--chunk`
+same seed, batch 6), launched as a user launches it: two single-threaded processes under
+`torch.distributed.run` (each takes half the batch; what scripts/train_editors.sh did before), or
+one process of two threads (what it does now). The variants take turns: every round runs `--chunk`
 steps of each (a new run, then `--resume` with a longer `--steps`), so load on the machine falls on
 all of them alike; each variant's steps/s is the median over its chunks, read from the run's own
 `metrics.jsonl` (start-up and loading not counted). Variants:
 
-- `float32, glibc allocator as before`: today's trainer with `GENFIELDS_KEEP_FREED_MEMORY=0`, i.e.
-  the trainer before the allocator setting (genfields.devices.keep_freed_memory);
-- `float32`: today's trainer;
-- `bfloat16 (--amp)`: today's trainer with bfloat16 autocast for synthesis and perception.
+- `before: 2 processes, float32, glibc allocator`: the trainer as it ran before this round
+  (`GENFIELDS_KEEP_FREED_MEMORY=0`: without genfields.devices.keep_freed_memory);
+- `2 processes, float32`: the same launch with the CLI's allocator setting;
+- `1 process x 2 threads, float32`: the launch scripts/train_editors.sh now uses;
+- `1 process x 2 threads, --amp`: with the synthesis under bfloat16 autocast.
 
 Without `--dataset` it first makes a small synth64 set. Writes `curves.png` and `losses.csv` in
 `--out` (every variant's logged losses) and prints the table recorded in docs/benchmarks.md.
@@ -31,10 +33,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "float32, glibc allocator as before": ([], {"GENFIELDS_KEEP_FREED_MEMORY": "0"}),
-    "float32": ([], {}),
-    "bfloat16 (--amp)": (["--amp"], {}),
+# name -> (train-editor flags, environment, processes, threads per process)
+VARIANTS: dict[str, tuple[list[str], dict[str, str], int, int]] = {
+    "before: 2 processes, float32, glibc allocator": ([], {"GENFIELDS_KEEP_FREED_MEMORY": "0"}, 2, 1),
+    "2 processes, float32": ([], {}, 2, 1),
+    "1 process x 2 threads, float32": ([], {}, 1, 2),
+    "1 process x 2 threads, --amp": (["--amp"], {}, 1, 2),
 }
 
 
@@ -42,11 +46,11 @@ def folder_name(variant: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in variant).strip("-")
 
 
-def launch(args: list[str], env: dict[str, str], procs: int, log: Path) -> None:
-    """`genfields ARGS` under torch.distributed.run with `procs` single-threaded processes (output to `log`)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--master_port=29637",
-           "-m", "genfields", *args]
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
+def launch(args: list[str], env: dict[str, str], procs: int, threads: int, log: Path) -> None:
+    """`genfields ARGS` in one process, or under torch.distributed.run with `procs` (output to `log`)."""
+    launcher = ["-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--master_port=29637"] if procs > 1 else []
+    cmd = [sys.executable, *launcher, "-m", "genfields", *args]
+    full_env = {**os.environ, "OMP_NUM_THREADS": str(threads), **env}
     with open(log, "a") as f:
         subprocess.run(cmd, env=full_env, check=True, stdout=f, stderr=subprocess.STDOUT)
 
@@ -77,7 +81,6 @@ def main() -> None:
     parser.add_argument("--attributes", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=250, help="Steps per variant per round.")
-    parser.add_argument("--procs", type=int, default=2, help="Processes per run (one thread each), as in training.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = args.dataset or make_small_dataset(args.out, args.identities, args.attributes)
@@ -85,25 +88,25 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for r in range(args.rounds):
         steps = (r + 1) * args.chunk
-        for name, (flags, env) in VARIANTS.items():
+        for name, (flags, env, procs, threads) in VARIANTS.items():
             run = args.out / folder_name(name)
             if r == 0:
                 cmd = ["train-editor", "--preset", "synth64", "--config", "paper", "--dataset", str(dataset),
                        "--outdir", str(run), "--overwrite", "--sample-every", "0", *flags]
             else:
                 cmd = ["train-editor", "--outdir", str(run), "--resume"]
-            launch([*cmd, "--steps", str(steps)], env, args.procs, args.out / "train.log")
+            launch([*cmd, "--steps", str(steps)], env, procs, threads, args.out / "train.log")
             rates[name].append(chunk_rate(read_log(run), steps - args.chunk, steps))
             print(f"round {r + 1}/{args.rounds} {name}: {rates[name][-1]:.2f} steps/s", flush=True)
 
     base = statistics.median(rates[next(iter(VARIANTS))])
     logs = {name: read_log(args.out / folder_name(name)) for name in VARIANTS}
-    print(f"synth64 paper editor, {args.procs} processes x 1 thread, {args.rounds} rounds x {args.chunk} steps")
-    print(f"{'variant':36s} {'steps/s':>8s} {'vs before':>10s} {'mean loss, last 200 steps':>26s}")
+    print(f"synth64 paper editor, batch 6, {args.rounds} rounds x {args.chunk} steps")
+    print(f"{'variant':46s} {'steps/s':>8s} {'vs before':>10s} {'mean loss, last 200 steps':>26s}")
     for name in VARIANTS:
         rate = statistics.median(rates[name])
         tail = [row["loss"] for row in logs[name] if row["step"] > logs[name][-1]["step"] - 200]
-        print(f"{name:36s} {rate:8.2f} {rate / base:10.2f} {statistics.mean(tail):26.4f}")
+        print(f"{name:46s} {rate:8.2f} {rate / base:10.2f} {statistics.mean(tail):26.4f}")
     write_curves(logs, args.out)
 
 

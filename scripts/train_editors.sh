@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Train every editor `genfields reproduce` needs (paper, wspace, the Table 2 ablations, the five
 # Table 3 masks, then Table 1's further operating points and the paper+id / paper+ids extensions),
-# one after another, in resumable chunks: finished runs are skipped, interrupted ones resume. Each run uses 2 single-threaded DDP processes, like the GAN launcher.
+# one after another, in resumable chunks: finished runs are skipped, interrupted ones resume. Each
+# run is one process of 2 threads (1.2x faster here than 2 single-threaded DDP processes:
+# docs/benchmarks.md, "Editor training"); a run started under DDP resumes under DDP (its
+# checkpoint's world size), so a run is never split between the two launches.
 #   scripts/train_editors.sh [MAX_MINUTES] [EDITORS_DIR] [STEPS]
 # Defaults: 120 minutes, ${GENFIELDS_RUNS:-~/genfields-runs}/editors-$PRESET, the preset's steps;
 # PRESET=tiny16 for a smoke run; ONLY="paper default no-concat" trains just those (in that order).
 # DEVICE=cuda PARALLEL=8: each editor as one process on that device, PARALLEL of them at once (a GPU
-# has room for several of these small runs; on the CPU the default, one run of 2 processes, is best).
+# has room for several of these small runs).
 # Afterwards: genfields reproduce --preset $PRESET --editors EDITORS_DIR --out report/
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,9 +60,11 @@ for line in "${RUNS[@]}"; do
     ARGS+=(--device "$DEVICE")  # a run may resume on another device
     mkdir -p "$OUT"
     OMP_NUM_THREADS=2 "$GF" "${ARGS[@]}" > "$OUT.log" 2>&1 &
-  else
+  elif [ -f "$OUT/checkpoint/state.json" ] && grep -q '"world_size": 2' "$OUT/checkpoint/state.json"; then
     OMP_NUM_THREADS=1 "$REPO/.venv/bin/python" -m torch.distributed.run --nproc_per_node=2 --master_port=29621 \
       -m genfields "${ARGS[@]}"
+  else
+    OMP_NUM_THREADS=2 "$GF" "${ARGS[@]}"
   fi
 done
 wait
