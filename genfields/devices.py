@@ -91,7 +91,7 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves every large tensor with a fresh `mmap` and unmaps it when freed, so each
     layer of a forward pass page-faults its feature maps in anew; on this kind of CPU that churn cost
-    a third of paper256's synthesis time (docs/benchmarks.md, "Memory allocator"). Serving them from
+    a quarter of paper256's synthesis time (docs/benchmarks.md, synthesis section). Serving them from
     the heap, with no trimming, removes it; resident memory then stays at its peak until the process
     ends, which suits a command-line run. Called by the CLI's launcher, not on import of the library:
     a notebook may call it itself. Returns False where the C library is not glibc (nothing changed).
