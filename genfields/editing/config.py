@@ -104,7 +104,7 @@ class TrainConfig:
     lr_disc: float = 1e-4  # wspace: the W discriminator
     cross_ratio: int = 3  # cross steps per reconstruction step
     truncation: float = 1.0
-    amp: bool = False  # synthesis and perception under torch.autocast (genfields.devices); the rest float32
+    amp: bool = False  # the synthesis under torch.autocast (genfields.devices); the rest float32
     seed: int = 0
     sample_every: int = 500
     log_every: int = 10

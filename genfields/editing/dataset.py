@@ -9,7 +9,7 @@ are not stored: I_id = G(S(z_id)) is regenerated exactly when a reconstruction s
 Folder layout: `dataset.json` (a `DatasetConfig` and the counts), `data.safetensors`, and
 `preview.png` (the first identity and attribute images). z is always drawn on the CPU and every
 result is brought back to the CPU, so a set made on any device is read the same way; `amp`
-(recorded in the config) perceives under autocast.
+(recorded in the config) synthesises under autocast; perception stays float32.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def load_editor_network(name_or_path: str | os.PathLike) -> tuple[MRef | WMapper
 def load_editor(name_or_path: str | os.PathLike, model: str | None = None, perception: str | None = None,
                 device: str | torch.device = "cpu", amp: bool = False) -> Editor:
     """An editor from a folder, on `device` (read onto the CPU first); `model`/`perception` override the
-    generator and networks it names; `amp` runs synthesis and perception under autocast."""
+    generator and networks it names; `amp` runs the synthesis under autocast."""
     device = resolve_device(device)
     network, config, meta = load_editor_network(name_or_path)
     G = load_generator(model or meta["generator"], device)
