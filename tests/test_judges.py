@@ -268,3 +268,35 @@ def test_the_real_3ddfa_pose_judge_agrees_with_the_render_labels_in_sign():
     big = batch.pose[:, :2].abs() >= 15  # yaw and pitch clearly away from frontal
     assert big.any()
     assert (torch.sign(pose[:, :2][big]) == torch.sign(batch.pose[:, :2][big])).float().mean() >= 0.9
+
+
+@needs_judges
+def test_shared_pairs_give_every_editor_the_same_numbers_as_evaluating_it_alone(tmp_path):
+    """Evaluations that share the editor-independent half (`SharedPairs`) equal evaluations made alone,
+    for editors of two kinds (M_ref and the W baseline with its own E_attr) and a per-pair optimum; a
+    different pair set clears what is stored."""
+    from genfields.editing import get_preset, load_editor, make_dataset, train_editor
+    from genfields.editing.dataset import DatasetConfig
+    from genfields.editing.evaluate import SharedPairs, evaluate_editor
+    from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
+    from genfields.perception.judges import load_judges
+    from genfields.stylegan2 import load_generator
+
+    tiny = get_preset("tiny16")
+    make_dataset(DatasetConfig(preset="tiny16", generator=tiny.generator, identities=8, attributes=4, chunk=8),
+                 load_generator(tiny.generator), load_perception("synth"), tmp_path / "ds", progress=False)
+    editors = []
+    for config in ("paper", "wspace"):
+        train_editor(tiny.train_config(config, dataset=str(tmp_path / "ds"), steps=1, sample_every=0),
+                     tmp_path / config, progress=False)
+        editors.append(load_editor(tmp_path / config / "final"))
+    editors.append(PairOptimumEditor(editors[0], PairOptimumConfig(steps=2)))
+    referees, shared = load_judges("synth"), SharedPairs()
+    for editor in editors:
+        alone = evaluate_editor(editor, tiny, pairs=6, seed=0, batch=3, judges=referees)
+        together = evaluate_editor(editor, tiny, pairs=6, seed=0, batch=3, judges=referees, shared=shared)
+        assert together == alone
+    assert sorted(shared.batches) == [0, 3] and shared.real_stats is not None
+    key = shared.key
+    evaluate_editor(editors[0], tiny, pairs=4, seed=0, batch=2, judges=referees, shared=shared)
+    assert shared.key != key and sorted(shared.batches) == [0, 2]

@@ -60,6 +60,21 @@ class EditResult:
         return EditResult(**{f.name: _cpu(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
 
+@dataclass
+class EditInputs:
+    """What an edit computes from its identity and attribute images before M_ref runs. It depends only on
+    the generator, the truncation and the perception networks, so every editor sharing those can reuse
+    it: an evaluation of many editors on the same pairs computes it once (`evaluate_editor(shared=...)`)."""
+
+    w: torch.Tensor  # w_id [B, num_ws, w_dim]
+    styles: torch.Tensor  # S_id [B, dim S]
+    identity_image: torch.Tensor  # I_id
+    attribute_image: torch.Tensor  # I_attr
+    identity: torch.Tensor  # E_id(I_id)
+    attribute: LandmarksPose  # E_lnd/E_pose(I_attr)
+    identity_pose: LandmarksPose  # E_lnd/E_pose(I_id)
+
+
 def _cpu(value: torch.Tensor | LandmarksPose) -> torch.Tensor | LandmarksPose:
     return value.cpu() if torch.is_tensor(value) else LandmarksPose(*(v.cpu() for v in value))
 
@@ -135,12 +150,9 @@ class Editor(nn.Module):
         return net(images.float())
 
     @torch.no_grad()
-    def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
-             gf: str | None = None) -> EditResult:
-        """Edit identities z [B, z_dim] towards attribute images [B, 3, H, W] (a single one is broadcast).
-
-        Inputs are moved to the editor's device; the result stays there.
-        """
+    def prepare(self, z: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
+        """The identity side of edits of identities z [B, z_dim] towards attribute images [B, 3, H, W]
+        (a single one is broadcast): S_id, I_id and what the perception networks see in I_id and I_attr."""
         attribute_images = attribute_images.to(self.device)
         if attribute_images.shape[0] == 1 and z.shape[0] > 1:
             attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
@@ -149,16 +161,36 @@ class Editor(nn.Module):
         w_id, S_id = self.identity_styles(z)
         image_id = self.synthesize(S_id, w_id)
         nets = self.nets
-        f_id = self.perceive(nets.identity, image_id)
-        f_attr_id = self.attribute_features(image_id) if self.config.identity_input == "f_attr" else None
-        S_out, w_out = self.edit_styles(S_id, w_id, f_id, self.attribute_features(attribute_images),
+        return EditInputs(w=w_id, styles=S_id, identity_image=image_id, attribute_image=attribute_images,
+                          identity=self.perceive(nets.identity, image_id),
+                          attribute=self.perceive(nets.landmarks, attribute_images),
+                          identity_pose=self.perceive(nets.landmarks, image_id))
+
+    def edit_prepared(self, inputs: EditInputs, layers: str | None = None, gf: str | None = None) -> EditResult:
+        """The edits of `prepare`d inputs (made by this editor or by one sharing its G and networks)."""
+        f_attr_id = self.attribute_features(inputs.identity_image) if self.config.identity_input == "f_attr" else None
+        S_out, w_out = self.edit_styles(inputs.styles, inputs.w, inputs.identity,
+                                        self.attribute_features(inputs.attribute_image),
                                         self.inference_mask(layers, gf), f_attr_id)
         image = self.synthesize(S_out, w_out)
-        return EditResult(identity_image=image_id, attribute_image=attribute_images, image=image, delta=S_out - S_id,
-                          identity=f_id, output_identity=self.perceive(nets.identity, image),
-                          attribute=self.perceive(nets.landmarks, attribute_images),
-                          identity_pose=self.perceive(nets.landmarks, image_id),
-                          output=self.perceive(nets.landmarks, image))
+        return edit_result(inputs, image, S_out - inputs.styles, self.perceive(self.nets.identity, image),
+                           self.perceive(self.nets.landmarks, image))
+
+    def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
+             gf: str | None = None) -> EditResult:
+        """Edit identities z [B, z_dim] towards attribute images [B, 3, H, W] (a single one is broadcast).
+
+        Inputs are moved to the editor's device; the result stays there.
+        """
+        return self.edit_prepared(self.prepare(z, attribute_images), layers, gf)
+
+
+def edit_result(inputs: EditInputs, image: torch.Tensor, delta: torch.Tensor, output_identity: torch.Tensor,
+                output: LandmarksPose) -> EditResult:
+    """The result of an edit: its inputs' images and perceptions with the output's."""
+    return EditResult(identity_image=inputs.identity_image, attribute_image=inputs.attribute_image, image=image,
+                      delta=delta, identity=inputs.identity, output_identity=output_identity,
+                      attribute=inputs.attribute, identity_pose=inputs.identity_pose, output=output)
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ so that FD/FID stay comparable with and without mixed precision.
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -42,7 +45,7 @@ from genfields.perception.judges import Judges
 from genfields.training import step_generator
 
 from .dataset import attribute_images
-from .editor import Editor, EditResult
+from .editor import Editor, EditInputs, EditResult
 from .presets import EditingPreset
 
 EVAL_STREAM = 1  # the random stream of evaluation identities (the generated set uses another)
@@ -71,21 +74,34 @@ def result_metrics(result: EditResult) -> dict[str, dict[str, torch.Tensor]]:
             "unedited": pair_metrics(result.identity, result.identity, result.attribute, result.identity_pose, res)}
 
 
-def judge_metrics(judges: Judges, result: EditResult) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+def judge_inputs(judges: Judges, inputs: EditInputs | EditResult) -> dict:
+    """What the judges see in the identity and attribute images of edits (the same for every editor)."""
+    return {"identity": judges.identity(inputs.identity_image),
+            "attribute": judges.landmarks(inputs.attribute_image),
+            "identity_pose": judges.landmarks(inputs.identity_image),
+            "extra_pose": {name: (net.pose(inputs.attribute_image), net.pose(inputs.identity_image))
+                           for name, net in judges.extra_pose.items()}}
+
+
+def judge_metrics(judges: Judges, result: EditResult,
+                  seen: dict | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
     """Per-pair metrics of `result` by the judges (method and unedited, with the judge's landmark
-    disagreement with the loss network on the output and on the identity image), and the judges'
-    angles of the attribute, identity and output images (for the pose leak) with the landmark
-    disagreement on the attribute images (`attribute_disagreement`)."""
+    disagreement with the loss network on the output and on the identity image), given what they
+    `seen` in its inputs (`judge_inputs`, computed here if not given), and the judges' angles of the attribute, identity and output
+    images (for the pose leak) with the landmark disagreement on the attribute images
+    (`attribute_disagreement`)."""
     res = result.image.shape[-1]
-    emb_id, emb_out = judges.identity(result.identity_image), judges.identity(result.image)
-    attr, ident, out = (judges.landmarks(x) for x in (result.attribute_image, result.identity_image, result.image))
+    seen = seen if seen is not None else judge_inputs(judges, result)
+    emb_id, attr, ident = seen["identity"], seen["attribute"], seen["identity_pose"]
+    emb_out, out = judges.identity(result.image), judges.landmarks(result.image)
     metrics = {"method": pair_metrics(emb_id, emb_out, attr, out, res),
                "unedited": pair_metrics(emb_id, emb_id, attr, ident, res)}
     metrics["method"]["landmark_disagreement"] = landmark_disagreement(out.landmarks, result.output.landmarks, res)
     metrics["unedited"]["landmark_disagreement"] = landmark_disagreement(ident.landmarks,
                                                                          result.identity_pose.landmarks, res)
     for name, net in judges.extra_pose.items():
-        a, i, o = (net.pose(x) for x in (result.attribute_image, result.identity_image, result.image))
+        a, i = seen["extra_pose"][name]
+        o = net.pose(result.image)
         metrics["method"][f"pose_{name}"] = (a - o).square().mean(dim=1)
         metrics["unedited"][f"pose_{name}"] = (a - i).square().mean(dim=1)
     return metrics, {"attribute": attr.pose, "identity": ident.pose, "output": out.pose,
@@ -115,13 +131,51 @@ def fd_features(editor: Editor, images: torch.Tensor) -> torch.Tensor:
     return editor.nets.features(images.to(editor.device)).float().cpu()
 
 
+@dataclass
+class SharedPairs:
+    """The editor-independent half of evaluations on one set of pairs: each batch's `EditInputs`, what
+    the judges see in them and the unedited images' FD features, and the real set's FD statistics.
+    Passed to `evaluate_editor` for several editors, it is computed by the first and reused by the
+    next ones whose pairs, generator, truncation, perception networks and judges are the same; any
+    other evaluation starts it afresh. Results are identical with and without it; it only saves time."""
+
+    key: tuple | None = None
+    batches: dict[int, dict] = field(default_factory=dict)
+    real_stats: tuple | None = None
+
+    def bind(self, key: tuple) -> None:
+        """Keep what is stored if it was made under `key`, else clear it."""
+        if key != self.key:
+            self.key, self.batches, self.real_stats = key, {}, None
+
+
+def weights_digest(*modules: torch.nn.Module) -> str:
+    """A SHA-256 of the modules' parameters and buffers (names, shapes, dtypes and values)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            t = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _shared_key(editor: Editor, preset: EditingPreset, pairs: int, seed: int, batch: int,
+                judges: Judges | None) -> tuple:
+    base = getattr(editor, "editor", editor)  # the per-pair optimum wraps an editor
+    return (preset.name, pairs, seed, batch, base.truncation, base.amp, str(base.device), id(judges),
+            weights_digest(base.G, *base.nets.networks()))
+
+
 @torch.no_grad()
 def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
-                    device: str | torch.device | None = None, judges: Judges | None = None) -> dict:
+                    device: str | torch.device | None = None, judges: Judges | None = None,
+                    shared: SharedPairs | None = None) -> dict:
     """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images;
     with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
-    of the two and its excess over the unedited images (`tearing`), and the pose leak.
+    of the two and its excess over the unedited images (`tearing`), and the pose leak. `shared` keeps the
+    editor-independent half for the next editor evaluated on the same pairs (`SharedPairs`).
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
@@ -131,18 +185,27 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     if judges is not None:
         judges.to(editor.device)
     G, res = editor.G, editor.G.config.img_resolution
+    if shared is not None:
+        shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges))
     z = torch.randn(pairs, G.z_dim, generator=step_generator(seed, 0, stream=EVAL_STREAM))
     sums = {"method": {}, "unedited": {}}
     features = {"method": [], "unedited": []}
     angles = {"attribute": [], "identity": [], "output": []}
     attribute_disagreement = 0.0
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
-        n = min(batch, pairs - start)
-        attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
-        result = editor.edit(z[start:start + n], attrs, layers=layers, gf=gf)
+        cached = shared.batches.get(start) if shared is not None else None
+        if cached is None:
+            n = min(batch, pairs - start)
+            attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
+            inputs = editor.prepare(z[start:start + n], attrs)
+            cached = {"inputs": inputs, "judged": judge_inputs(judges, inputs) if judges else None,
+                      "unedited_features": fd_features(editor, inputs.identity_image)}
+            if shared is not None:
+                shared.batches[start] = cached
+        result = editor.edit_prepared(cached["inputs"], layers=layers, gf=gf)
         by_side = result_metrics(result)
         if judges is not None:
-            judged, seen = judge_metrics(judges, result)
+            judged, seen = judge_metrics(judges, result, cached["judged"])
             attribute_disagreement += float(seen.pop("attribute_disagreement").cpu().double().sum())
             by_side = {side: {**judged[side], **{k + LOSS_NET_SUFFIX: v for k, v in by_side[side].items()}}
                        for side in by_side}
@@ -155,11 +218,15 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
             for k, v in metrics.items():
                 sums[side][k] = sums[side].get(k, 0.0) + float(v.cpu().double().sum())  # no float64 on MPS
         features["method"].append(fd_features(editor, result.image))
-        features["unedited"].append(fd_features(editor, result.identity_image))
-    real = torch.cat([fd_features(editor, attribute_images(preset.attributes, min(batch, pairs - s), res,
-                                                           preset.fd_render_seed + seed, s))
-                      for s in range(0, pairs, batch)])
-    real_stats = feature_statistics(real)
+        features["unedited"].append(cached["unedited_features"])
+    real_stats = shared.real_stats if shared is not None else None
+    if real_stats is None:
+        real = torch.cat([fd_features(editor, attribute_images(preset.attributes, min(batch, pairs - s), res,
+                                                               preset.fd_render_seed + seed, s))
+                          for s in range(0, pairs, batch)])
+        real_stats = feature_statistics(real)
+        if shared is not None:
+            shared.real_stats = real_stats
     out = {}
     for side in ("method", "unedited"):
         out[side] = {k: v / pairs for k, v in sums[side].items()}

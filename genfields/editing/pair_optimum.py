@@ -8,7 +8,8 @@ shows whether a gap comes from S space or from the mapping network. It is slow (
 backward pass of G and the perception networks per step and pair; `scripts/pair_optimum_probe.py`
 measures the rate and how far 60 steps get) and is reported as ours, never as the paper's.
 
-`PairOptimumEditor` has `edit` like an `Editor`, so `evaluate_editor` scores it unchanged.
+`PairOptimumEditor` has `prepare`, `edit_prepared` and `edit` like an `Editor`, so `evaluate_editor` scores it
+unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from genfields.errors import ConfigError
 
 from .config import LossConfig, TrainConfig
-from .editor import Editor, EditResult
+from .editor import Editor, EditInputs, EditResult, edit_result
 from .losses import EditingLoss, EditOutputs, EditTargets
 from .regularizer import StyleStatistics
 
@@ -87,20 +88,17 @@ class PairOptimumEditor:
     def device(self) -> torch.device:
         return self.editor.device
 
-    def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
-             gf: str | None = None) -> EditResult:
-        """Optimise dS for every pair (z [B], attribute images [B]) and return the edits."""
-        ed, nets = self.editor, self.editor.nets
-        attribute_images = attribute_images.to(self.device)
-        if attribute_images.shape[0] == 1 and z.shape[0] > 1:
-            attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
-        mask = ed.inference_mask(layers, gf)
+    def prepare(self, z: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
+        """The identity side of the edits, as the underlying editor makes it."""
         with torch.no_grad():
-            w_id, S_id = ed.identity_styles(z)
-            image_id = ed.synthesize(S_id, w_id)
-            f_id = ed.perceive(nets.identity, image_id)
-            attr = ed.perceive(nets.landmarks, attribute_images)
-        targets = EditTargets(f_id, attr.landmarks, attr.pose)
+            return self.editor.prepare(z, attribute_images)
+
+    def edit_prepared(self, inputs: EditInputs, layers: str | None = None, gf: str | None = None) -> EditResult:
+        """Optimise dS for every pair of `prepare`d inputs and return the edits."""
+        ed, nets = self.editor, self.editor.nets
+        mask = ed.inference_mask(layers, gf)
+        S_id, w_id = inputs.styles, inputs.w
+        targets = EditTargets(inputs.identity, inputs.attribute.landmarks, inputs.attribute.pose)
         delta = torch.zeros_like(S_id, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=self.config.lr)
         with torch.enable_grad():
@@ -111,12 +109,15 @@ class PairOptimumEditor:
                 outputs = EditOutputs(ed.perceive(nets.identity, image), found.landmarks, found.pose, image, S_out)
                 total, _ = self.loss(outputs, targets)
                 opt.zero_grad(set_to_none=True)
-                (total * z.shape[0]).backward()  # each pair's own loss drives its own dS
+                (total * S_id.shape[0]).backward()  # each pair's own loss drives its own dS
                 opt.step()
         with torch.no_grad():
             S_out = S_id + mask * delta * self.scale
             image = ed.synthesize(S_out, w_id)
-            return EditResult(identity_image=image_id, attribute_image=attribute_images, image=image,
-                              delta=S_out - S_id, identity=f_id, output_identity=ed.perceive(nets.identity, image),
-                              attribute=attr, identity_pose=ed.perceive(nets.landmarks, image_id),
-                              output=ed.perceive(nets.landmarks, image))
+            return edit_result(inputs, image, S_out - S_id, ed.perceive(nets.identity, image),
+                               ed.perceive(nets.landmarks, image))
+
+    def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
+             gf: str | None = None) -> EditResult:
+        """Optimise dS for every pair (z [B], attribute images [B]) and return the edits."""
+        return self.edit_prepared(self.prepare(z, attribute_images), layers, gf)
