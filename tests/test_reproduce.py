@@ -233,6 +233,17 @@ def test_report_numbers_are_the_json_numbers(report):
     assert t1["per_pair_pairs"] == 4 and f"| paper (ours) on the same 4 pairs as the per-pair optimum | " \
         f"{same['fd']:.2f} | {same['identity']:.3f} |" in text and "Rows absent" in text
     assert "pose_3ddfa" in ours and "| pose (3ddfa) ↓ |" in text  # the real 3DDFA_V2 network judges pose too
+    diagnosis = json.loads((report / "diagnosis.json").read_text())  # beside every check that fails
+    claims_json = json.loads((report / "claims.json").read_text())
+    failing = {k: [c["claim"] for c in claims_json[k]["checks"] if not c["holds"]]
+               for k in ("table1", "table2", "table3")}
+    checks = [it["check"] for it in diagnosis]
+    assert set(checks) <= {c for v in failing.values() for c in v}  # an undecided Table 1 is one item, not two
+    assert set(failing["table2"] + failing["table3"]) <= set(checks) and bool(failing["table1"]) == any(
+        c in checks for c in failing["table1"])
+    assert all(f"- **{it['check']}**" in text and it["evidence"] in text for it in diagnosis)
+    assert set(json.loads((report / "table2.json").read_text())["pose_leak"]) == {"default", "no-concat", "style-reg",
+                                                                                 "paper"}
     assert "linear interpolation between neighbouring points" in text
     assert f"| Ours | {t1['rows']['ours']['fd']:.2f} | 4.89 | {t1['rows']['ours']['identity']:.3f} | 0.820 |" in text
     face = json.loads((report / "face_size.json").read_text())

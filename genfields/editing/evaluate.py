@@ -86,10 +86,10 @@ def judge_inputs(judges: Judges, inputs: EditInputs | EditResult) -> dict:
 def judge_metrics(judges: Judges, result: EditResult,
                   seen: dict | None = None) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
     """Per-pair metrics of `result` by the judges (method and unedited, with the judge's landmark
-    disagreement with the loss network on the output and on the identity image), given what they
-    `seen` in its inputs (`judge_inputs`, computed here if not given), and the judges' angles of the attribute, identity and output
-    images (for the pose leak) with the landmark disagreement on the attribute images
-    (`attribute_disagreement`)."""
+    disagreement with the loss network on the output and on the identity image), given what they have
+    `seen` in its inputs (`judge_inputs`, computed here if not given); and the judges' angles of the
+    attribute, identity and output images (for the pose leak) with the landmark disagreement on the
+    attribute images (`attribute_disagreement`)."""
     res = result.image.shape[-1]
     seen = seen if seen is not None else judge_inputs(judges, result)
     emb_id, attr, ident = seen["identity"], seen["attribute"], seen["identity_pose"]

@@ -172,6 +172,22 @@ def _findings(t1: dict, judged: bool) -> list[str]:
     return out + [""]
 
 
+def diagnosis_markdown(items: list[dict]) -> list[str]:
+    """The checks that fail or cannot be decided, each with what the run's other numbers point to
+    (`diagnosis.py`)."""
+    if not items:
+        return []
+    out = ["## Where a claim fails: what the numbers point to", "",
+           "For each check of Tables 1-3 that does not hold (or cannot be decided), the run's other measurements "
+           "beside it: the pose leak, the judges against the loss networks, tearing, FD, the fields against the "
+           "face and the per-pair optimum (`genfields/evaluation/diagnosis.py`; `diagnosis.json`).", ""]
+    for it in items:
+        state = "cannot be decided" if it["holds"] is None else "does not hold"
+        out.append(f"- **{it['check']}** ({it['claim'].split(':')[0]}, {state}). What the numbers point to: "
+                   f"{it['points_to']}. *Evidence:* {it['evidence']}.")
+    return out + [""]
+
+
 def _image(name: str, caption: str) -> list[str]:
     return [f"![{caption}]({name})", "", f"*{caption}*", ""]
 
@@ -199,7 +215,7 @@ def report_markdown(numbers: dict, run: dict) -> str:
                            ("sparsity", None), ("reuse", "reuse_paper")):
         out.append(f"| {cl[key]['claim']} | {cl[key]['status']} | "
                    f"{cl[paper_key]['status'] if paper_key else 'not printed (Figure 7 only)'} |")
-    out += [""]
+    out += [""] + diagnosis_markdown(numbers.get("diagnosis", []))
     if "changes" in numbers:
         from genfields.evaluation.report_changes import changes_markdown
 

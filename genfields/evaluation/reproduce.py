@@ -34,6 +34,7 @@ from genfields.editing.presets import EditingPreset, get_preset
 from genfields.errors import ConfigError
 from genfields.evaluation import claims
 from genfields.evaluation import paper_numbers as paper
+from genfields.evaluation.diagnosis import diagnose
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.evaluation.plots import plot_matched_fd
 from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POINTS, REQUIRED_NAMES, TABLE2_NAMES,
@@ -187,12 +188,14 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
                                                          "pose": f"pose MSE ({judged_name(table1)}) ↓"})
 
     # --- Table 3 --------------------------------------------------------------------------------------
-    table3, table3_unedited, shared = {}, {}, SharedPairs()
+    table3, table3_unedited, table3_leak, shared = {}, {}, {}, SharedPairs()
     for r in ranges:
         ed = source.get(f"gf{r.config}", r.convs).editor
         result = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress, judges=judges,
                                  shared=shared)
         table3[r.config], table3_unedited = result["method"], result["unedited"]  # the same tests for every config
+        if "pose_leak" in result:
+            table3_leak[str(r.config)] = result["pose_leak"]["method"]
     t = lap("table 3", t)
 
     # --- Figures 7 and 8: one identity, many attribute images ------------------------------------------
@@ -243,13 +246,16 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         "table1": {**table1, "paper": paper.TABLE_1, "pairs": sizes.pairs,
                    "matched_fd_rule": claims.MATCHED_FD_RULE.format(tol=claims.FD_TOLERANCE)},
         "table2": {"rows": table2, "extensions": table2_extensions, "unedited": evals["paper"]["unedited"],
+                   "pose_leak": {name: evals[name]["pose_leak"]["method"] for name in TABLE2_NAMES
+                                 if "pose_leak" in evals[name]},
                    "paper": paper.TABLE_2, "pairs": sizes.pairs},
         "table3": {"rows": {str(k): v for k, v in table3.items()}, "unedited": table3_unedited, "ranges": table3_ranges,
-                   "paper": paper.TABLE_3, "tests": sizes.tests},
+                   "pose_leak": table3_leak, "paper": paper.TABLE_3, "tests": sizes.tests},
         "figure7": figure7,
         "figure8": figure8,
         "claims": verdicts,
     }
+    numbers["diagnosis"] = diagnose(numbers)
     if previous is not None:
         numbers["changes"] = compare_reports(previous, numbers, {"editors": source.origins()})
     for key, value in numbers.items():
