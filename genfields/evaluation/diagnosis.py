@@ -29,6 +29,16 @@ def _leak_text(leak: dict) -> str:
     return " / ".join(f"{leak[a]['b_id']:.2f}" for a in ANGLES)
 
 
+def leaks_more(leak: dict, row: tuple[str, str], other: tuple[str, str]) -> tuple[bool, str] | None:
+    """Whether `row` (key, label) leaks more of the identity's head pose than `other` (mean b_id higher by
+    more than LEAK_MARGIN), with the evidence; None when either was not measured."""
+    (a, a_label), (b, b_label) = row, other
+    if not (leak.get(a) and leak.get(b)):
+        return None
+    return (mean_b_id(leak[a]) > mean_b_id(leak[b]) + LEAK_MARGIN,
+            f"b_id (yaw / pitch / roll) {a_label} {_leak_text(leak[a])}, {b_label} {_leak_text(leak[b])}")
+
+
 def _item(claim: str, check: dict, points_to: str, evidence: str) -> dict:
     return {"claim": claim, "check": check["claim"], "holds": check["holds"], "points_to": points_to,
             "evidence": evidence}
@@ -77,11 +87,10 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
             continue
         key = "pose" if "pose" in check["claim"] else "identity"
         notes, evidence = [], [f"{key} ours {_judge_vs_loss(ours, key)}; W {_judge_vs_loss(w, key)}"]
-        if key == "pose" and leak.get("ours") and leak.get("wspace"):
-            lo, lw = mean_b_id(leak["ours"]), mean_b_id(leak["wspace"])
-            evidence.append(f"b_id (yaw / pitch / roll) ours {_leak_text(leak['ours'])}, "
-                            f"W {_leak_text(leak['wspace'])}")
-            if lo > lw + LEAK_MARGIN:
+        more = leaks_more(leak, ("ours", "ours"), ("wspace", "W")) if key == "pose" else None
+        if more is not None:
+            evidence.append(more[1])
+            if more[0]:
                 notes.append("the pose leak: an additive dS = M_ref(F_attr) does not see the identity's own head "
                              "pose, and more of it shows through in our outputs than in W's")
             else:
@@ -110,11 +119,10 @@ def table2_diagnosis(t2: dict, verdict: dict) -> list[dict]:
             notes = []
             evidence = [f"{key} no-concat {_judge_vs_loss(n, key)}; default {_judge_vs_loss(d, key)}",
                         f"FD no-concat {n['fd']:.1f}, default {d['fd']:.1f}"]
-            if leak.get("no-concat") and leak.get("default"):
-                ln, ld = mean_b_id(leak["no-concat"]), mean_b_id(leak["default"])
-                evidence.append(f"b_id (yaw / pitch / roll) no-concat {_leak_text(leak['no-concat'])}, "
-                                f"default {_leak_text(leak['default'])}")
-                if ln > ld + LEAK_MARGIN:
+            more = leaks_more(leak, ("no-concat", "no-concat"), ("default", "default"))
+            if more is not None:
+                evidence.append(more[1])
+                if more[0]:
                     notes.append("the identity's own head pose: without F_id, dS cannot depend on the identity, "
                                  "and more of the identity's pose shows through (a larger pose leak)")
             if n["fd"] < d["fd"]:
