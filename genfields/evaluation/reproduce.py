@@ -62,7 +62,7 @@ class ReportSizes:
     steps: int  # quick fine-tune steps
     dataset: tuple[int, int]  # identities and attributes of the quick fine-tunes' generated set
     pair_steps: int = 60  # Adam steps of the per-pair optimum row of Table 1 (0: no such row)
-    pair_pairs: int = 200  # pairs of that row (0.04 s per pair and step on a core: docs/reproduce.md)
+    pair_pairs: int = 100  # pairs of that row (0.04 s per pair and step on a core: docs/reproduce.md)
     batch: int = 50
     grid: tuple[int, int] = (4, 6)  # Figure 5: identities x attribute images
     panels: int = 4  # pairs in Figures 6, 9 and the appendix figures
