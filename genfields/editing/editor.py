@@ -166,6 +166,7 @@ class Editor(nn.Module):
                           attribute=self.perceive(nets.landmarks, attribute_images),
                           identity_pose=self.perceive(nets.landmarks, image_id))
 
+    @torch.no_grad()
     def edit_prepared(self, inputs: EditInputs, layers: str | None = None, gf: str | None = None) -> EditResult:
         """The edits of `prepare`d inputs (made by this editor or by one sharing its G and networks)."""
         f_attr_id = self.attribute_features(inputs.identity_image) if self.config.identity_input == "f_attr" else None
