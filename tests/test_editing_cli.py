@@ -177,3 +177,26 @@ def test_train_editor_init_starts_from_a_trained_editor(run):
     result = runner.invoke(app, ["train-editor", "--preset", "tiny16", "--config", "wspace", "--dataset", str(run / "ds"),
                                  "--outdir", str(run / "tuned3"), "--init", str(run / "run" / "final"), "--steps", "1"])
     assert result.exit_code != 0 and "--init" in str(result.exception) and "network kinds" in str(result.exception)
+
+
+def test_card_training_curve_reads_ten_windows_of_the_cross_steps(tmp_path):
+    from genfields.evaluation.editor_card import training_curve
+
+    assert training_curve(tmp_path) == ""  # no metrics.jsonl: no section
+    records = [{"step": s, "stage": "cross" if s % 20 else "reconstruction", "lnd": 100.0 / s, "id": 0.5}
+               for s in range(10, 2010, 10)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    section = training_curve(tmp_path)
+    assert section.count("\n| ") == 11 and "| L_lnd | L_id |" in section  # header and ten windows
+    cross = [r["lnd"] for r in records if r["stage"] == "cross"]
+    last, before = sum(cross[-30:]) / 30, sum(cross[-60:-30]) / 30
+    assert f"averages {last:.4g}, over the three before {before:.4g} ({(before - last) / before:.0%} lower)" in section
+
+
+def test_card_network_line_names_the_inputs_beyond_the_paper():
+    from genfields.evaluation.editor_card import _network_inputs
+
+    assert _network_inputs({"concat": True}) == "F_attr ++ F_id"
+    assert "S_id" in _network_inputs({"concat": False, "identity_input": "styles"})
+    assert "F_attr(I_id)" in _network_inputs({"concat": False, "identity_input": "f_attr"})
+    assert "IDDISEN" in _network_inputs({"concat": True, "train_attributes": True})

@@ -71,7 +71,7 @@ def ship_editor(run: str | Path, name: str, command: str, baseline: str | Path |
     demo = run_demo(out, editor=str(out))
     plot_editor_run(run, out / "curves.png")
     cfg = json.loads((run / "config.json").read_text())
-    card = model_card(name, cfg, status, evaluation, baseline_eval, demo, command, notes)
+    card = model_card(name, cfg, status, evaluation, baseline_eval, demo, command, notes, training_curve(run))
     (out / "MODEL_CARD.md").write_text(card)
     return out
 
@@ -85,6 +85,52 @@ def _length_changes(cfg: dict) -> str:
 def _started_from(cfg: dict) -> str:
     return (f" Started from the trained editor `{cfg['init']}` (a fine-tune; its own card or run has its training)."
             if cfg.get("init") else "")
+
+
+def _network_inputs(model: dict) -> str:
+    """What the network reads, beyond F_attr: F_id (the paper's concatenation), the identity's own features
+    (our extensions) and whether its attribute encoder is trained (the IDDISEN baseline)."""
+    extra = {"f_attr": " ++ F_attr(I_id) (the identity's own attribute features; beyond the paper)",
+             "styles": " ++ S_id (the identity's own styles; beyond the paper)"}.get(model.get("identity_input", "none"), "")
+    encoder = (" (E_attr trained with the mapper, as IDDISEN trains it)" if model.get("train_attributes")
+               else "")
+    return f"F_attr{encoder}{' ++ F_id' if model['concat'] else ''}{extra}"
+
+
+def _adversarial(loss: dict) -> str:
+    return f", adversarial (W discriminator) {loss['adversarial']}" if loss.get("adversarial") else ""
+
+
+def _pose_3ddfa(evaluation: dict) -> str:
+    """The real 3DDFA_V2's pose MSE as a sentence ('' when the evaluation ran without it)."""
+    method, unedited = evaluation["method"], evaluation["unedited"]
+    if "pose_3ddfa" not in method:
+        return ""
+    return (f"\nPose by the real 3DDFA_V2 (`--pose-judge 3ddfa`, trained by no one here): MSE "
+            f"{method['pose_3ddfa']:.2f} deg^2 (unedited {unedited['pose_3ddfa']:.2f}).\n")
+
+
+def training_curve(run: Path) -> str:
+    """The run's cross-step losses in ten windows of its `metrics.jsonl` (the windows `genfields reproduce`
+    records as `loss_curve`), and how much the last three fell against the three before: whether the run
+    has flattened out. '' when the run logged nothing."""
+    from genfields.evaluation.report_editors import loss_curve
+
+    path = run / "metrics.jsonl"
+    logged = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    curve = loss_curve(logged)
+    keys = [k for k in ("lnd", "pose", "id", "adv") if curve and all(k in w for w in curve)]
+    if len(curve) < 6 or not keys:
+        return ""
+    lines = ["| window ending at step | " + " | ".join(f"L_{k}" for k in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    lines += [f"| {w['step']} | " + " | ".join(f"{w[k]:.4g}" for k in keys) + " |" for w in curve]
+    last, before = (sum(w[keys[0]] for w in part) / 3 for part in (curve[-3:], curve[-6:-3]))
+    change = (before - last) / before if before else 0.0
+    trend = f"{change:.0%} lower" if change >= 0 else f"{-change:.0%} higher"
+    return (f"\n## Training curve\n\nMeans of the cross steps' losses in {len(curve)} windows of `metrics.jsonl`. "
+            f"L_{keys[0]} over the last three windows averages {last:.4g}, over the three before {before:.4g} "
+            f"({trend}).\n\n" + "\n".join(lines) + "\n")
 
 
 def _table(rows: dict[str, dict]) -> str:
@@ -125,7 +171,7 @@ def _tearing(evaluation: dict) -> str:
 
 
 def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: dict | None, demo: dict,
-               command: str, notes: str = "") -> str:
+               command: str, notes: str = "", curve: str = "") -> str:
     loss, model = cfg["loss"], cfg["model"]
     rows = {f"{name} ({cfg['config_name']})": evaluation["method"], "unedited identity": evaluation["unedited"]}
     if baseline is not None:
@@ -143,10 +189,10 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
 
 - **Generator**: `{cfg['generator'] or cfg['preset']}`; perception networks and attribute images of the
   `{cfg['preset']}` preset. Weights stored as float16 safetensors; `genfields.editing.load_editor("{name}")`.
-- **Network**: {model['kind']} mapper, hidden {model['hidden']}, input F_attr{' ++ F_id' if model['concat'] else ''},
+- **Network**: {model['kind']} mapper, hidden {model['hidden']}, input {_network_inputs(model)},
   output in units of the per-channel std of {space}: {model['scale_by_std']}; control units {model['layers'] or model['gf'] or 'all'}.
 - **Losses**: lambda_1 (L_id) {loss['identity']}, lambda_2 (L_lnd{' + L_pose' if loss['pose'] else ''}) {loss['attribute']},
-  lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}.
+  lambda_3 (L_rec) {loss['reconstruction']}, style regulariser {loss['style_reg']}{_adversarial(loss)}.
 - **Training**: {status['step']} steps, batch {cfg['batch']}, Adam ({cfg['beta1']}, {cfg['beta2']}), learning rate
   {cfg['lr_start']:g} -> {cfg['lr_end']:g} (log-linear), cross : reconstruction = {cfg['cross_ratio']} : 1,
   dataset `{cfg['dataset']}`.{_length_changes(cfg)}{_started_from(cfg)}
@@ -158,7 +204,7 @@ def model_card(name: str, cfg: dict, status: dict, evaluation: dict, baseline: d
 training; FD in the synthetic feature network, not FID):
 
 {_table(rows)}
-{_pose_leak(evaluation)}{_tearing(evaluation)}
+{_pose_3ddfa(evaluation)}{_pose_leak(evaluation)}{_tearing(evaluation)}
 Quality bar of the editing issue:
 {checks}
 {versus}
@@ -171,4 +217,4 @@ over its 16 edits: identity {demo['method']['identity']:.3f}, pose MSE {demo['me
 ![demo](demo_edits.png)
 
 ![training curves](curves.png)
-{tried}"""
+{curve}{tried}"""
