@@ -15,7 +15,7 @@ from genfields.editing import (GeneratedSet, StyleStatistics, get_preset, identi
 from genfields.editing.config import LossConfig, ModelConfig
 from genfields.editing.dataset import DatasetConfig, MomentAccumulator, generate
 from genfields.editing.editor import new_editor
-from genfields.editing.evaluate import evaluate_editor
+from genfields.editing.evaluate import SharedPairs, evaluate_editor
 from genfields.editing.losses import EditingLoss, EditOutputs, EditTargets, msssim_window
 from genfields.editing.mref import MRef, WMapper
 from genfields.editing.trainer import RECONSTRUCTION, learning_rate, stage
@@ -305,6 +305,77 @@ def test_per_pair_optimum_improves_on_zero_and_is_scored_by_evaluate(tmp_path, t
     assert set(results["method"]) == {"identity", "expression", "pose", "fd"}
     with pytest.raises(ConfigError, match="steps"):
         PairOptimumConfig(steps=0)
+
+
+def test_stored_per_pair_optima_give_the_same_scores_and_resume_an_interrupted_run(tmp_path, tiny_set, monkeypatch):
+    from safetensors.torch import load_file, save_file
+
+    from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor, SolvedPairs, pair_keys
+
+    train_editor(tiny_config(tiny_set, "paper", steps=1), tmp_path / "run", progress=False)
+    editor = load_editor(tmp_path / "run" / "final")
+    optimum = PairOptimumEditor(editor, PairOptimumConfig(steps=3, lr=0.05))
+    key, path = optimum.store_key("tiny16", 0), tmp_path / "optimum.safetensors"
+    computed = evaluate_editor(optimum, TINY, pairs=6, seed=0, batch=2)
+    optimum.solved = SolvedPairs.empty(key, path)  # the first two of three batches, then "interrupted"
+    evaluate_editor(optimum, TINY, pairs=4, seed=0, batch=2)
+    assert len(SolvedPairs.load(path, key)) == 4
+    optimum.solved = SolvedPairs.load(path, key)  # the rerun optimises only the missing pairs
+    calls = []
+    solve = optimum.optimise
+    monkeypatch.setattr(optimum, "optimise", lambda *a: calls.append(1) or solve(*a))
+    resumed = evaluate_editor(optimum, TINY, pairs=6, seed=0, batch=2)
+    assert len(calls) == 1 and len(optimum.solved) == 6
+    optimum.solved = SolvedPairs.load(path, key)  # all stored: no optimisation, the same scores
+    calls.clear()
+    stored = evaluate_editor(optimum, TINY, pairs=6, seed=0, batch=3)
+    assert not calls
+    for side in ("method", "unedited"):
+        for name, value in computed[side].items():
+            assert resumed[side][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+            assert stored[side][name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    # other pairs (another seed's attribute images) are not found: their optima are computed, not misread
+    other = optimum.prepare(torch.randn(2, editor.G.z_dim), torch.zeros(2, 3, 16, 16))
+    assert optimum.solved.find(pair_keys(other)) is None
+    same_identity = optimum.solved.pairs[:1].clone()
+    same_identity[:, editor.G.config.w_dim:] += 0.01  # the same w with another attribute image
+    assert optimum.solved.find(same_identity) is None and optimum.solved.find(optimum.solved.pairs[:1]) is not None
+    with pytest.raises(ConfigError, match="steps differ"):
+        SolvedPairs.load(path, {**key, "steps": 4})
+    with pytest.raises(ConfigError, match="seed differ"):
+        SolvedPairs.load(path, PairOptimumEditor(editor, PairOptimumConfig(steps=3, lr=0.05)).store_key("tiny16", 1))
+    save_file({"delta": load_file(str(path))["delta"]}, str(tmp_path / "foreign.safetensors"))
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:100])
+    for bad in ("foreign", "cut", "absent"):
+        with pytest.raises(ConfigError, match="not a per-pair optimum store"):
+            SolvedPairs.load(tmp_path / f"{bad}.safetensors", key)
+
+
+def test_a_report_reads_a_stored_per_pair_optimum_only_when_it_matches(tmp_path, tiny_set):
+    import dataclasses as dc
+
+    from genfields.editing.pair_optimum import PAIR_OPTIMUM_FILE, PairOptimumConfig, PairOptimumEditor, SolvedPairs
+    from genfields.evaluation.report_editors import ReportEditor
+    from genfields.evaluation.reproduce import TEST, evaluate_pair_optimum
+
+    train_editor(tiny_config(tiny_set, "paper", steps=1), tmp_path / "run", progress=False)
+    folder = tmp_path / "run" / "final"
+    base = ReportEditor("paper", load_editor(folder), "run", folder)
+    sizes = dc.replace(TEST, pairs=6, pair_pairs=4, pair_steps=2)
+    computed = evaluate_pair_optimum(base, TINY, sizes, 0, False, None, SharedPairs())
+    assert computed["pairs"] == 4 and computed["source"].startswith("computed in this run (no stored")
+    optimum = PairOptimumEditor(base.editor, PairOptimumConfig(steps=2))
+    optimum.solved = SolvedPairs.empty(optimum.store_key("tiny16", 0), folder / PAIR_OPTIMUM_FILE)
+    evaluate_editor(optimum, TINY, pairs=5, seed=0, batch=6)  # too few pairs: not used
+    assert "holds 5 pairs, fewer than 6" in evaluate_pair_optimum(base, TINY, sizes, 0, False, None, None)["source"]
+    evaluate_editor(optimum, TINY, pairs=6, seed=0, batch=6)
+    stored = evaluate_pair_optimum(base, TINY, sizes, 0, False, None, SharedPairs())
+    assert stored["pairs"] == 6 and stored["source"] == f"stored: {folder / PAIR_OPTIMUM_FILE}"
+    assert "editor_same_pairs" not in stored  # all the pairs: the paper row itself compares
+    fresh = PairOptimumEditor(base.editor, PairOptimumConfig(steps=2))
+    assert stored["method"] == evaluate_editor(fresh, TINY, pairs=6, seed=0, batch=6)["method"]
+    other = evaluate_pair_optimum(base, TINY, dc.replace(sizes, pair_steps=3), 0, False, None, SharedPairs())
+    assert other["pairs"] == 4 and "steps differ" in other["source"]  # made with other settings: recomputed
 
 
 @pytest.mark.parametrize("own", ["f_attr", "styles"])

@@ -97,6 +97,16 @@ def test_evaluate_prints_method_and_unedited(run):
     optimum = json.loads(invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs",
                                 "4", "--batch", "4", "--per-pair-steps", "2", "--json").stdout)
     assert optimum["method"]["pose"] != data["method"]["pose"] and optimum["unedited"] == data["unedited"]
+    store = run / "optimum.safetensors"
+    per_pair = ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4", "--batch",
+                "4", "--json", "--per-pair-store", str(store)]
+    bad = runner.invoke(app, per_pair)
+    assert bad.exit_code != 0 and "give --per-pair-steps too" in str(bad.exception)
+    stored = json.loads(invoke(*per_pair, "--per-pair-steps", "2").stdout)
+    again = json.loads(invoke(*per_pair, "--per-pair-steps", "2").stdout)  # read back, not recomputed
+    assert stored["method"] == optimum["method"] == again["method"] and store.is_file()
+    bad = runner.invoke(app, [*per_pair, "--per-pair-steps", "3"])
+    assert bad.exit_code != 0 and "steps differ" in str(bad.exception)
 
 
 def test_run_demo_on_a_trained_editor(run):

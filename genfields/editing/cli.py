@@ -276,6 +276,10 @@ def evaluate(
                                        "editor: dS optimised "
                                        "for each pair from zero by this many Adam steps with the editor's losses "
                                        "(beyond the paper; slow). 0: the editor itself."),
+    per_pair_store: Optional[Path] = typer.Option(None, help="With --per-pair-steps: keep each pair's optimum in "
+                                                  "this .safetensors file, rewritten after every batch; a rerun "
+                                                  "resumes from it, and `genfields reproduce` reads the shipped one "
+                                                  "(genfields/models/editing/<editor>/pair_optimum.safetensors)."),
     pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
                                              "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
     device: str = DEVICE_OPTION,
@@ -297,11 +301,19 @@ def evaluate(
     p = get_preset(preset)
     if model is None:
         p.require()
+    if per_pair_store is not None and not per_pair_steps:
+        raise ConfigError("--per-pair-store keeps the per-pair optima: give --per-pair-steps too")
+    if per_pair_store is not None and per_pair_store.suffix != ".safetensors":
+        raise ConfigError(f"--per-pair-store: give a .safetensors file, got {per_pair_store}")
     ed = load_editor(editor or preset, model=model, device=dev, amp=amp)
     if per_pair_steps:
-        from .pair_optimum import PairOptimumConfig, PairOptimumEditor
+        from .pair_optimum import PairOptimumConfig, PairOptimumEditor, SolvedPairs
 
         ed = PairOptimumEditor(ed, PairOptimumConfig(steps=per_pair_steps))
+        if per_pair_store is not None:
+            key = ed.store_key(p.name, seed, layers, gf)
+            ed.solved = (SolvedPairs.load(per_pair_store, key) if per_pair_store.is_file()
+                         else SolvedPairs.empty(key, per_pair_store))
     perception = ed.meta.get("perception", p.perception)
     use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
     referees = load_judges(perception, dev, pose_judge) if use_judges else None

@@ -78,9 +78,9 @@ class ReportEditor:
         record = {"origin": self.origin, "config_name": meta.get("config_name"), "train": meta.get("train"),
                   "fine_tuned_from": meta.get("fine_tuned_from")}
         if self.folder is not None:
-            record["folder"] = _shown(self.folder)
+            record["folder"] = shown_path(self.folder)
             card = self.folder / "MODEL_CARD.md"
-            record["card"] = _shown(card) if card.is_file() else None
+            record["card"] = shown_path(card) if card.is_file() else None
             metrics = self.folder.parent / "metrics.jsonl" if self.folder.name == "final" else None
             if metrics is not None and metrics.is_file():
                 logged = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
@@ -293,7 +293,7 @@ class EditorSource:
                                    sample_every=0)
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """A path for run.json: shipped files relative to the repository (`genfields/models/...`), others as they are."""
     root = EDITORS_DIR.resolve().parents[2]  # EDITORS_DIR is <root>/genfields/models/editing
     try:

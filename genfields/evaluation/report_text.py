@@ -135,6 +135,13 @@ def table1_detail(t1: dict) -> list[str]:
                   f"runs on the first {t1['per_pair_pairs']} pairs only; compare it with the row below it, the paper "
                   "editor on those same pairs. FD in particular is not comparable across numbers of images (it is "
                   "biased upward for fewer)."]
+    if (t1.get("per_pair_source") or "").startswith("stored"):
+        lines += ["", f"The per-pair optimum's dS of every pair is read from the store it was computed into "
+                  f"({t1['per_pair_source'][len('stored: '):]}, made under the same generator, networks, losses and "
+                  f"Adam settings, checked by their SHA-256; `genfields evaluate --per-pair-steps "
+                  f"{t1['per_pair_steps']} --per-pair-store FILE` remakes it, docs/reproduce.md): {t1['per_pair_pairs']}"
+                  f" pairs at {t1['per_pair_steps']} forward and backward passes each take longer than the whole "
+                  "report."]
     absent = [n for n in (*OPERATING_POINTS, *EXTENSION_NAMES, "per-pair optimum") if n not in rows]
     if absent:
         lines += ["", "Rows absent (editors not trained yet; `genfields reproduce --plan` lists their commands): "

@@ -26,9 +26,9 @@ import torch
 
 from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
-from genfields.editing.editor import Editor
+from genfields.editing.editor import Editor, editor_folder, shipped_editors
 from genfields.editing.evaluate import SharedPairs, evaluate_editor, landmark_disagreement
-from genfields.editing.pair_optimum import PairOptimumConfig, PairOptimumEditor
+from genfields.editing.pair_optimum import PAIR_OPTIMUM_FILE, PairOptimumConfig, PairOptimumEditor, SolvedPairs
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import EditingPreset, get_preset
 from genfields.errors import ConfigError
@@ -38,7 +38,7 @@ from genfields.evaluation.diagnosis import diagnose
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
 from genfields.evaluation.plots import plot_matched_fd
 from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POINTS, REQUIRED_NAMES, TABLE2_NAMES,
-                                                 EditorSource, family_of)
+                                                 EditorSource, ReportEditor, family_of, shown_path)
 from genfields.evaluation.report_changes import compare_reports, read_report
 from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
@@ -174,7 +174,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
             evals[name] = evaluate_editor(found.editor, preset, sizes.pairs, seed, sizes.batch, progress=progress,
                                           judges=judges, shared=shared)
     if sizes.pair_steps:
-        evals[PAIR_OPTIMUM] = evaluate_pair_optimum(base.editor, preset, sizes, seed, progress, judges)
+        evals[PAIR_OPTIMUM] = evaluate_pair_optimum(base, preset, sizes, seed, progress, judges, shared)
     table1 = table1_numbers(evals)
     table2 = {name: evals[name]["method"] for name in TABLE2_NAMES}
     table2_extensions = {name: evals[name]["method"] for name in (*EXTENSION_NAMES, PAIR_OPTIMUM) if name in evals}
@@ -272,20 +272,49 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     return run
 
 
-def evaluate_pair_optimum(editor: Editor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
-                          judges: Judges | None) -> dict:
-    """The per-pair optimum row from `editor`'s G and losses, on the first `sizes.pair_pairs` pairs (its
-    Adam steps cost 60 times an edit's passes, forward and backward). When that is fewer than the other
-    rows' pairs, the editor itself is scored on the same pairs too (`editor_same_pairs`): FD in particular
-    depends on the number of images, so only that row compares with it."""
-    n = min(sizes.pair_pairs, sizes.pairs)
-    optimum = PairOptimumEditor(editor, PairOptimumConfig(steps=sizes.pair_steps))
-    shared = SharedPairs()
-    result = evaluate_editor(optimum, preset, n, seed, sizes.batch, progress=progress, judges=judges, shared=shared)
-    result |= {"per_pair_steps": sizes.pair_steps, "pairs": n}
+def stored_pair_optimum(optimum: PairOptimumEditor, folders: list[Path | None], preset: str, seed: int,
+                        pairs: int) -> tuple[SolvedPairs | None, str]:
+    """The first store of per-pair optima (`PAIR_OPTIMUM_FILE` in one of `folders`) made under `optimum`'s
+    settings for these pairs and holding at least `pairs` of them, read-only; else None. With why, for run.json."""
+    key = optimum.store_key(preset, seed)
+    why = "no stored per-pair optimum"
+    for folder in folders:
+        path = folder / PAIR_OPTIMUM_FILE if folder is not None else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            solved = SolvedPairs.load(path, key)
+        except ConfigError as exc:
+            why = str(exc)
+            continue
+        if len(solved) < pairs:
+            why = f"{shown_path(path)} holds {len(solved)} pairs, fewer than {pairs}"
+            continue
+        solved.path = None  # a report never rewrites it
+        return solved, f"stored: {shown_path(path)}"
+    return None, why
+
+
+def evaluate_pair_optimum(base: ReportEditor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
+                          judges: Judges | None, shared: SharedPairs) -> dict:
+    """The per-pair optimum row from the paper editor's G and losses. Its Adam steps cost 60 times an edit's
+    passes, forward and backward (1,000 pairs: about 37 minutes on two cores), so it is read from a store of
+    optima shipped beside the editor when one was made under the same settings for these pairs
+    (`genfields evaluate --per-pair-steps 60 --per-pair-store ...`, docs/reproduce.md): then on all the pairs.
+    Otherwise it is computed here on the first `sizes.pair_pairs` pairs, and the editor itself is scored on the
+    same pairs too (`editor_same_pairs`): FD in particular depends on the number of images, so only that row
+    compares with it."""
+    optimum = PairOptimumEditor(base.editor, PairOptimumConfig(steps=sizes.pair_steps))
+    shipped = editor_folder(f"{preset.name}-paper") if f"{preset.name}-paper" in shipped_editors() else None
+    optimum.solved, source = stored_pair_optimum(optimum, [base.folder, shipped], preset.name, seed, sizes.pairs)
+    n = sizes.pairs if optimum.solved is not None else min(sizes.pair_pairs, sizes.pairs)
+    own = shared if n == sizes.pairs else SharedPairs()
+    result = evaluate_editor(optimum, preset, n, seed, sizes.batch, progress=progress, judges=judges, shared=own)
+    result |= {"per_pair_steps": sizes.pair_steps, "pairs": n,
+               "source": source if optimum.solved is not None else f"computed in this run ({source})"}
     if n < sizes.pairs:
-        result["editor_same_pairs"] = evaluate_editor(editor, preset, n, seed, sizes.batch, progress=progress,
-                                                      judges=judges, shared=shared)["method"]
+        result["editor_same_pairs"] = evaluate_editor(base.editor, preset, n, seed, sizes.batch, progress=progress,
+                                                      judges=judges, shared=own)["method"]
     return result
 
 
@@ -305,6 +334,7 @@ def table1_numbers(evals: dict[str, dict]) -> dict:
     optimum = evals.get(PAIR_OPTIMUM, {})
     return {"rows": rows, "families": families, "pose_leak": leak, "judged_by": evals["paper"]["judged_by"],
             "per_pair_steps": optimum.get("per_pair_steps"), "per_pair_pairs": optimum.get("pairs"),
+            "per_pair_source": optimum.get("source"),
             "paper_on_per_pair_pairs": optimum.get("editor_same_pairs")}
 
 
