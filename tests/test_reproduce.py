@@ -416,3 +416,24 @@ def test_plan_trains_the_editors_the_quick_report_used(report):
     assert "--config wspace --dataset data/edit-tiny16 --outdir E/wspace-adv3 --adversarial 3" in result.output
     assert "--config paper --dataset data/edit-tiny16 --outdir E/paper-attr0.25 --lambda-attr 0.25" in result.output
     assert "--config paper+id --dataset data/edit-tiny16 --outdir E/paper+id" in result.output
+
+
+def test_findings_name_the_better_identity_input_and_the_ceiling():
+    from genfields.evaluation.report_text import _findings
+
+    def row(identity, pose, fd):
+        return {"identity": identity, "pose": pose, "fd": fd, "identity_loss_net": identity, "pose_loss_net": pose}
+
+    rows = {"ours": row(0.93, 11.0, 87.0), "wspace": row(0.95, 11.0, 148.0), "unedited": row(1.0, 325.0, 23.0),
+            "paper+id": row(0.94, 8.0, 80.0), "paper+ids": row(0.92, 9.0, 90.0)}
+    text = "\n".join(_findings({"rows": rows}, judged=True))
+    assert "4. *Beyond the paper.*" in text and "5. *Verdict at matched FD*" in text
+    assert "`paper+id` is the better (no worse than `paper+ids` on identity and pose)" in text
+    rows["paper+ids"] = row(0.96, 9.0, 90.0)  # higher identity, worse pose: neither dominates
+    text = "\n".join(_findings({"rows": rows}, judged=True))
+    assert "`paper+id` has the lower pose error, `paper+ids` the higher identity" in text
+    rows["per-pair optimum"] = row(0.97, 2.3, 49.5)
+    assert "ceiling of an additive edit in S under the same losses): identity 0.970, pose 2.30, FD 49.5" in \
+        "\n".join(_findings({"rows": rows}, judged=True))
+    del rows["paper+id"], rows["paper+ids"], rows["per-pair optimum"]  # nothing beyond the paper: item 4 is the verdict
+    assert "4. *Verdict at matched FD*" in "\n".join(_findings({"rows": rows}, judged=True))

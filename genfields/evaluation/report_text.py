@@ -175,8 +175,47 @@ def _findings(t1: dict, judged: bool) -> list[str]:
         more = "".join(f"; {n} {fmt(n)}" for n in ("paper+id", "paper+ids", "per-pair optimum") if n in leak)
         out.append(f"3. *Pose leak.* b_id (yaw / pitch / roll) ours {fmt('ours')}, W-space baseline {fmt('wspace')}"
                    f"{more} (0 = the identity's own head pose does not show through).")
-    out.append("4. *Verdict at matched FD*: below, by the rule above.")
+    extensions = _extensions(rows)
+    if extensions:
+        out.append(f"4. *Beyond the paper.* {extensions}")
+    out.append(f"{5 if extensions else 4}. *Verdict at matched FD*: below, by the rule above.")
     return out + [""]
+
+
+def _dominates(a: dict, b: dict) -> bool:
+    """a is at least as good as b on identity (higher) and pose (lower), and better on one."""
+    return a["identity"] >= b["identity"] and a["pose"] <= b["pose"] and (a["identity"], -a["pose"]) != (
+        b["identity"], -b["pose"])
+
+
+def _extensions(rows: dict) -> str:
+    """The identity-aware editors against the paper editor and each other (the better of the two identity inputs:
+    the one no worse on identity and pose, by the judges), and the per-pair optimum as the ceiling of S space."""
+    from genfields.evaluation.report_editors import EXTENSION_NAMES
+
+    found = [n for n in EXTENSION_NAMES if n in rows]
+    ours = rows["ours"]
+    say = lambda n: (f"`{n}` identity {rows[n]['identity']:.3f}, pose {rows[n]['pose']:.2f}, "  # noqa: E731
+                     f"FD {rows[n]['fd']:.1f}")
+    parts = []
+    if found:
+        parts.append(f"Against the `paper` editor (identity {ours['identity']:.3f}, pose {ours['pose']:.2f}, FD "
+                     f"{ours['fd']:.1f}): " + "; ".join(say(n) for n in found) + ".")
+        if len(found) == 2:
+            a, b = found
+            if _dominates(rows[a], rows[b]) or _dominates(rows[b], rows[a]):
+                best, other = (a, b) if _dominates(rows[a], rows[b]) else (b, a)
+                parts.append(f"Of the two identity inputs `{best}` is the better (no worse than `{other}` on "
+                             "identity and pose).")
+            else:
+                lower = min(found, key=lambda n: rows[n]["pose"])
+                higher = max(found, key=lambda n: rows[n]["identity"])
+                parts.append(f"Neither identity input is better on both: `{lower}` has the lower pose error, "
+                             f"`{higher}` the higher identity.")
+    if "per-pair optimum" in rows:
+        parts.append(f"The per-pair optimum (dS optimised for each pair, the ceiling of an additive edit in S under "
+                     f"the same losses): {say('per-pair optimum')[len('`per-pair optimum` '):]}.")
+    return " ".join(parts)
 
 
 def diagnosis_markdown(items: list[dict]) -> list[str]:
