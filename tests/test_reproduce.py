@@ -223,6 +223,7 @@ def test_report_numbers_are_the_json_numbers(report):
     assert set(t1["rows"]) == {"ours", "wspace", "unedited", "per-pair optimum"} and t1["paper"] == paper.TABLE_1
     assert t1["rows"]["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
     assert t1["families"] == {"paper": ["ours"], "wspace": ["wspace"]}
+    assert t1["attribute_encoder"] == {"wspace": "trained"}  # the quick tiny report trains it as IDDISEN does
     assert set(t1["pose_leak"]) == set(t1["rows"]) and t1["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1)
     text = (report / "index.md").read_text()
     ours, leak = t1["rows"]["ours"], t1["pose_leak"]["ours"]
@@ -437,3 +438,21 @@ def test_findings_name_the_better_identity_input_and_the_ceiling():
         "\n".join(_findings({"rows": rows}, judged=True))
     del rows["paper+id"], rows["paper+ids"], rows["per-pair optimum"]  # nothing beyond the paper: item 4 is the verdict
     assert "4. *Verdict at matched FD*" in "\n".join(_findings({"rows": rows}, judged=True))
+
+
+def test_table1_says_which_w_rows_kept_e_attr_frozen():
+    from genfields.evaluation.report_text import table1_detail
+
+    def row(identity, pose, fd):
+        return {"identity": identity, "pose": pose, "fd": fd, "expression": 0.01}
+
+    rows = {"ours": row(0.93, 11.0, 87.0), "wspace": row(0.95, 11.0, 148.0), "wspace-adv3": row(0.74, 92.0, 52.0),
+            "unedited": row(1.0, 325.0, 23.0)}
+    t1 = {"rows": rows, "families": {"paper": ["ours"], "wspace": ["wspace-adv3", "wspace"]},
+          "judged_by": "loss networks", "attribute_encoder": {"wspace": "frozen", "wspace-adv3": "trained"}}
+    text = "\n".join(table1_detail(t1))
+    assert "| W-space baseline (E_attr frozen) |" in text and "| wspace-adv3 (operating point) |" in text
+    assert "mixes two attribute encoders: `wspace` kept E_attr frozen" in text
+    t1["attribute_encoder"]["wspace"] = "trained"
+    text = "\n".join(table1_detail(t1))
+    assert "E_attr frozen" not in text and "mixes" not in text

@@ -84,9 +84,10 @@ def _row_label(name: str, t1: dict | None = None) -> str:
         return f"per-pair optimum of dS, {t1['per_pair_steps']} Adam steps{on} (ours, beyond the paper)"
     if name == SAME_PAIRS:
         return f"paper (ours) on the same {t1.get('per_pair_pairs')} pairs as the per-pair optimum"
+    frozen = " (E_attr frozen)" if (t1.get("attribute_encoder") or {}).get(name) == "frozen" else ""
     if name in ROW_LABELS:
-        return ROW_LABELS[name]
-    return f"{name} (operating point)"
+        return ROW_LABELS[name] + frozen
+    return f"{name} (operating point){frozen}"
 
 
 def table1_detail(t1: dict) -> list[str]:
@@ -141,6 +142,12 @@ def table1_detail(t1: dict) -> list[str]:
                   f"({t1['per_pair_source'][len('stored: '):]}), made under the same generator, networks, losses and "
                   "Adam settings, as their SHA-256 in its key shows (`genfields evaluate --per-pair-steps "
                   f"{t1['per_pair_steps']} --per-pair-store FILE` remakes it; docs/reproduce.md)."]
+    encoders = t1.get("attribute_encoder") or {}
+    if len(set(encoders.values())) > 1:
+        frozen = ", ".join(f"`{n}`" for n, e in encoders.items() if e == "frozen")
+        lines += ["", f"The W-space family mixes two attribute encoders: {frozen} kept E_attr frozen (trained before "
+                  "the IDDISEN-faithful option), the others trained it with the mapper, as IDDISEN does. Its "
+                  "operating points differ in more than the adversarial weight until every one trains E_attr."]
     absent = [n for n in (*OPERATING_POINTS, *EXTENSION_NAMES, "per-pair optimum") if n not in rows]
     if absent:
         lines += ["", "Rows absent (editors not trained yet; `genfields reproduce --plan` lists their commands): "

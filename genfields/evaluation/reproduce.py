@@ -166,13 +166,11 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     shared = SharedPairs()  # every editor is scored on the same pairs: their identity side is computed once
     evals = {}
     for name in ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"]):
-        evals[name] = evaluate_editor(source.get(name).editor, preset, sizes.pairs, seed, sizes.batch,
-                                      progress=progress, judges=judges, shared=shared)
+        evals[name] = evaluate_row(source.get(name).editor, preset, sizes, seed, progress, judges, shared)
     for name in (*EXTENSION_NAMES, *OPERATING_POINTS):  # optional rows: only editors that were trained
         found = source.find(name)
         if found is not None:
-            evals[name] = evaluate_editor(found.editor, preset, sizes.pairs, seed, sizes.batch, progress=progress,
-                                          judges=judges, shared=shared)
+            evals[name] = evaluate_row(found.editor, preset, sizes, seed, progress, judges, shared)
     if sizes.pair_steps:
         evals[PAIR_OPTIMUM] = evaluate_pair_optimum(base, preset, sizes, seed, progress, judges, shared)
     table1 = table1_numbers(evals)
@@ -272,6 +270,17 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     return run
 
 
+def evaluate_row(editor: Editor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
+                 judges: Judges | None, shared: SharedPairs) -> dict:
+    """One editor of Tables 1-2 on the report's pairs; for the W baseline also whether its E_attr was trained
+    with it (IDDISEN) or frozen (`attribute_encoder`), which the report shows beside the row."""
+    result = evaluate_editor(editor, preset, sizes.pairs, seed, sizes.batch, progress=progress, judges=judges,
+                             shared=shared)
+    if editor.config.kind == "wspace":
+        result["attribute_encoder"] = "trained" if editor.config.train_attributes else "frozen"
+    return result
+
+
 def stored_pair_optimum(optimum: PairOptimumEditor, folders: list[Path | None], preset: str, seed: int,
                         pairs: int) -> tuple[SolvedPairs | None, str]:
     """The first store of per-pair optima (`PAIR_OPTIMUM_FILE` in one of `folders`) made under `optimum`'s
@@ -332,7 +341,9 @@ def table1_numbers(evals: dict[str, dict]) -> dict:
         "unedited" if row == "unedited" else "method"] for row in rows
         if "pose_leak" in evals["paper" if row in ("ours", "unedited") else row]}
     optimum = evals.get(PAIR_OPTIMUM, {})
+    encoders = {row: evals[row]["attribute_encoder"] for row in rows if "attribute_encoder" in evals.get(row, {})}
     return {"rows": rows, "families": families, "pose_leak": leak, "judged_by": evals["paper"]["judged_by"],
+            "attribute_encoder": encoders,
             "per_pair_steps": optimum.get("per_pair_steps"), "per_pair_pairs": optimum.get("pairs"),
             "per_pair_source": optimum.get("source"),
             "paper_on_per_pair_pairs": optimum.get("editor_same_pairs")}
