@@ -373,7 +373,8 @@ def test_a_report_reads_a_stored_per_pair_optimum_only_when_it_matches(tmp_path,
     assert stored["pairs"] == 6 and stored["source"] == f"stored: {folder / PAIR_OPTIMUM_FILE}"
     assert "editor_same_pairs" not in stored  # all the pairs: the paper row itself compares
     fresh = PairOptimumEditor(base.editor, PairOptimumConfig(steps=2))
-    assert stored["method"] == evaluate_editor(fresh, TINY, pairs=6, seed=0, batch=6)["method"]
+    again = evaluate_editor(fresh, TINY, pairs=6, seed=0, batch=6)["method"]  # float noise: other batch sizes
+    assert stored["method"] == pytest.approx(again, rel=1e-5)
     other = evaluate_pair_optimum(base, TINY, dc.replace(sizes, pair_steps=3), 0, False, None, SharedPairs())
     assert other["pairs"] == 4 and "steps differ" in other["source"]  # made with other settings: recomputed
 
