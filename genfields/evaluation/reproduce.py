@@ -307,7 +307,7 @@ def stored_pair_optimum(optimum: PairOptimumEditor, folders: list[Path | None], 
 def evaluate_pair_optimum(base: ReportEditor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
                           judges: Judges | None, shared: SharedPairs) -> dict:
     """The per-pair optimum row from the paper editor's G and losses. Its Adam steps cost 60 times an edit's
-    passes, forward and backward (1,000 pairs: about 37 minutes on two cores), so it is read from a store of
+    passes, forward and backward (1,000 pairs: 18 minutes on two quiet cores), so it is read from a store of
     optima shipped beside the editor when one was made under the same settings for these pairs
     (`genfields evaluate --per-pair-steps 60 --per-pair-store ...`, docs/reproduce.md): then on all the pairs.
     Otherwise it is computed here on the first `sizes.pair_pairs` pairs, and the editor itself is scored on the
