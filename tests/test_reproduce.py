@@ -452,7 +452,34 @@ def test_table1_says_which_w_rows_kept_e_attr_frozen():
           "judged_by": "loss networks", "attribute_encoder": {"wspace": "frozen", "wspace-adv3": "trained"}}
     text = "\n".join(table1_detail(t1))
     assert "| W-space baseline (E_attr frozen) |" in text and "| wspace-adv3 (operating point) |" in text
-    assert "mixes two attribute encoders: `wspace` kept E_attr frozen" in text
+    assert "two attribute encoders: `wspace` kept E_attr frozen" in text
+    assert "The family's operating points differ" in text  # the family given here still holds the frozen row
+    t1["families"]["wspace"] = ["wspace-adv3"]
+    assert "shown but left out of the W-space family" in "\n".join(table1_detail(t1))
     t1["attribute_encoder"]["wspace"] = "trained"
     text = "\n".join(table1_detail(t1))
-    assert "E_attr frozen" not in text and "mixes" not in text
+    assert "E_attr frozen" not in text and "two attribute encoders" not in text
+
+
+def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
+    from genfields.evaluation.reproduce import faithful_baseline, outside_families, table1_numbers
+
+    def ev(identity, pose, fd, encoder=None):
+        row = {"identity": identity, "pose": pose, "fd": fd, "expression": 0.01}
+        out = {"method": row, "unedited": {"identity": 1.0, "pose": 325.0, "fd": 23.0, "expression": 0.05},
+               "judged_by": "loss networks"}
+        return out | ({"attribute_encoder": encoder} if encoder else {})
+
+    evals = {"paper": ev(0.93, 11.0, 87.0), "wspace": ev(0.95, 11.0, 148.0, "frozen"),
+             "wspace-adv3": ev(0.74, 92.0, 52.0, "trained"), "wspace-adv10": ev(0.02, 250.0, 118.0, "trained")}
+    t1 = table1_numbers(evals)
+    assert t1["families"]["wspace"] == ["wspace-adv3", "wspace-adv10"] and t1["families"]["paper"] == ["ours"]
+    assert outside_families(t1) == ["wspace"] and "wspace" in t1["rows"]  # shown, not interpolated
+    assert faithful_baseline(["wspace"], {"wspace": "frozen"}) == ["wspace"]  # nothing faithful yet: all of them
+    assert faithful_baseline(["a", "b"], {}) == ["a", "b"]  # encoders unknown (old evaluations): all of them
+    from genfields.evaluation.report_text import _findings
+    leak = {a: {"b_id": 0.1, "b_attr": 0.9} for a in ("yaw", "pitch", "roll")}
+    for name in ("ours", "wspace", "wspace-adv3", "wspace-adv10"):
+        t1["pose_leak"][name] = leak
+    text = "\n".join(_findings(t1, judged=False))  # the findings quote the faithful row nearest ours in FD
+    assert "W-space baseline (`wspace-adv10`, the family's point nearest ours in FD) 0.10 / 0.10 / 0.10" in text
