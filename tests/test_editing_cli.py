@@ -210,3 +210,16 @@ def test_card_network_line_names_the_inputs_beyond_the_paper():
     assert "S_id" in _network_inputs({"concat": False, "identity_input": "styles"})
     assert "F_attr(I_id)" in _network_inputs({"concat": False, "identity_input": "f_attr"})
     assert "IDDISEN" in _network_inputs({"concat": True, "train_attributes": True})
+
+
+def test_card_tearing_sentence_reads_the_excess():
+    from genfields.evaluation.editor_card import _tearing
+
+    def evaluation(out, unedited):
+        return {"method": {"landmark_disagreement": out, "tearing": out - unedited},
+                "unedited": {"landmark_disagreement": unedited}}
+
+    assert _tearing({"method": {}, "unedited": {}}) == ""  # no judges: no sentence
+    assert "near 0: the edits move the face" in _tearing(evaluation(0.0080, 0.0079))
+    torn = _tearing(evaluation(0.0157, 0.0079))
+    assert "an excess of +0.0078 (2.0 times the unedited disagreement" in torn and "near 0" not in torn
