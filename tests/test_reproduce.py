@@ -483,3 +483,14 @@ def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
         t1["pose_leak"][name] = leak
     text = "\n".join(_findings(t1, judged=False))  # the findings quote the faithful row nearest ours in FD
     assert "W-space baseline (`wspace-adv10`, the family's point nearest ours in FD) 0.10 / 0.10 / 0.10" in text
+
+    from genfields.evaluation import claims
+    from genfields.evaluation.report_text import _every_w
+    paper_side = [t1["rows"]["ours"]]
+    cl = {"table1": claims.table1_verdict(paper_side, [t1["rows"][n] for n in t1["families"]["wspace"]]).to_dict(),
+          "table1_every_w": claims.table1_verdict(paper_side, list(t1["rows"][n] for n in
+                                                                   ("wspace-adv3", "wspace-adv10", "wspace"))).to_dict()}
+    assert cl["table1"]["status"] == "supported"  # at FD 87: ours 0.93 / 11 against W 0.39 / 165 (interpolated)
+    line = "\n".join(_every_w(cl, t1))
+    assert line.startswith("With `wspace` (E_attr frozen) kept in the W-space family, the same rule gives **")
+    assert _every_w({"table1": cl["table1"]}, t1) == []  # no frozen row left out: no line

@@ -197,6 +197,21 @@ def _findings(t1: dict, judged: bool) -> list[str]:
     return out + [""]
 
 
+def _every_w(cl: dict, t1: dict) -> list[str]:
+    """The same rule with the W rows that kept E_attr frozen put back into the W family, so that a reader sees
+    whether leaving them out decides the verdict."""
+    if "table1_every_w" not in cl:
+        return []
+    v = cl["table1_every_w"]
+    left_out = ", ".join(f"`{n}`" for n, e in (t1.get("attribute_encoder") or {}).items()
+                         if e == "frozen" and n not in t1["families"]["wspace"])
+    same = v["status"] == cl["table1"]["status"]
+    return [f"With {left_out} (E_attr frozen) kept in the W-space family, the same rule gives **{v['status']}**"
+            + (" as well" if same else "") + ": " + "; ".join(
+                f"{c['claim']}: {'not decided' if c['holds'] is None else ('holds' if c['holds'] else 'does not hold')}"
+                f" ({c['evidence']})" for c in v["checks"]) + ".", ""]
+
+
 def _dominates(a: dict, b: dict) -> bool:
     """a is at least as good as b on identity (higher) and pose (lower), and better on one."""
     return a["identity"] >= b["identity"] and a["pose"] <= b["pose"] and (a["identity"], -a["pose"]) != (
@@ -291,7 +306,7 @@ def report_markdown(numbers: dict, run: dict) -> str:
                           ("LORD (paper only)", None, t1["paper"]["LORD"]),
                           ("FSGAN (paper only)", None, t1["paper"]["FSGAN"])])
     out += [""] + table1_detail(t1)
-    out += [""] + _verdict(cl["table1"], cl["table1_paper"])
+    out += [""] + _verdict(cl["table1"], cl["table1_paper"]) + _every_w(cl, t1)
     out += ["## Table 2: ablation", "", f"{t2['pairs']} random pairs, each configuration on top of the previous one.", ""]
     tearing2 = _has_tearing(t2["rows"].values())
     rows2 = [(f"{paper.TABLE_2_LABELS[k]} (`{k}`)", t2["rows"][k], t2["paper"][k]) for k in paper.TABLE_2]

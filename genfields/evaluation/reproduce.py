@@ -230,6 +230,10 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         "table1": claims.table1_verdict([table1["rows"][n] for n in table1["families"]["paper"]],
                                         [table1["rows"][n] for n in table1["families"]["wspace"]]).to_dict(),
         "table1_paper": claims.table1_verdict(paper.TABLE_1["Ours"], paper.TABLE_1["IDDISEN"]).to_dict(),
+        **({"table1_every_w": claims.table1_verdict(  # the rule with the frozen-E_attr rows kept in the W family
+            [table1["rows"][n] for n in table1["families"]["paper"]],
+            [table1["rows"][n] for n in table1["families"]["wspace"] + outside_families(table1)]).to_dict()}
+           if outside_families(table1) else {}),
         "table2": claims.table2_verdict(table2).to_dict(),
         "table2_paper": claims.table2_verdict(paper.TABLE_2).to_dict(),
         "table3": claims.table3_verdict(table3).to_dict(),
