@@ -5,6 +5,8 @@ against the float64 finite differences it replaced.
     .venv/bin/python benchmarks/fields.py --official /path/to/stylegan2-ada-pytorch
     # or pickles you have:
     .venv/bin/python benchmarks/fields.py --pkl128 A.pkl --pkl256 B.pkl
+    # the exact fields' bfloat16 first pass against float32 only, alternated:
+    .venv/bin/python benchmarks/fields.py --exact-precision random:paper256 synth64
     # sizes of every layer, linear response vs float64 finite differences (slow: minutes per model):
     .venv/bin/python benchmarks/fields.py --compare synth64 ../shared/fixtures/stylegan2-ada/nvidia_tiny64.pkl \
         random:paper256 --samples 4 --channels 16
@@ -48,6 +50,29 @@ def time_measurement(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def exact_precisions(spec: str, rounds: int) -> None:
+    """The exact-field measurement with its first pass in bfloat16 (the default) against float32 only, timed in
+    alternation on one generator; the sizes must be equal."""
+    import torch
+
+    from genfields.fields import measure_exact_fields
+    from genfields.stylegan2 import load_generator
+
+    G = load_generator(spec)
+    times: dict[str, list[float]] = {"float32": [], "bfloat16 first": []}
+    sizes = {}
+    for _ in range(rounds):
+        for name, dtype in (("float32", None), ("bfloat16 first", torch.bfloat16)):
+            start = time.perf_counter()
+            result = measure_exact_fields(G, first_dtype=dtype)
+            times[name].append(time.perf_counter() - start)
+            sizes[name] = {k: m.gf_exact_clipped for k, m in result.items()}
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(f"{spec}: exact fields, median of {rounds} alternated rounds: float32 {median['float32']:.2f} s, "
+          f"bfloat16 first {median['bfloat16 first']:.2f} s ({median['float32'] / median['bfloat16 first']:.2f}x); "
+          f"sizes {'EQUAL' if sizes['float32'] == sizes['bfloat16 first'] else 'DIFFERENT'}")
+
+
 def compare(spec: str, samples: int, channels: int) -> None:
     """Every layer's exact and effective sizes, fast and reference, for one model."""
     from genfields.fields import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
@@ -79,10 +104,17 @@ def main() -> None:
     parser.add_argument("--pkl128", type=Path, help="An official 128x128 pickle.")
     parser.add_argument("--pkl256", type=Path, help="An official paper256 pickle.")
     parser.add_argument("--compare", nargs="+", help="Models whose sizes to compare with the finite differences.")
+    parser.add_argument("--exact-precision", nargs="+", metavar="MODEL",
+                        help="Time the exact fields with a bfloat16 first pass against float32 only.")
+    parser.add_argument("--rounds", type=int, default=5, help="Alternated rounds of --exact-precision.")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI's launcher does, so the in-process measurement matches the command's
+    if args.exact_precision:
+        for spec in args.exact_precision:
+            exact_precisions(spec, args.rounds)
+        return
     if args.compare:
         for spec in args.compare:
             compare(spec, args.samples, args.channels)

@@ -67,6 +67,24 @@ def test_exact_fields_measured_on_the_network_match_the_support_analysis():
         assert m.gf_exact_clipped <= 64
 
 
+def test_exact_fields_are_measured_in_bfloat16_and_fall_back_to_the_trace_precision(tiny_generator, monkeypatch):
+    import genfields.fields as fields_module
+
+    reference = {name: m.gf_exact_clipped for name, m in measure_exact_fields(tiny_generator).items()}
+    dtypes, original = [], fields_module._impulse_support
+
+    def underflowing(G, trace, layer):  # a bfloat16 pass that loses the response on one layer
+        dtypes.append(trace.dtype)
+        side = original(G, trace, layer)
+        return side - 1 if trace.dtype == torch.bfloat16 and layer.name == "conv2" else side
+
+    monkeypatch.setattr(fields_module, "_impulse_support", underflowing)
+    measured = {name: m.gf_exact_clipped for name, m in measure_exact_fields(tiny_generator).items()}
+    assert measured == reference  # conv2 measured again in float32
+    layers = len(tiny_generator.layout.layers)
+    assert dtypes.count(torch.bfloat16) == layers and dtypes.count(torch.float32) == 1
+
+
 def test_exact_fields_are_never_smaller_than_eq1_for_stylegan2():
     for arch in ("paper256", "synth64", "config-f1024"):
         layout = StyleLayout.from_arch(arch)

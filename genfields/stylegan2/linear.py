@@ -10,7 +10,7 @@ a clamp's is 0 where it clamps), computed with the network's own ops: the field 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Sequence
 
 import torch
@@ -37,6 +37,10 @@ class SynthesisTrace:
     @property
     def dtype(self) -> torch.dtype:
         return self.slopes[0].dtype
+
+    def to(self, dtype: torch.dtype) -> "SynthesisTrace":
+        """The same trace in another precision (the linear response runs in the trace's dtype)."""
+        return SynthesisTrace(*([t.to(dtype) for t in getattr(self, f.name)] for f in fields(self)))
 
 
 @torch.no_grad()
