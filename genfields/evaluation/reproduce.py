@@ -181,6 +181,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
                      for fam, names in table1["families"].items()}
                     | {"unedited": [table1["rows"]["unedited"]]}
                     | {f"{n} (E_attr frozen, not in the family)": [table1["rows"][n]] for n in outside_families(table1)}
+                    | {f"{n} (ours, beyond the paper)": [table1["rows"][n]] for n in EXTENSION_NAMES
+                       if n in table1["rows"]}
                     | ({f"{PAIR_OPTIMUM} ({table1['per_pair_pairs']} pairs)": [table1["rows"][PAIR_OPTIMUM]]}
                        if PAIR_OPTIMUM in table1["rows"] else {}),
                     out / "table1_matched_fd.png", labels={"identity": f"identity ({judged_name(table1)}) ↑",
