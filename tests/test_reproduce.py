@@ -483,6 +483,13 @@ def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
         t1["pose_leak"][name] = leak
     text = "\n".join(_findings(t1, judged=False))  # the findings quote the faithful row nearest ours in FD
     assert "W-space baseline (`wspace-adv10`, the family's point nearest ours in FD) 0.10 / 0.10 / 0.10" in text
+    assert "Along the `paper` family" not in text  # one paper point: nothing to trace
+    t1["rows"]["paper-attr1"] = {"identity": 0.91, "pose": 6.9, "fd": 98.0, "expression": 0.01}
+    t1["families"]["paper"] = ["ours", "paper-attr1"]
+    t1["pose_leak"]["paper-attr1"] = {a: {"b_id": 0.05, "b_attr": 0.9} for a in ("yaw", "pitch", "roll")}
+    text = "\n".join(_findings(t1, judged=False))
+    assert "Along the `paper` family, in FD order: ours (FD 87.0) 0.10 / 0.10 / 0.10; paper-attr1 (FD 98.0) " \
+           "0.05 / 0.05 / 0.05" in text
 
     from genfields.evaluation import claims
     from genfields.evaluation.report_text import _every_w

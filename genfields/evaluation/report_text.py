@@ -188,8 +188,12 @@ def _findings(t1: dict, judged: bool) -> list[str]:
     if "ours" in leak and wname in leak:
         fmt = lambda name: " / ".join(f"{leak[name][a]['b_id']:.2f}" for a in ("yaw", "pitch", "roll"))  # noqa: E731
         more = "".join(f"; {n} {fmt(n)}" for n in ("paper+id", "paper+ids", "per-pair optimum") if n in leak)
+        family = [n for n in fams.get("paper", []) if n in leak]
+        along = ("" if len(family) < 2 else " Along the `paper` family, in FD order: " + "; ".join(
+            f"{'ours' if n == 'ours' else n} (FD {rows[n]['fd']:.1f}) {fmt(n)}" for n in family)
+            + ": how much of the identity's pose shows through depends on the operating point too.")
         out.append(f"3. *Pose leak.* b_id (yaw / pitch / roll) ours {fmt('ours')}, {wlabel} {fmt(wname)}"
-                   f"{more} (0 = the identity's own head pose does not show through).")
+                   f"{more} (0 = the identity's own head pose does not show through).{along}")
     extensions = _extensions(rows)
     if extensions:
         out.append(f"4. *Beyond the paper.* {extensions}")
