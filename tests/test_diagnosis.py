@@ -97,3 +97,19 @@ def test_table3_points_to_the_identity_networks_when_the_broken_faces_keep_their
     text = "\n".join(diagnosis_markdown(items))
     assert text.startswith("## Where a claim fails") and "*Evidence:* identity 5: 0.950 by the judge" in text
     assert diagnosis_markdown([]) == []
+
+
+def test_table1_diagnosis_names_the_fd_where_the_matched_check_fails():
+    from genfields.evaluation.diagnosis import _failing_fd
+
+    def row(identity, pose, fd):
+        return {"identity": identity, "pose": pose, "fd": fd, "expression": 0.01}
+
+    rows = {"paper-attr0.25": row(0.957, 37.17, 45.76), "ours": row(0.929, 11.32, 87.51),
+            "wspace-adv3": row(0.738, 92.44, 52.27), "wspace-adv1": row(0.674, 28.08, 58.99)}
+    t1 = {"rows": rows, "families": {"paper": ["paper-attr0.25", "ours"], "wspace": ["wspace-adv3", "wspace-adv1"]}}
+    fd, m, b, mine, w, held, shared = _failing_fd(t1, "pose")
+    assert fd == 58.99 and b == 28.08 and mine == ["paper-attr0.25", "ours"] and w == ["wspace-adv1"]
+    assert abs(m - (37.17 + (58.99 - 45.76) / (87.51 - 45.76) * (11.32 - 37.17))) < 1e-9
+    assert (held, shared) == (2, 3)  # 45.76 and 52.27 hold; at 87.51 the W curve is undefined (beyond 58.99 * 1.15)
+    assert _failing_fd(t1, "identity") is None  # ours is higher at every compared FD

@@ -97,8 +97,19 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
         if check["holds"] is None:
             continue
         key = "pose" if "pose" in check["claim"] else "identity"
+        where = _failing_fd(t1, key)
         notes, evidence = [], [f"{key} ours {_judge_vs_loss(ours, key)}; {wtag} {_judge_vs_loss(w, key)}"]
-        more = leaks_more(leak, ("ours", "ours"), (wname, wtag)) if key == "pose" else None
+        mine = "ours"
+        if where is not None:
+            fd, m, b, mine_names, w_names, held, shared = where
+            evidence.insert(0, f"at FD {fd:.1f} the `paper` family gives {key} {m:.4g} ({_span(mine_names, rows)}) "
+                               f"against the W family's {b:.4g} ({_span(w_names, rows)}), {abs(m - b) / abs(b):.0%} "
+                               f"apart; the check holds at {held} of the {shared} FDs compared")
+            mine = min(mine_names, key=lambda n: abs(rows[n]["fd"] - fd))
+            wname = min(w_names, key=lambda n: abs(rows[n]["fd"] - fd))
+            wtag = "W" if wname == "wspace" else f"W {wname}"
+        more = (leaks_more(leak, (mine, "ours" if mine == "ours" else mine), (wname, wtag)) if key == "pose"
+                else None)
         if more is not None:
             evidence.append(more[1])
             if more[0]:
@@ -115,6 +126,42 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
         items.append(_item(verdict["claim"], check, "; ".join(notes) or NOTHING_SEPARATES,
                            "; ".join(evidence)))
     return items
+
+
+def _failing_fd(t1: dict, key: str) -> tuple | None:
+    """Where a matched-FD check fails: the first FD at which the `paper` family's curve is not better than the W
+    family's, their values there, the family points each curve is read between, and how many FDs held."""
+    from genfields.evaluation.claims import curve_at
+
+    rows, fams = t1["rows"], t1.get("families", {})
+    paper_fam, w_fam = fams.get("paper"), fams.get("wspace")
+    if not paper_fam or not w_fam:
+        return None
+    higher = key == "identity"
+    compared, failing = 0, None
+    for fd in sorted({rows[n]["fd"] for n in paper_fam + w_fam}):
+        m = curve_at([rows[n] for n in paper_fam], fd, key)
+        b = curve_at([rows[n] for n in w_fam], fd, key)
+        if m is None or b is None:
+            continue
+        compared += 1
+        if failing is None and not (m > b if higher else m < b):
+            failing = (fd, m, b, _neighbours(paper_fam, rows, fd), _neighbours(w_fam, rows, fd))
+    return None if failing is None else (*failing, compared - 1, compared)
+
+
+def _neighbours(family: list[str], rows: dict, fd: float) -> list[str]:
+    """The family points a curve is read between at `fd` (one when `fd` is a point or beyond an end)."""
+    ordered = sorted(family, key=lambda n: rows[n]["fd"])
+    for a, b in zip(ordered, ordered[1:]):
+        if rows[a]["fd"] <= fd <= rows[b]["fd"]:
+            return [n for n in (a, b) if rows[n]["fd"] == fd] or [a, b]
+    return [ordered[0] if fd < rows[ordered[0]]["fd"] else ordered[-1]]
+
+
+def _span(names: list[str], rows: dict) -> str:
+    return " and ".join(f"{n} at FD {rows[n]['fd']:.1f}" for n in names) if len(names) > 1 else \
+        f"{names[0]}, measured at FD {rows[names[0]]['fd']:.1f}"
 
 
 # --- Table 2 -----------------------------------------------------------------------------------------
