@@ -5,6 +5,8 @@ against the float64 finite differences it replaced.
     .venv/bin/python benchmarks/fields.py --official /path/to/stylegan2-ada-pytorch
     # or pickles you have:
     .venv/bin/python benchmarks/fields.py --pkl128 A.pkl --pkl256 B.pkl
+    # the measurement with the Winograd 3x3 convolutions against direct ones only, alternated:
+    .venv/bin/python benchmarks/fields.py --winograd A.pkl B.pkl --rounds 2
     # the exact fields' bfloat16 first pass against float32 only, alternated:
     .venv/bin/python benchmarks/fields.py --exact-precision random:paper256 synth64
     # sizes of every layer, linear response vs float64 finite differences (slow: minutes per model):
@@ -19,6 +21,7 @@ generator is loaded), and prints both next to the goal.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -73,6 +76,28 @@ def exact_precisions(spec: str, rounds: int) -> None:
           f"sizes {'EQUAL' if sizes['float32'] == sizes['bfloat16 first'] else 'DIFFERENT'}")
 
 
+def winograd_against_direct(spec: str, rounds: int) -> None:
+    """`fields --measure` (exact and effective) with the Winograd 3x3 convolutions against direct ones only, timed
+    in alternation on one generator; the sizes must be equal."""
+    from genfields.fields import field_table
+    from genfields.stylegan2 import load_generator, ops
+
+    G = load_generator(spec)
+    times: dict[str, list[float]] = {"direct": [], "winograd": []}
+    sizes = {}
+    for _ in range(rounds):
+        for name in times:
+            with ops.without_winograd() if name == "direct" else contextlib.nullcontext():
+                start = time.perf_counter()
+                table = field_table(G.layout, G, measure=True, effective=True)
+                times[name].append(time.perf_counter() - start)
+            sizes[name] = [(row["gf_exact_clipped"], row["gf_effective"]) for row in table]
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(f"{spec}: fields --measure, median of {rounds} alternated rounds: direct {median['direct']:.1f} s, "
+          f"Winograd {median['winograd']:.1f} s ({median['direct'] / median['winograd']:.2f}x); sizes "
+          f"{'EQUAL' if sizes['direct'] == sizes['winograd'] else 'DIFFERENT'}: {sizes['winograd']}", flush=True)
+
+
 def compare(spec: str, samples: int, channels: int) -> None:
     """Every layer's exact and effective sizes, fast and reference, for one model."""
     from genfields.fields import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
@@ -106,11 +131,17 @@ def main() -> None:
     parser.add_argument("--compare", nargs="+", help="Models whose sizes to compare with the finite differences.")
     parser.add_argument("--exact-precision", nargs="+", metavar="MODEL",
                         help="Time the exact fields with a bfloat16 first pass against float32 only.")
-    parser.add_argument("--rounds", type=int, default=5, help="Alternated rounds of --exact-precision.")
+    parser.add_argument("--winograd", nargs="+", metavar="MODEL",
+                        help="Time the measurement with the Winograd convolutions against direct ones only.")
+    parser.add_argument("--rounds", type=int, default=5, help="Alternated rounds of --exact-precision / --winograd.")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI's launcher does, so the in-process measurement matches the command's
+    if args.winograd:
+        for spec in args.winograd:
+            winograd_against_direct(spec, args.rounds)
+        return
     if args.exact_precision:
         for spec in args.exact_precision:
             exact_precisions(spec, args.rounds)

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from genfields.devices import keep_freed_memory
-from genfields.stylegan2 import Generator, load_generator
+from genfields.stylegan2 import Generator, load_generator, ops
 from genfields.stylegan2.reference import reference_synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +53,15 @@ def seconds_per_call(fn) -> float:
     return time.perf_counter() - start
 
 
+def ours(G: Generator, S: torch.Tensor, w: torch.Tensor, name: str) -> torch.Tensor:
+    """Our synthesis in dtype `name`; `float32-direct` is float32 with every 3x3 convolution direct (oneDNN), the
+    baseline of the Winograd convolutions' gain."""
+    if name == "float32-direct":
+        with ops.without_winograd():
+            return G.synthesize(S, w=w, dtype=torch.float32)
+    return G.synthesize(S, w=w, dtype=getattr(torch, name))
+
+
 def against_official(args) -> None:
     from official import load_official_generator, write_random_pickle
 
@@ -62,7 +71,7 @@ def against_official(args) -> None:
         G = load_generator(str(pkl))
     print(f"{pkl}: {G.config.img_resolution}x{G.config.img_resolution}, {args.rounds} alternating rounds, "
           "median images/s")
-    print(f"{'batch':>5s} {'dtype':>9s} {'official':>9s} {'ours':>8s} {'ratio':>6s} {'max |error|':>12s} "
+    print(f"{'batch':>5s} {'dtype':>14s} {'official':>9s} {'ours':>8s} {'ratio':>6s} {'max |error|':>12s} "
           f"{'mean |error|':>13s}")
     for batch in args.batches:
         z = torch.from_numpy(__import__("numpy").random.RandomState(batch).randn(batch, G.z_dim)).float()
@@ -72,7 +81,7 @@ def against_official(args) -> None:
             official = G_nv.synthesis(w, noise_mode="const", force_fp32=True)
             runs = {"official": lambda: G_nv.synthesis(w, noise_mode="const", force_fp32=True)}
             for dtype in args.dtypes:
-                runs[dtype] = (lambda d: lambda: G.synthesize(S, w=w, dtype=getattr(torch, d)))(dtype)
+                runs[dtype] = (lambda d: lambda: ours(G, S, w, d))(dtype)
             times = {name: [] for name in runs}
             for fn in runs.values():
                 fn()  # warm-up
@@ -82,7 +91,7 @@ def against_official(args) -> None:
             rate = {name: batch / statistics.median(t) for name, t in times.items()}
             for dtype in args.dtypes:
                 err = (runs[dtype]() - official).abs()
-                print(f"{batch:5d} {dtype:>9s} {rate['official']:9.2f} {rate[dtype]:8.2f} "
+                print(f"{batch:5d} {dtype:>14s} {rate['official']:9.2f} {rate[dtype]:8.2f} "
                       f"{rate[dtype] / rate['official']:6.2f} {float(err.max()):12.2e} {float(err.mean()):13.2e}",
                       flush=True)
 
@@ -110,7 +119,8 @@ def main() -> None:
     parser.add_argument("--official", type=Path, help="A checkout of NVlabs/stylegan2-ada-pytorch to compare with.")
     parser.add_argument("--pkl", type=Path, help="With --official: the official pickle both load (default: a "
                         "random paper256 one written by the official code).")
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], help="With --official: our dtypes.")
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], help="With --official: our dtypes "
+                        "(float32-direct: float32 without the Winograd convolutions).")
     parser.add_argument("--rounds", type=int, default=5, help="With --official: alternating rounds.")
     parser.add_argument("--keep-freed-memory", action="store_true", help="Set glibc's allocator as the genfields CLI "
                         "does (genfields.devices.keep_freed_memory), for every implementation in this process.")

@@ -18,7 +18,6 @@ from typing import Optional
 
 import torch
 import typer
-from rich.table import Table
 
 from genfields.devices import KEEP_FREED_MEMORY_ENV, keep_freed_memory
 from genfields.errors import (AT_LEAST_1, DEBUG_ENV, SEED, ConfigError, cli_console, exclusive, one_line_group,
@@ -112,6 +111,8 @@ _SHORT_HEADERS = {"name": "layer", "s_index": "S", "in_resolution": "in res", "r
 
 
 def _print_fields_table(rows: list[dict], name: str, measure: bool) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Generative fields: {name}")
     cols = ["name", "s_index", "in_resolution", "resolution", "stride", "channels", "offset", "gf"]
     if any("gf_paper" in r for r in rows):

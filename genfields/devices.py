@@ -105,6 +105,17 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
+    global _freed_memory_kept
     m_trim_threshold, m_top_pad, m_mmap_max = -1, -2, -4
-    return all(mallopt(param, value) == 1 for param, value in
-               ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_top_pad, 1 << 28)))
+    _freed_memory_kept = all(mallopt(param, value) == 1 for param, value in
+                             ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_top_pad, 1 << 28)))
+    return _freed_memory_kept
+
+
+_freed_memory_kept = False
+
+
+def freed_memory_kept() -> bool:
+    """Whether `keep_freed_memory` took effect in this process (paths whose large temporaries only pay with it,
+    such as the Winograd convolutions of `genfields.stylegan2.ops`, check this)."""
+    return _freed_memory_kept

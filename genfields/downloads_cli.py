@@ -6,7 +6,6 @@ import json
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from genfields import downloads
 from genfields.downloads import DownloadError, download as fetch_asset, get_asset, home, iter_status
@@ -22,6 +21,8 @@ def _print_status(as_json: bool, verify: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=1))
         return
+    from rich.table import Table
+
     table = Table(title=f"genfields components in {home()}")
     for column in ("name", "status", "verification", "size", "file", "pin"):
         table.add_column(column)

@@ -222,8 +222,9 @@ def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 
 # --- helpers of the measurements -------------------------------------------------------------
 @contextlib.contextmanager
 def _direct_convolutions():
-    """Without oneDNN, whose Winograd convolutions leave rounding noise next to a sparse input:
-    the direct ones keep every pixel that the response does not reach exactly zero."""
+    """Without oneDNN, whose Winograd convolutions (and ours, `stylegan2.ops.winograd_conv3x3`, which runs on
+    it) leave rounding noise next to a sparse input: the direct ones keep every pixel that the response
+    does not reach exactly zero."""
     enabled = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
     try:

@@ -147,3 +147,16 @@ def test_linear_response_is_the_derivative_of_the_synthesis(tiny_generator):
     outside = fd.clone()
     outside[..., a:b, a:b] = 0
     assert outside.abs().max() == 0  # nothing beyond the response's window
+
+
+def test_exact_fields_of_a_wide_generator_fall_back_from_winograd_noise_to_direct_convolutions(monkeypatch):
+    import genfields.devices
+
+    monkeypatch.setattr(genfields.devices, "_freed_memory_kept", True)  # as under the CLI: Winograd on
+    # 256 channels: the float32 pass runs the Winograd convolutions (rounding noise of a tile may reach past the
+    # response; a support that disagrees with the analysis is measured again with direct convolutions)
+    config = GeneratorConfig(img_resolution=32, z_dim=16, w_dim=16, mapping_layers=1, channel_base=8192,
+                             channel_max=256)
+    G = Generator(config).eval()
+    measured = {name: m.gf_exact_clipped for name, m in measure_exact_fields(G, first_dtype=None).items()}
+    assert measured == measure_exact_fields_fd(G)

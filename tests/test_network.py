@@ -122,3 +122,74 @@ def test_bfloat16_synthesis_within_its_documented_error(tiny_generator):
     assert torch.equal(G.synthesize(S, w=w, dtype=torch.float32), img)
     with pytest.raises(ConfigError):
         G.synthesize(S, w=w, dtype=torch.float16)
+
+
+@pytest.mark.parametrize("n, c, o, h, w", [(2, 3, 5, 13, 7), (1, 4, 4, 8, 8), (3, 6, 2, 9, 16), (1, 2, 3, 1, 2)])
+def test_winograd_conv3x3_equals_the_direct_convolution(n, c, o, h, w):
+    from genfields.stylegan2 import ops
+
+    torch.manual_seed(n + c + h)
+    x, weight = torch.randn(n, c, h, w), torch.randn(o, c, 3, 3)
+    exact = torch.nn.functional.conv2d(x.double(), weight.double(), padding=1)
+    y = ops.winograd_conv3x3(x, weight)
+    assert y.shape == exact.shape and y.dtype == torch.float32
+    assert (y.double() - exact).abs().max() < 1e-5 * exact.abs().max()
+
+
+@pytest.fixture
+def freed_memory_kept(monkeypatch):
+    """As under the CLI (`devices.keep_freed_memory`), without changing this test process's allocator."""
+    import genfields.devices
+
+    monkeypatch.setattr(genfields.devices, "_freed_memory_kept", True)
+
+
+def test_winograd_is_chosen_only_for_wide_float32_layers_outside_autograd(freed_memory_kept, monkeypatch):
+    import genfields.devices
+    from genfields.stylegan2 import ops
+
+    wide, narrow = torch.zeros(256, 256, 3, 3), torch.zeros(128, 128, 3, 3)
+    x = torch.zeros(2, 256, 32, 32)
+    assert ops._winograd_pays(x, wide)
+    assert not ops._winograd_pays(torch.zeros(2, 128, 32, 32), narrow)  # the transforms' traffic would dominate
+    assert not ops._winograd_pays(torch.zeros(1, 256, 32, 32), wide)  # 1,024 output pixels
+    assert not ops._winograd_pays(x.bfloat16(), wide.bfloat16())
+    assert not ops._winograd_pays(x, torch.zeros(256, 256, 1, 1))
+    assert not ops._winograd_pays(x.requires_grad_(), wide)
+    with torch.no_grad():
+        assert ops._winograd_pays(x, wide)
+    with ops.without_winograd():
+        assert not ops._winograd_pays(x.detach(), wide)
+    mkldnn = torch.backends.mkldnn.enabled
+    try:
+        torch.backends.mkldnn.enabled = False  # the exact-field measurement's direct convolutions
+        assert not ops._winograd_pays(x.detach(), wide)
+    finally:
+        torch.backends.mkldnn.enabled = mkldnn
+    monkeypatch.setattr(genfields.devices, "_freed_memory_kept", False)  # glibc's default allocator
+    assert not ops._winograd_pays(x.detach(), wide)
+
+
+def test_synthesis_of_a_wide_generator_takes_the_winograd_path_and_matches_the_direct_one(freed_memory_kept,
+                                                                                          monkeypatch):
+    # batch 16, then batch 1 (styles folded into the weights) with the pixel threshold lowered to reach it
+    from genfields.stylegan2 import ops
+    from genfields.stylegan2.config import GeneratorConfig
+
+    G = Generator(GeneratorConfig(img_resolution=32, z_dim=16, w_dim=16, mapping_layers=1, channel_base=8192,
+                                  channel_max=256)).eval()  # 256 channels from 4x4 to 32x32
+    calls = []
+    original = ops.winograd_conv3x3
+    monkeypatch.setattr(ops, "winograd_conv3x3", lambda x, weight: calls.append(x.shape) or original(x, weight))
+    with torch.no_grad():
+        w = G.mapping(torch.randn(16, 16, generator=torch.Generator().manual_seed(0)))
+        S = G.styles(w)
+        fast = G.synthesize(S, w=w)
+        with ops.without_winograd():
+            direct = G.synthesize(S, w=w)
+        monkeypatch.setattr(ops, "WINOGRAD_MIN_PIXELS", 1024)
+        single = G.synthesize(S[:1], w=w[:1])
+    # every 'same' conv with 2,048 pixels or more: 16 x 16 x 16, 16 x 32 x 32; then 1 x 32 x 32 above 1,024
+    assert [tuple(s[-2:]) for s in calls] == [(16, 16), (32, 32), (32, 32)]
+    assert (fast - direct).abs().max() < 1e-4 * direct.abs().max()
+    assert (single - direct[:1]).abs().max() < 1e-4 * direct.abs().max()

@@ -454,7 +454,7 @@ def test_table1_says_which_w_rows_kept_e_attr_frozen():
     assert "| W-space baseline (E_attr frozen) |" in text and "| wspace-adv3 (operating point) |" in text
     assert "two attribute encoders: `wspace` kept E_attr frozen" in text
     assert "The family's operating points differ" in text  # the family given here still holds the frozen row
-    t1["families"]["wspace"] = ["wspace-adv3"]
+    t1["families"]["wspace"], t1["outside_family"] = ["wspace-adv3"], ["wspace"]
     assert "shown but left out of the W-space family" in "\n".join(table1_detail(t1))
     t1["attribute_encoder"]["wspace"] = "trained"
     text = "\n".join(table1_detail(t1))
@@ -462,7 +462,7 @@ def test_table1_says_which_w_rows_kept_e_attr_frozen():
 
 
 def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
-    from genfields.evaluation.reproduce import faithful_baseline, outside_families, table1_numbers
+    from genfields.evaluation.reproduce import faithful_baseline, table1_numbers
 
     def ev(identity, pose, fd, encoder=None):
         row = {"identity": identity, "pose": pose, "fd": fd, "expression": 0.01}
@@ -474,7 +474,7 @@ def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
              "wspace-adv3": ev(0.74, 92.0, 52.0, "trained"), "wspace-adv10": ev(0.02, 250.0, 118.0, "trained")}
     t1 = table1_numbers(evals)
     assert t1["families"]["wspace"] == ["wspace-adv3", "wspace-adv10"] and t1["families"]["paper"] == ["ours"]
-    assert outside_families(t1) == ["wspace"] and "wspace" in t1["rows"]  # shown, not interpolated
+    assert t1["outside_family"] == ["wspace"] and "wspace" in t1["rows"]  # shown, not interpolated
     assert faithful_baseline(["wspace"], {"wspace": "frozen"}) == ["wspace"]  # nothing faithful yet: all of them
     assert faithful_baseline(["a", "b"], {}) == ["a", "b"]  # encoders unknown (old evaluations): all of them
     from genfields.evaluation.report_text import _findings

@@ -147,12 +147,12 @@ def table1_detail(t1: dict) -> list[str]:
     if len(set(encoders.values())) > 1:
         frozen = [n for n, e in encoders.items() if e == "frozen"]
         shown = ", ".join(f"`{n}`" for n in frozen)
-        left_out = [n for n in frozen if n not in fams.get("wspace", [])]
+        left_out = t1.get("outside_family", [])
         lines += ["", f"The W-space rows use two attribute encoders: {shown} kept E_attr frozen (trained before "
                   "the IDDISEN-faithful option), the others trained it with the mapper, as IDDISEN does. "
                   + ("A frozen E_attr is another method than IDDISEN's, so those rows are shown but left out of the "
                      "W-space family that the matched-FD verdict and its figure read."
-                     if left_out == frozen else
+                     if set(left_out) == set(frozen) else
                      "The family's operating points differ in more than the adversarial weight until every one "
                      "trains E_attr.")]
     absent = [n for n in (*OPERATING_POINTS, *EXTENSION_NAMES, "per-pair optimum") if n not in rows]
@@ -207,8 +207,7 @@ def _every_w(cl: dict, t1: dict) -> list[str]:
     if "table1_every_w" not in cl:
         return []
     v = cl["table1_every_w"]
-    left_out = ", ".join(f"`{n}`" for n, e in (t1.get("attribute_encoder") or {}).items()
-                         if e == "frozen" and n not in t1["families"]["wspace"])
+    left_out = ", ".join(f"`{n}`" for n in t1.get("outside_family", []))
     same = v["status"] == cl["table1"]["status"]
     return [f"With {left_out} (E_attr frozen) kept in the W-space family, the same rule gives **{v['status']}**"
             + (" as well" if same else "") + ": " + "; ".join(

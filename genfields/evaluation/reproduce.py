@@ -180,7 +180,7 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     plot_matched_fd({f"{fam} family": [{**table1["rows"][n], "label": n} for n in names]
                      for fam, names in table1["families"].items()}
                     | {"unedited": [table1["rows"]["unedited"]]}
-                    | {f"{n} (E_attr frozen, not in the family)": [table1["rows"][n]] for n in outside_families(table1)}
+                    | {f"{n} (E_attr frozen, not in the family)": [table1["rows"][n]] for n in table1["outside_family"]}
                     | {f"{n} (ours, beyond the paper)": [table1["rows"][n]] for n in EXTENSION_NAMES
                        if n in table1["rows"]}
                     | ({f"{PAIR_OPTIMUM} ({table1['per_pair_pairs']} pairs)": [table1["rows"][PAIR_OPTIMUM]]}
@@ -234,8 +234,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         "table1_paper": claims.table1_verdict(paper.TABLE_1["Ours"], paper.TABLE_1["IDDISEN"]).to_dict(),
         **({"table1_every_w": claims.table1_verdict(  # the rule with the frozen-E_attr rows kept in the W family
             [table1["rows"][n] for n in table1["families"]["paper"]],
-            [table1["rows"][n] for n in table1["families"]["wspace"] + outside_families(table1)]).to_dict()}
-           if outside_families(table1) else {}),
+            [table1["rows"][n] for n in table1["families"]["wspace"] + table1["outside_family"]]).to_dict()}
+           if table1["outside_family"] else {}),
         "table2": claims.table2_verdict(table2).to_dict(),
         "table2_paper": claims.table2_verdict(paper.TABLE_2).to_dict(),
         "table3": claims.table3_verdict(table3).to_dict(),
@@ -342,15 +342,10 @@ def faithful_baseline(names: list[str], encoders: dict[str, str]) -> list[str]:
     return trained or list(names)
 
 
-def outside_families(table1: dict) -> list[str]:
-    """W-space rows shown in Table 1 but left out of its family by `faithful_baseline`."""
-    return [n for n in table1["rows"] if family_of(n) == "wspace"
-            and n not in table1["families"]["wspace"]]
-
-
 def table1_numbers(evals: dict[str, dict]) -> dict:
     """Table 1 from the evaluations: every row's metrics, the two families of operating points (names, FD
-    order), each row's pose leak, and which networks judged."""
+    order), the W rows shown but left out of their family (`faithful_baseline`), each row's pose leak, and which
+    networks judged."""
     rows = {"ours": evals["paper"]["method"], "wspace": evals["wspace"]["method"],
             "unedited": evals["paper"]["unedited"]}
     rows.update({name: evals[name]["method"] for name in (*EXTENSION_NAMES, *OPERATING_POINTS, PAIR_OPTIMUM)
@@ -360,12 +355,13 @@ def table1_numbers(evals: dict[str, dict]) -> dict:
     families = {fam: sorted([key[fam]] + [n for n in OPERATING_POINTS if n in evals and family_of(n) == fam],
                             key=lambda n: rows[n]["fd"]) for fam in ("paper", "wspace")}
     families["wspace"] = faithful_baseline(families["wspace"], encoders)
+    outside = [n for n in rows if family_of(n) == "wspace" and n not in families["wspace"]]
     leak = {row: evals["paper" if row in ("ours", "unedited") else row]["pose_leak"][
         "unedited" if row == "unedited" else "method"] for row in rows
         if "pose_leak" in evals["paper" if row in ("ours", "unedited") else row]}
     optimum = evals.get(PAIR_OPTIMUM, {})
-    return {"rows": rows, "families": families, "pose_leak": leak, "judged_by": evals["paper"]["judged_by"],
-            "attribute_encoder": encoders,
+    return {"rows": rows, "families": families, "outside_family": outside, "pose_leak": leak,
+            "judged_by": evals["paper"]["judged_by"], "attribute_encoder": encoders,
             "per_pair_steps": optimum.get("per_pair_steps"), "per_pair_pairs": optimum.get("pairs"),
             "per_pair_source": optimum.get("source"),
             "paper_on_per_pair_pairs": optimum.get("editor_same_pairs")}

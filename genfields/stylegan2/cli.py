@@ -14,7 +14,6 @@ from typing import Optional
 import numpy as np
 import torch
 import typer
-from rich.table import Table
 
 from genfields.errors import (AT_LEAST_1, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError, check_output_folder,
                               cli_console, given_options, output_folder, parse_seeds)
@@ -85,6 +84,8 @@ def info(
                   f"z_dim {G.config.z_dim}, w_dim {G.config.w_dim}, {G.config.mapping_layers} mapping layers, "
                   f"num_ws {G.num_ws}, conv_clamp {G.config.conv_clamp}")
     console.print("parameters: " + ", ".join(f"{k} {v:,}" for k, v in data["parameters"].items()))
+    from rich.table import Table
+
     table = Table(title=f"Style space S ({G.layout.dim} dims)")
     for c in ("layer", "S layer", "official", "channels", "offset"):
         table.add_column(c, justify="right")

@@ -9,10 +9,13 @@ mathematically identical to the per-sample-weight form and faster on a CPU.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
+
+from genfields.devices import freed_memory_kept
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -140,6 +143,8 @@ def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, up: int,
     """'Same' conv, or the upsampling conv (stride-2 transposed conv + FIR), channels-last: the convolution
     of `modulated_conv2d` once the styles are applied (also used with styles folded into `weight`)."""
     if up == 1:
+        if _winograd_pays(x, weight):
+            return winograd_conv3x3(x, weight)
         return F.conv2d(x, weight.contiguous(memory_format=torch.channels_last), padding=weight.shape[-1] // 2)
     x = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=torch.channels_last), stride=up)
     return _crop_and_filter_after_transposed_conv(x, resample_filter, weight.shape[-1], up)
@@ -152,3 +157,75 @@ def _crop_and_filter_after_transposed_conv(x: torch.Tensor, f: torch.Tensor, ker
     p0 = pad + (taps + up - 1) // 2 - (kernel - 1)
     p1 = pad + (taps - up) // 2 - (kernel - up)
     return upfirdn2d(x, f, pad=(p0, p1, p0, p1), gain=up * up)
+
+
+# --- Winograd F(4x4, 3x3) for the wide 3x3 convolutions at inference ---------------------------
+# Lavin & Gray (2016), interpolation points 0, +-1, +-2, infinity: a 4x4 output tile from a 6x6 input
+# tile with 36 multiplications per channel pair instead of 144. Input transform B^T d B, filter
+# transform G g G^T, output transform A^T m A.
+_WINOGRAD_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+                (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+               (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+# Measured on a 2-core x86 CPU (benchmarks/winograd.py, docs/benchmarks.md): 1.1-2.6x faster than oneDNN's
+# direct convolution from 256 channels and 2,048 output pixels per call (batch x height x width) on, the
+# filter transform included; narrower or smaller layers are bound by the transforms' memory traffic.
+WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_MIN_PIXELS = 2048
+_winograd_on = True
+
+
+@contextlib.contextmanager
+def without_winograd():
+    """Every 'same' convolution direct (oneDNN) while open: the baseline of the Winograd benchmarks."""
+    global _winograd_on
+    before, _winograd_on = _winograd_on, False
+    try:
+        yield
+    finally:
+        _winograd_on = before
+
+
+def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a 'same' conv goes the Winograd way: wide float32 3x3 layers on the CPU, outside autograd.
+
+    Also needed: oneDNN on (it runs the products; turning it off, as the exact-field measurement does to keep
+    a sparse input's zeros exact, turns this off too), and freed memory kept for reuse (`devices.
+    keep_freed_memory`, which the CLI sets): with glibc's default allocator the transforms' large temporaries
+    page-fault in anew at every call and the gain is gone (0.96x on paper256, docs/benchmarks.md).
+    """
+    return (_winograd_on and torch.backends.mkldnn.enabled and freed_memory_kept() and x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
+            and weight.shape[-2:] == (3, 3) and min(weight.shape[0], weight.shape[1]) >= WINOGRAD_MIN_CHANNELS
+            and x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_PIXELS
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+
+
+def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """'Same' 3x3 convolution (cross-correlation, like F.conv2d with padding 1) by Winograd F(4x4, 3x3).
+
+    x: [N, C, H, W], weight: [O, C, 3, 3]; returns [N, O, H, W] channels-last. The 36 products of the
+    transformed tiles run as one grouped 1x1 convolution (oneDNN: faster here than a batched matmul).
+    Agrees with the direct convolution to float32 rounding (relative 1e-5; tests/test_network.py).
+    """
+    n, c, h, w = x.shape
+    out = weight.shape[0]
+    th, tw = -(-h // 4), -(-w // 4)
+    tiles = n * th * tw
+    bt = torch.tensor(_WINOGRAD_BT, dtype=x.dtype)
+    at = torch.tensor(_WINOGRAD_AT, dtype=x.dtype)
+    g = torch.tensor(_WINOGRAD_G, dtype=torch.float64)
+    # Filters: U = G g G^T for every (out, in) pair as one product with kron(G, G): [36 * O, C, 1, 1].
+    u = torch.kron(g, g).to(x.dtype) @ weight.reshape(out * c, 9).t().to(x.dtype)
+    u = u.reshape(36 * out, c, 1, 1)
+    # Input tiles 6x6 with stride 4 of the zero-padded NHWC map, then V = B^T d B by rows and columns.
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1 + 4 * tw - w, 1, 1 + 4 * th - h))
+    sn, sh, sw, sc = padded.stride()
+    d = padded.as_strided((n, th, tw, 6, 6, c), (sn, 4 * sh, 4 * sw, sh, sw, sc)).reshape(tiles, 6, 6 * c)
+    v = torch.matmul(bt, torch.matmul(bt, d).reshape(tiles * 6, 6, c))
+    v = v.reshape(1, tiles, 1, 36 * c).permute(0, 3, 1, 2)  # channels-last [1, 36 C, tiles, 1]
+    m = F.conv2d(v, u.contiguous(memory_format=torch.channels_last), groups=36)
+    m = m.permute(0, 2, 3, 1).reshape(tiles, 6, 6 * out)
+    y = torch.matmul(at, torch.matmul(at, m).reshape(tiles * 4, 6, out))  # A^T m A: [tiles * 4, 4, O]
+    y = y.reshape(n, th, tw, 4, 4, out).permute(0, 1, 3, 2, 4, 5).reshape(n, 4 * th, 4 * tw, out)
+    return y[:, :h, :w].permute(0, 3, 1, 2)

@@ -26,7 +26,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from scipy.special import ndtr, ndtri
 
 from genfields.errors import ConfigError
 
@@ -201,6 +200,8 @@ def _uniforms(n: int, seed: int, start_index: int) -> np.ndarray:
 
 
 def _truncated_normal(u: np.ndarray, mean: float, std: float, lo: float, hi: float) -> np.ndarray:
+    from scipy.special import ndtr, ndtri  # imported here: scipy.special costs a quarter second of every start-up
+
     a, b = ndtr((lo - mean) / std), ndtr((hi - mean) / std)
     return mean + std * ndtri(a + np.clip(u, 1e-12, 1 - 1e-12) * (b - a))
 
