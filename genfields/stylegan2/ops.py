@@ -195,7 +195,8 @@ def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
     keep_freed_memory`, which the CLI sets): with glibc's default allocator the transforms' large temporaries
     page-fault in anew at every call and the gain is gone (0.96x on paper256, docs/benchmarks.md).
     """
-    return (_winograd_on and torch.backends.mkldnn.enabled and freed_memory_kept() and x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
+    return (_winograd_on and torch.backends.mkldnn.enabled and freed_memory_kept()
+            and x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
             and weight.shape[-2:] == (3, 3) and min(weight.shape[0], weight.shape[1]) >= WINOGRAD_MIN_CHANNELS
             and x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_PIXELS
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
