@@ -99,8 +99,8 @@ def test_table3_points_to_the_identity_networks_when_the_broken_faces_keep_their
     assert diagnosis_markdown([]) == []
 
 
-def test_table1_diagnosis_names_the_fd_where_the_matched_check_fails():
-    from genfields.evaluation.diagnosis import _failing_fd
+def test_table1_diagnosis_names_every_fd_where_the_matched_check_fails():
+    from genfields.evaluation.diagnosis import _failing_fds
 
     def row(identity, pose, fd):
         return {"identity": identity, "pose": pose, "fd": fd, "expression": 0.01}
@@ -108,8 +108,26 @@ def test_table1_diagnosis_names_the_fd_where_the_matched_check_fails():
     rows = {"paper-attr0.25": row(0.957, 37.17, 45.76), "ours": row(0.929, 11.32, 87.51),
             "wspace-adv3": row(0.738, 92.44, 52.27), "wspace-adv1": row(0.674, 28.08, 58.99)}
     t1 = {"rows": rows, "families": {"paper": ["paper-attr0.25", "ours"], "wspace": ["wspace-adv3", "wspace-adv1"]}}
-    fd, m, b, mine, w, held, shared = _failing_fd(t1, "pose")
+    [(fd, m, b, mine, w)], held, shared = _failing_fds(t1, "pose")
     assert fd == 58.99 and b == 28.08 and mine == ["paper-attr0.25", "ours"] and w == ["wspace-adv1"]
     assert abs(m - (37.17 + (58.99 - 45.76) / (87.51 - 45.76) * (11.32 - 37.17))) < 1e-9
     assert (held, shared) == (2, 3)  # 45.76 and 52.27 hold; at 87.51 the W curve is undefined (beyond 58.99 * 1.15)
-    assert _failing_fd(t1, "identity") is None  # ours is higher at every compared FD
+    assert _failing_fds(t1, "identity") is None  # ours is higher at every compared FD
+
+    # a second failing FD (the IDDISEN-faithful wspace at FD 71.8 edits pose better): both are named, the count
+    # of held FDs falls by two, and the leak is compared beside the wider gap
+    rows["wspace"] = row(0.837, 11.62, 71.82)
+    t1["families"]["wspace"] = ["wspace-adv3", "wspace-adv1", "wspace"]
+    failures, held, shared = _failing_fds(t1, "pose")
+    assert [f[0] for f in failures] == [58.99, 71.82] and (held, shared) == (2, 4)
+    from genfields.evaluation.diagnosis import table1_diagnosis
+    leak = {n: {a: {"b_id": v, "b_attr": 0.9} for a in ("yaw", "pitch", "roll")}
+            for n, v in (("ours", 0.1), ("paper-attr0.25", 0.35), ("wspace", 0.0), ("wspace-adv1", 0.03))}
+    verdict = claims.table1_verdict([rows["paper-attr0.25"], rows["ours"]],
+                                    [rows[n] for n in t1["families"]["wspace"]]).to_dict()
+    [item] = table1_diagnosis(t1 | {"pose_leak": leak}, verdict)
+    assert "at FD 59.0 the `paper` family gives pose 28.98" in item["evidence"]
+    assert "at FD 71.8 the `paper` family gives pose 21.0" in item["evidence"]
+    assert "the check holds at 2 of the 4 FDs compared" in item["evidence"]
+    # beside FD 71.8 (81% apart, against 3% at FD 59.0): ours and wspace, not paper-attr0.25 and wspace-adv1
+    assert "b_id (yaw / pitch / roll) ours 0.10 / 0.10 / 0.10, W 0.00 / 0.00 / 0.00" in item["evidence"]

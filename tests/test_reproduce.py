@@ -345,6 +345,17 @@ def test_changes_by_hand():
     assert "`paper`: absent → shipped" in text and "Against `old` (a quick report, made by `c`)" in text
     assert "Table 1 (" not in text  # no rows in both
 
+    # an editor retrained under the same name: same source, other weights (older reports have no weights: unseen)
+    previous["run"] |= {"editors": {"wspace": "shipped synth64-wspace", "paper": "shipped"},
+                        "editor_weights": {"wspace": "aaaa", "paper": "cccc"}}
+    run = {"editors": {"wspace": "shipped synth64-wspace", "paper": "shipped"},
+           "editor_weights": {"wspace": "bbbb", "paper": "cccc"}}
+    changes = compare_reports(previous, numbers, run)
+    assert changes["editors"] == {"wspace": ["shipped synth64-wspace (weights aaaa)",
+                                             "shipped synth64-wspace (weights bbbb)"]}
+    del previous["run"]["editor_weights"]
+    assert compare_reports(previous, numbers, run)["editors"] == {}
+
 
 def test_compare_with_refuses_a_folder_that_is_not_a_report(tmp_path):
     (tmp_path / "claims.json").write_text("{}")

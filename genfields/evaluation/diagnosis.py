@@ -97,14 +97,17 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
         if check["holds"] is None:
             continue
         key = "pose" if "pose" in check["claim"] else "identity"
-        where = _failing_fd(t1, key)
+        where = _failing_fds(t1, key)
         notes, evidence = [], [f"{key} ours {_judge_vs_loss(ours, key)}; {wtag} {_judge_vs_loss(w, key)}"]
         mine = "ours"
         if where is not None:
-            fd, m, b, mine_names, w_names, held, shared = where
-            evidence.insert(0, f"at FD {fd:.1f} the `paper` family gives {key} {m:.4g} ({_span(mine_names, rows)}) "
-                               f"against the W family's {b:.4g} ({_span(w_names, rows)}), {abs(m - b) / abs(b):.0%} "
-                               f"apart; the check holds at {held} of the {shared} FDs compared")
+            failures, held, shared = where
+            evidence.insert(0, "; ".join(
+                f"at FD {fd:.1f} the `paper` family gives {key} {m:.4g} ({_span(mine_names, rows)}) against the W "
+                f"family's {b:.4g} ({_span(w_names, rows)}), {_gap((fd, m, b, mine_names, w_names)):.0%} apart"
+                for fd, m, b, mine_names, w_names in failures) + f"; the check holds at {held} of the {shared} FDs "
+                "compared")
+            fd, _, _, mine_names, w_names = max(failures, key=_gap)  # the rows beside the widest gap are compared
             mine = min(mine_names, key=lambda n: abs(rows[n]["fd"] - fd))
             wname = min(w_names, key=lambda n: abs(rows[n]["fd"] - fd))
             wtag = "W" if wname == "wspace" else f"W {wname}"
@@ -128,9 +131,10 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
     return items
 
 
-def _failing_fd(t1: dict, key: str) -> tuple | None:
-    """Where a matched-FD check fails: the first FD at which the `paper` family's curve is not better than the W
-    family's, their values there, the family points each curve is read between, and how many FDs held."""
+def _failing_fds(t1: dict, key: str) -> tuple[list[tuple], int, int] | None:
+    """Where a matched-FD check fails: every FD at which the `paper` family's curve is not better than the W
+    family's (the FD, the two values, the family points each curve is read between), how many FDs held and how
+    many were compared; None when none fails."""
     from genfields.evaluation.claims import curve_at
 
     rows, fams = t1["rows"], t1.get("families", {})
@@ -138,16 +142,22 @@ def _failing_fd(t1: dict, key: str) -> tuple | None:
     if not paper_fam or not w_fam:
         return None
     higher = key == "identity"
-    compared, failing = 0, None
+    compared, failures = 0, []
     for fd in sorted({rows[n]["fd"] for n in paper_fam + w_fam}):
         m = curve_at([rows[n] for n in paper_fam], fd, key)
         b = curve_at([rows[n] for n in w_fam], fd, key)
         if m is None or b is None:
             continue
         compared += 1
-        if failing is None and not (m > b if higher else m < b):
-            failing = (fd, m, b, _neighbours(paper_fam, rows, fd), _neighbours(w_fam, rows, fd))
-    return None if failing is None else (*failing, compared - 1, compared)
+        if not (m > b if higher else m < b):
+            failures.append((fd, m, b, _neighbours(paper_fam, rows, fd), _neighbours(w_fam, rows, fd)))
+    return (failures, compared - len(failures), compared) if failures else None
+
+
+def _gap(failure: tuple) -> float:
+    """How far apart the two curves are at a failing FD, relative to the W family's value."""
+    _, m, b, _, _ = failure
+    return abs(m - b) / abs(b)
 
 
 def _neighbours(family: list[str], rows: dict, fd: float) -> list[str]:

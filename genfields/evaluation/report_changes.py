@@ -60,6 +60,11 @@ def compare_reports(previous: dict, numbers: dict, run: dict) -> dict:
                 for key in CLAIM_KEYS if key in claims and key in numbers["claims"]]
     editors = {name: [prev_run.get("editors", {}).get(name), origin] for name, origin in run["editors"].items()
                if prev_run.get("editors", {}).get(name) != origin}
+    weights_before, weights_now = prev_run.get("editor_weights", {}), run.get("editor_weights", {})
+    editors |= {name: [f"{run['editors'][name]} (weights {weights_before[name]})",
+                       f"{run['editors'][name]} (weights {sha})"]  # retrained under the same name
+                for name, sha in weights_now.items()
+                if name not in editors and name in weights_before and weights_before[name] != sha}
     ranges_before = {str(r["config"]): r["convs"] for r in previous["table3"].get("ranges", [])}
     ranges_now = {str(r["config"]): r["convs"] for r in numbers["table3"]["ranges"]}
 

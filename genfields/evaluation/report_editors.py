@@ -151,6 +151,14 @@ class EditorSource:
         """Where each editor used so far came from."""
         return {name: ed.origin for name, ed in self._cache.items()}
 
+    def weights(self) -> dict[str, str]:
+        """SHA-256 (first 16 hex digits) of each used editor's saved weights, so that a later report can tell an
+        editor retrained under the same name; fine-tuned editors, which exist only in this run, have none."""
+        from genfields.downloads import sha256_of
+
+        return {name: sha256_of(ed.folder / "editor.safetensors")[:16] for name, ed in self._cache.items()
+                if ed.folder is not None and (ed.folder / "editor.safetensors").is_file()}
+
     def training(self) -> dict[str, dict]:
         """How each editor used so far was trained (`ReportEditor.training`)."""
         return {name: ed.training() for name, ed in self._cache.items()}

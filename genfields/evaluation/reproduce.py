@@ -262,11 +262,12 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     }
     numbers["diagnosis"] = diagnose(numbers)
     if previous is not None:
-        numbers["changes"] = compare_reports(previous, numbers, {"editors": source.origins()})
+        numbers["changes"] = compare_reports(previous, numbers, {"editors": source.origins(),
+                                                                 "editor_weights": source.weights()})
     for key, value in numbers.items():
         _write_json(out / f"{key}.json", value)
     run = {"preset": preset.name, "quick": quick, "seed": seed, "generator": generator, "command": command,
-           "sizes": asdict(sizes), "editors": source.origins(),
+           "sizes": asdict(sizes), "editors": source.origins(), "editor_weights": source.weights(),
            "editor_training": source.training(), "figure_landmarks": figure_landmarks,
            "compared_with": str(compare_with) if compare_with is not None else None,
            "timings_s": timings, "total_s": round(time.monotonic() - start, 1)}
