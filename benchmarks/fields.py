@@ -21,7 +21,6 @@ generator is loaded), and prints both next to the goal.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,28 @@ def time_measurement(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def alternated(variants: dict, rounds: int) -> tuple[dict[str, float], dict]:
+    """Run each variant (name -> callable returning its sizes) in turn, round after round; the median seconds of
+    each and the sizes of its last run."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    sizes = {}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            sizes[name] = run()
+            times[name].append(time.perf_counter() - start)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}, sizes
+
+
+def print_alternated(spec: str, what: str, rounds: int, median: dict[str, float], sizes: dict,
+                     show_sizes: bool = False) -> None:
+    """One line: the two variants' median times, the ratio first / second, and whether their sizes are equal."""
+    (a, ta), (b, tb) = median.items()
+    equal = "EQUAL" if sizes[a] == sizes[b] else "DIFFERENT"
+    print(f"{spec}: {what}, median of {rounds} alternated rounds: {a} {ta:.2f} s, {b} {tb:.2f} s ({ta / tb:.2f}x); "
+          f"sizes {equal}" + (f": {sizes[b]}" if show_sizes else ""), flush=True)
+
+
 def exact_precisions(spec: str, rounds: int) -> None:
     """The exact-field measurement with its first pass in bfloat16 (the default) against float32 only, timed in
     alternation on one generator; the sizes must be equal."""
@@ -62,18 +83,13 @@ def exact_precisions(spec: str, rounds: int) -> None:
     from genfields.stylegan2 import load_generator
 
     G = load_generator(spec)
-    times: dict[str, list[float]] = {"float32": [], "bfloat16 first": []}
-    sizes = {}
-    for _ in range(rounds):
-        for name, dtype in (("float32", None), ("bfloat16 first", torch.bfloat16)):
-            start = time.perf_counter()
-            result = measure_exact_fields(G, first_dtype=dtype)
-            times[name].append(time.perf_counter() - start)
-            sizes[name] = {k: m.gf_exact_clipped for k, m in result.items()}
-    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    print(f"{spec}: exact fields, median of {rounds} alternated rounds: float32 {median['float32']:.2f} s, "
-          f"bfloat16 first {median['bfloat16 first']:.2f} s ({median['float32'] / median['bfloat16 first']:.2f}x); "
-          f"sizes {'EQUAL' if sizes['float32'] == sizes['bfloat16 first'] else 'DIFFERENT'}")
+
+    def sizes(dtype):
+        return {k: m.gf_exact_clipped for k, m in measure_exact_fields(G, first_dtype=dtype).items()}
+
+    median, result = alternated({"float32": lambda: sizes(None), "bfloat16 first": lambda: sizes(torch.bfloat16)},
+                                rounds)
+    print_alternated(spec, "exact fields", rounds, median, result)
 
 
 def winograd_against_direct(spec: str, rounds: int) -> None:
@@ -83,19 +99,17 @@ def winograd_against_direct(spec: str, rounds: int) -> None:
     from genfields.stylegan2 import load_generator, ops
 
     G = load_generator(spec)
-    times: dict[str, list[float]] = {"direct": [], "winograd": []}
-    sizes = {}
-    for _ in range(rounds):
-        for name in times:
-            with ops.without_winograd() if name == "direct" else contextlib.nullcontext():
-                start = time.perf_counter()
-                table = field_table(G.layout, G, measure=True, effective=True)
-                times[name].append(time.perf_counter() - start)
-            sizes[name] = [(row["gf_exact_clipped"], row["gf_effective"]) for row in table]
-    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    print(f"{spec}: fields --measure, median of {rounds} alternated rounds: direct {median['direct']:.1f} s, "
-          f"Winograd {median['winograd']:.1f} s ({median['direct'] / median['winograd']:.2f}x); sizes "
-          f"{'EQUAL' if sizes['direct'] == sizes['winograd'] else 'DIFFERENT'}: {sizes['winograd']}", flush=True)
+
+    def sizes():
+        return [(row["gf_exact_clipped"], row["gf_effective"])
+                for row in field_table(G.layout, G, measure=True, effective=True)]
+
+    def direct():
+        with ops.without_winograd():
+            return sizes()
+
+    median, result = alternated({"direct": direct, "Winograd": sizes}, rounds)
+    print_alternated(spec, "fields --measure", rounds, median, result, show_sizes=True)
 
 
 def compare(spec: str, samples: int, channels: int) -> None:

@@ -20,16 +20,7 @@ import torch.nn.functional as F
 
 from genfields.devices import keep_freed_memory
 from genfields.stylegan2 import ops
-
-
-def median_seconds(fn, rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from synthesis import seconds_per_call
 
 
 def main() -> None:
@@ -60,10 +51,11 @@ def main() -> None:
                 weight_cl = weight.contiguous(memory_format=torch.channels_last)
                 direct = lambda: F.conv2d(x, weight_cl, padding=1)  # noqa: E731
                 winograd = lambda: ops.winograd_conv3x3(x, weight)  # noqa: E731
+                direct(), winograd()  # warm-up
                 times = {"direct": [], "winograd": []}
                 for _ in range(args.rounds):
-                    times["direct"].append(median_seconds(direct, 1))
-                    times["winograd"].append(median_seconds(winograd, 1))
+                    times["direct"].append(seconds_per_call(direct))
+                    times["winograd"].append(seconds_per_call(winograd))
                 ratio = statistics.median(times["direct"]) / statistics.median(times["winograd"])
                 cells.append(f"{ratio:9.2f}")
                 exact = F.conv2d(x.double(), weight.double(), padding=1)

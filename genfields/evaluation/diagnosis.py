@@ -104,15 +104,15 @@ def table1_diagnosis(t1: dict, verdict: dict) -> list[dict]:
             failures, held, shared = where
             evidence.insert(0, "; ".join(
                 f"at FD {fd:.1f} the `paper` family gives {key} {m:.4g} ({_span(mine_names, rows)}) against the W "
-                f"family's {b:.4g} ({_span(w_names, rows)}), {_gap((fd, m, b, mine_names, w_names)):.0%} apart"
+                f"family's {b:.4g} ({_span(w_names, rows)}), {_gap(m, b):.0%} apart"
                 for fd, m, b, mine_names, w_names in failures) + f"; the check holds at {held} of the {shared} FDs "
                 "compared")
-            fd, _, _, mine_names, w_names = max(failures, key=_gap)  # the rows beside the widest gap are compared
+            # the leak is compared between the rows beside the widest gap
+            fd, _, _, mine_names, w_names = max(failures, key=lambda f: _gap(f[1], f[2]))
             mine = min(mine_names, key=lambda n: abs(rows[n]["fd"] - fd))
             wname = min(w_names, key=lambda n: abs(rows[n]["fd"] - fd))
             wtag = "W" if wname == "wspace" else f"W {wname}"
-        more = (leaks_more(leak, (mine, "ours" if mine == "ours" else mine), (wname, wtag)) if key == "pose"
-                else None)
+        more = leaks_more(leak, (mine, mine), (wname, wtag)) if key == "pose" else None
         if more is not None:
             evidence.append(more[1])
             if more[0]:
@@ -154,10 +154,9 @@ def _failing_fds(t1: dict, key: str) -> tuple[list[tuple], int, int] | None:
     return (failures, compared - len(failures), compared) if failures else None
 
 
-def _gap(failure: tuple) -> float:
+def _gap(mine: float, w: float) -> float:
     """How far apart the two curves are at a failing FD, relative to the W family's value."""
-    _, m, b, _, _ = failure
-    return abs(m - b) / abs(b)
+    return abs(mine - w) / abs(w)
 
 
 def _neighbours(family: list[str], rows: dict, fd: float) -> list[str]:
