@@ -9,6 +9,8 @@ against the float64 finite differences it replaced.
     .venv/bin/python benchmarks/fields.py --winograd A.pkl B.pkl --rounds 2
     # the exact fields' bfloat16 first pass against float32 only, alternated:
     .venv/bin/python benchmarks/fields.py --exact-precision random:paper256 synth64
+    # the command against another checkout of genfields (e.g. `git worktree add /tmp/old HEAD~1`), alternated:
+    .venv/bin/python benchmarks/fields.py --against /tmp/old --rounds 7 --args "--arch paper256"
     # sizes of every layer, linear response vs float64 finite differences (slow: minutes per model):
     .venv/bin/python benchmarks/fields.py --compare synth64 ../shared/fixtures/stylegan2-ada/nvidia_tiny64.pkl \
         random:paper256 --samples 4 --channels 16
@@ -21,6 +23,7 @@ generator is loaded), and prints both next to the goal.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -34,11 +37,27 @@ from genfields.devices import keep_freed_memory  # noqa: E402
 GOALS = {"synth64": None, "128x128": 15.0, "paper256": 60.0, "--arch paper256": 3.0}
 
 
-def time_command(args: list[str]) -> float:
+def time_command(args: list[str], checkout: Path | None = None) -> tuple[float, bytes]:
+    """Seconds of `python -m genfields fields ARGS --measure --json` (from `checkout`'s genfields if given) and
+    what it printed."""
+    env = None if checkout is None else {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+    isolated = [] if checkout is None else ["-P"]  # no current folder on sys.path: the checkout's genfields is used
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genfields", "fields", *args, "--measure", "--json"], check=True,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    printed = subprocess.run([sys.executable, *isolated, "-m", "genfields", "fields", *args, "--measure", "--json"],
+                             check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env).stdout
+    return time.perf_counter() - start, printed
+
+
+def command_against(checkout: Path, args: list[str], rounds: int) -> None:
+    """The command from another checkout of genfields and from this one, in turn, round after round; their median
+    seconds, the ratio, and whether they printed the same table."""
+    if not (checkout / "genfields" / "__init__.py").is_file():
+        raise SystemExit(f"{checkout} is not a checkout of genfields (no genfields/__init__.py)")
+    here = Path(__file__).resolve().parents[1]
+    median, printed = alternated({"other": lambda: time_command(args, checkout)[1],
+                                  "this": lambda: time_command(args, here)[1]}, rounds)
+    print_alternated(f"fields {' '.join(args)} --measure --json", f"{checkout} against this checkout", rounds,
+                     median, printed)
 
 
 def time_measurement(args: list[str]) -> float:
@@ -147,11 +166,18 @@ def main() -> None:
                         help="Time the exact fields with a bfloat16 first pass against float32 only.")
     parser.add_argument("--winograd", nargs="+", metavar="MODEL",
                         help="Time the measurement with the Winograd convolutions against direct ones only.")
-    parser.add_argument("--rounds", type=int, default=5, help="Alternated rounds of --exact-precision / --winograd.")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="Time the command (--args) from another checkout of genfields against this one.")
+    parser.add_argument("--args", default="--arch paper256", help="The fields command's model arguments for --against.")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="Alternated rounds of --against / --exact-precision / --winograd.")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI's launcher does, so the in-process measurement matches the command's
+    if args.against:
+        command_against(args.against, args.args.split(), args.rounds)
+        return
     if args.winograd:
         for spec in args.winograd:
             winograd_against_direct(spec, args.rounds)
@@ -176,7 +202,7 @@ def main() -> None:
         runs += [("paper256", ["--model", str(pkl256)])] if pkl256 else []
         print(f"{'model':16s} {'command s':>9s} {'measurement s':>13s} {'goal':>6s}")
         for name, cli in runs:
-            seconds = time_command(cli)
+            seconds, _ = time_command(cli)
             inside = time_measurement(cli)
             goal = GOALS[name]
             print(f"{name:16s} {seconds:9.1f} {inside:13.1f} {'' if goal is None else f'< {goal:g}':>6s}", flush=True)

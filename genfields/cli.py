@@ -212,9 +212,46 @@ _register_package_commands()
 
 
 def main() -> None:
+    """The `genfields` command: the launcher's settings, the command, and an exit without the teardown."""
+    _exit_skipping_teardown(launch())
+
+
+def launch(args: list[str] | None = None) -> int:
+    """Run the command line `args` (default: sys.argv) with the launcher's settings; its exit status."""
     if os.environ.get(KEEP_FREED_MEMORY_ENV, "1") != "0":
         keep_freed_memory()  # a launcher's setting (genfields.devices): 1.4x on paper256 synthesis
-    app()  # GenfieldsGroup turns every error into one line and exit 2
+    try:
+        app(args)  # GenfieldsGroup turns every error into one line and exit 2
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _exit_skipping_teardown(status: int) -> None:
+    """Exit with `status`, without the interpreter's teardown when nothing needs it.
+
+    With torch loaded, freeing every module and object one by one took 0.4-1.0 s after the command
+    had finished (docs/benchmarks.md, field measurement). Output is flushed and the atexit handlers
+    run (weakref finalizers, multiprocessing's children) first; with another non-daemon thread alive
+    or torch.distributed initialised the exit is the ordinary one.
+    """
+    import atexit
+    import threading
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if others or distributed:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`genfields ... | head`) or stream
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

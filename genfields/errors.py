@@ -225,13 +225,30 @@ def exclusive(**given: bool) -> None:
 
 
 # --- consoles -----------------------------------------------------------------------------------
-def cli_console(stderr: bool = False):
-    """A rich Console that does not cut tables to 80 columns when the output is piped or captured."""
-    from rich.console import Console
+def cli_console(stderr: bool = False) -> "LazyConsole":
+    """A rich Console that does not cut tables to 80 columns when the output is piped or captured.
 
-    stream = sys.stderr if stderr else sys.stdout
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    return Console(stderr=stderr, width=None if tty else 1000, soft_wrap=not tty)
+    Made on first use: importing rich takes a tenth of a second, which a command that prints no
+    table (`fields --json`) should not pay.
+    """
+    return LazyConsole(stderr)
+
+
+class LazyConsole:
+    """Stands for the rich Console of `cli_console` and makes it when it is first used."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            tty = hasattr(stream, "isatty") and stream.isatty()
+            self._console = Console(stderr=self._stderr, width=None if tty else 1000, soft_wrap=not tty)
+        return getattr(self._console, name)
 
 
 # --- one line per error: the command group ------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -80,6 +81,18 @@ class Interval:
         return Interval(max(self.lo, 0), min(self.hi, n - 1))
 
 
+@dataclass(frozen=True)
+class Band:
+    """The image lines a linear response is wanted on: `lines` along `axis` (-2 rows, -1 columns).
+
+    `genfields.stylegan2.linear.linear_response` then crops every map along that axis to the lines
+    that reach them (`lines_reaching`), so a response spanning the image costs only a strip of it.
+    """
+
+    axis: int
+    lines: Interval
+
+
 def _conv_support(iv: Interval, kernel: int) -> Interval:
     return Interval(iv.lo - kernel // 2, iv.hi + kernel // 2)
 
@@ -109,18 +122,37 @@ def exact_field_intervals(layout, position: int | None = None, taps: int = 4) ->
     the image: through the remaining convs to each later toRGB, then the skip upsamplings.
     """
     layers = list(layout.layers)
-    result = {}
-    for start, layer in enumerate(layers):
-        iv = Interval(*(2 * [layer.in_resolution // 2 if position is None else position]))
-        image: Interval | None = None
-        for nxt in layers[start:]:
-            iv = _upconv_support(iv, nxt.kernel, taps) if nxt.stride == 2 else _conv_support(iv, nxt.kernel)
-            if _ends_block(layers, nxt):
-                if image is not None:
-                    image = _upsample_support(image, taps)
-                image = iv if image is None else image.union(iv)  # toRGB is 1x1
-        result[layer.name] = image
-    return result
+    return {layer.name: _image_support(layers, start, Interval(*(2 * [layer.in_resolution // 2 if position is None
+                                                                      else position])), taps)
+            for start, layer in enumerate(layers)}
+
+
+def lines_reaching(layout, conv: int, target: Interval, taps: int = 4) -> Interval | None:
+    """The lines (rows, or columns) of conv layer `conv`'s output from which some route reaches the image
+    lines `target`: through that layer's toRGB if it ends a block, and through every later layer.
+
+    Every route doubles a line's position once per later block, so line i reaches
+    [lo + s*i, hi + s*i] with s = image resolution / the layer's resolution; None if no line reaches.
+    """
+    layers = list(layout.layers)
+    reach = _image_support(layers, conv + 1, Interval(0, 0), taps, through_rgb=_ends_block(layers, layers[conv]))
+    scale = layout.config.img_resolution // layers[conv].resolution
+    first = max(-((reach.hi - target.lo) // scale), 0)  # ceil((target.lo - reach.hi) / scale)
+    last = min((target.hi - reach.lo) // scale, layers[conv].resolution - 1)
+    return Interval(first, last) if first <= last else None
+
+
+def _image_support(layers, start: int, iv: Interval, taps: int, through_rgb: bool = False) -> Interval:
+    """Image support of the lines `iv` at the input of `layers[start]` (the output of the layer before it,
+    whose toRGB the lines also reach when `through_rgb`): the union over every later route to the image."""
+    image: Interval | None = iv if through_rgb else None
+    for nxt in layers[start:]:
+        iv = _upconv_support(iv, nxt.kernel, taps) if nxt.stride == 2 else _conv_support(iv, nxt.kernel)
+        if _ends_block(layers, nxt):
+            if image is not None:
+                image = _upsample_support(image, taps)
+            image = iv if image is None else image.union(iv)  # toRGB is 1x1
+    return image
 
 
 def _ends_block(layers, layer) -> bool:
@@ -144,30 +176,31 @@ def measure_exact_fields(G: "Generator", seed: int = 0, progress: bool = False,
 
     An impulse at the centre of each conv layer's input (all channels) is carried through the
     network's linear response from that layer on (`Generator.linear_response`): the output pixels it reaches
-    are the field. The real image is finite, so this measures the *clipped* field; the unclipped
-    size comes from the support analysis, which must agree with the measurement inside the image.
-    The response is carried in `first_dtype` first (bfloat16: a support only needs to tell zero from
-    non-zero, and it cuts the time of the early layers' near-full passes; None: the generator's own
-    precision only); a layer that disagrees is measured again in the generator's precision, then with
-    direct convolutions (a fast one may leave rounding noise beside the response), before that is
-    reported as an error.
+    are the field (for a wide response, its extent along the columns on the rows through its centre and
+    along the rows on the columns through it: two banded passes, each map cut to the lines that reach those).
+    The real image is finite, so this measures the *clipped* field; the unclipped size comes from the
+    support analysis, which must agree with the measurement inside the image.
+    The first pass runs in `first_dtype` (bfloat16, forward pass included: a support only needs to tell
+    zero from non-zero; None: the generator's own precision only); a layer that disagrees is measured
+    again in the generator's precision, then with direct convolutions (a fast one may leave rounding
+    noise beside the response), before that is reported as an error.
     """
     layout = G.layout
     analytic = exact_field_intervals(layout)
     res = G.config.img_resolution
-    trace = G.trace_synthesis(torch.from_numpy(np.random.RandomState(seed).randn(1, G.config.z_dim)))
-    fast = trace.to(first_dtype) if first_dtype is not None else trace
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.config.z_dim))
+    traced = functools.cache(lambda dtype: G.trace_synthesis(z, dtype=dtype))  # None: the generator's precision
     out = {}
     with torch.no_grad():
         for layer in _layers(layout, progress, "exact fields"):
             iv = analytic[layer.name]
             expect_clipped = iv.clip(res).size
-            measured = _impulse_support_or_none(G, fast, layer)
-            if measured != expect_clipped and fast is not trace:  # underflow? measure in the trace's precision
-                measured = _impulse_support_or_none(G, trace, layer)
+            measured = None if first_dtype is None else _impulse_support_or_none(G, traced(first_dtype), layer)
+            if measured != expect_clipped:  # underflow? measure in the generator's precision
+                measured = _impulse_support_or_none(G, traced(None), layer)
             if measured != expect_clipped:  # rounding noise of a fast convolution? measure with direct ones
                 with _direct_convolutions():
-                    measured = _impulse_support(G, trace, layer)
+                    measured = _impulse_support(G, traced(None), layer)
             if measured != expect_clipped:
                 raise RuntimeError(f"{layer.name}: measured field {measured} px but the support analysis "
                                    f"gives {expect_clipped} px; the network's ops differ from the analysis")
@@ -183,10 +216,29 @@ def _impulse_support_or_none(G: "Generator", trace, layer) -> int | None:
         return None
 
 
+BANDED_FROM = 96  # lines: a response spanning fewer is measured in one pass (two thin ones cost more on small maps)
+
+
 def _impulse_support(G: "Generator", trace, layer) -> int:
-    """Side of the image region reached by an impulse at the centre of `layer`'s input (every channel)."""
-    response, _ = G.linear_response(trace, layer.conv, layer.in_resolution // 2, check_window=True)
-    return _support_side(response.abs().amax(dim=(0, 1)) > 0)
+    """Side of the image region reached by an impulse at the centre of `layer`'s input (every channel).
+
+    A response that spans `BANDED_FROM` lines or more is measured in two banded passes: its extent along
+    the columns on the three rows through its centre, and along the rows on the three columns through it.
+    """
+    res = G.config.img_resolution
+    expected = exact_field_intervals(G.layout)[layer.name].clip(res)
+    position = layer.in_resolution // 2
+    if expected.size < BANDED_FROM:
+        response, _ = G.linear_response(trace, layer.conv, position, check_window=True)
+        return _support_side(response.abs().amax(dim=(0, 1)) > 0)
+    middle = (expected.lo + expected.hi) // 2
+    lines = Interval(middle - 1, middle + 1)
+    side = 0
+    for axis in (-2, -1):
+        response, _ = G.linear_response(trace, layer.conv, position, check_window=True, band=Band(axis, lines))
+        reached = response.abs().amax(dim=(0, 1)) > 0
+        side = max(side, _extent(reached.any(dim=axis)))  # the extent across the band
+    return side
 
 
 def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 4, channels: int = 16,
@@ -211,9 +263,9 @@ def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 
             chans = rng.choice(layer.channels, size=min(channels, layer.channels), replace=False)
             energy = torch.zeros(res, res, dtype=torch.float64)
             for sample in range(samples):
-                response, (a, b) = G.linear_response(trace, layer.conv, c, chans.tolist(), sample=sample)
+                response, window = G.linear_response(trace, layer.conv, c, chans.tolist(), sample=sample)
                 e = response.cpu().double().square().sum(dim=1)  # [channels, h, w]
-                energy[a:b, a:b] += (e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)).sum(dim=0)
+                energy[window.slices] += (e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)).sum(dim=0)
             centre = (c + 0.5) * res / layer.in_resolution - 0.5
             result[layer.name] = _centred_square_side(energy / energy.sum(), centre, share)
     return result
@@ -235,9 +287,13 @@ def _direct_convolutions():
 
 def _support_side(changed: torch.Tensor) -> int:
     """Side of the bounding square of the True pixels of a 2D mask."""
-    rows = torch.nonzero(changed.any(dim=1)).flatten()
-    cols = torch.nonzero(changed.any(dim=0)).flatten()
-    return max(int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1))
+    return max(_extent(changed.any(dim=1)), _extent(changed.any(dim=0)))
+
+
+def _extent(line: torch.Tensor) -> int:
+    """Number of pixels from the first to the last True entry of a 1D mask (0 if none)."""
+    hits = torch.nonzero(line).flatten()
+    return int(hits.max() - hits.min() + 1) if len(hits) else 0
 
 
 def _layers(layout, progress: bool, desc: str):

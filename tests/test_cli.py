@@ -60,3 +60,30 @@ def test_errors_are_one_line_without_traceback(args, message):
 
 def test_parse_seeds():
     assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+
+
+def _entry_point(argv: list[str], before: str = "") -> subprocess.CompletedProcess:
+    """`genfields.cli.main()` (the console script) in a fresh interpreter, after `before`."""
+    probe = (f"import atexit, sys, threading, time\nimport genfields.cli\n{before}\n"
+             "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+             "class Kept:\n    def __del__(self):\n        print('torn down', file=sys.stderr)\n"
+             "kept = Kept()  # freed by the interpreter's teardown, if there is one\n"
+             f"sys.argv = ['genfields', *{argv!r}]\ngenfields.cli.main()\nprint('main returned')\n")
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+
+
+def test_the_entry_point_exits_with_the_status_and_all_output_after_the_atexit_handlers():
+    done = _entry_point(["fields", "--arch", "synth64", "--json"])
+    assert done.returncode == 0, done.stderr
+    assert [row["name"] for row in json.loads(done.stdout)] == [f"conv{i}" for i in range(9)]  # all of it, flushed
+    assert "atexit ran" in done.stderr and "main returned" not in done.stdout
+    assert "torn down" not in done.stderr  # no teardown
+    failed = _entry_point(["fields", "--arch", "paper999"])
+    assert failed.returncode == 2 and "unknown architecture" in failed.stderr and "atexit ran" in failed.stderr
+
+
+def test_the_entry_point_exits_normally_while_another_thread_works():
+    worker = "threading.Thread(target=lambda: (time.sleep(0.5), print('worker finished', flush=True))).start()"
+    done = _entry_point(["fields", "--arch", "synth64", "--json"], before=worker)
+    assert done.returncode == 0 and "worker finished" in done.stdout and "atexit ran" in done.stderr
+    assert "torn down" in done.stderr  # the ordinary exit

@@ -251,9 +251,10 @@ def test_the_device_spy_catches_a_batch_that_was_not_moved(root, monkeypatch):
 
 
 def test_the_cli_launcher_keeps_freed_memory_unless_told_not_to():
-    """The launcher (genfields.cli.main) sets glibc's allocator once; GENFIELDS_KEEP_FREED_MEMORY=0 leaves it alone.
+    """The launcher (genfields.cli.launch, which the entry point runs) sets glibc's allocator once;
+    GENFIELDS_KEEP_FREED_MEMORY=0 leaves it alone.
 
-    Checked in fresh interpreters through the entry point, with mallopt replaced by a recorder."""
+    Checked in fresh interpreters, with mallopt replaced by a recorder."""
     probe = ("import ctypes, sys\n"
              "calls = []\n"
              "class LibC:\n"
@@ -261,11 +262,7 @@ def test_the_cli_launcher_keeps_freed_memory_unless_told_not_to():
              "        calls.append((param, value)); return 1\n"
              "ctypes.CDLL = lambda *a, **k: LibC()\n"
              "import genfields.cli\n"
-             "sys.argv = ['genfields', '--version']\n"
-             "try:\n"
-             "    genfields.cli.main()\n"
-             "except SystemExit:\n"
-             "    pass\n"
+             "assert genfields.cli.launch(['--version']) == 0\n"
              "print(sorted(calls))\n"
              "from genfields.devices import freed_memory_kept\n"
              "print(freed_memory_kept())\n")

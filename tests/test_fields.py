@@ -114,13 +114,20 @@ def _measurements_agree_with_the_finite_differences(G, samples: int, channels: i
     assert fast == measure_effective_fields_fd(G, samples=samples, channels=channels, seed=3)
 
 
-def test_linear_response_fields_equal_the_float64_finite_differences(tiny_generator):
+@pytest.mark.parametrize("banded_from", [96, 1])  # 1: every layer in two banded passes, as wide networks' first ones
+def test_linear_response_fields_equal_the_float64_finite_differences(tiny_generator, banded_from, monkeypatch):
+    import genfields.fields as fields_module
+
+    monkeypatch.setattr(fields_module, "BANDED_FROM", banded_from)
     _measurements_agree_with_the_finite_differences(tiny_generator, samples=3, channels=4)
 
 
-def test_linear_response_fields_equal_the_finite_differences_on_the_official_fixture():
+@pytest.mark.parametrize("banded_from", [96, 1])
+def test_linear_response_fields_equal_the_finite_differences_on_the_official_fixture(banded_from, monkeypatch):
+    import genfields.fields as fields_module
     from genfields.stylegan2 import load_generator
 
+    monkeypatch.setattr(fields_module, "BANDED_FROM", banded_from)
     G = load_generator(require_nvidia_fixture() / "nvidia_tiny64.pkl")  # clamps, fp16 layers' config, biases
     _measurements_agree_with_the_finite_differences(G, samples=2, channels=3)
 
@@ -141,12 +148,40 @@ def test_linear_response_is_the_derivative_of_the_synthesis(tiny_generator):
         base = G.synthesize(S, w=w)
         with _perturbed_input(G, "conv1", delta):
             fd = (G.synthesize(S, w=w) - base)[1:] / 1e-6
-        response, (a, b) = G.linear_response(trace, layer.conv, c, [ch], sample=1, check_window=True)
+        response, window = G.linear_response(trace, layer.conv, c, [ch], sample=1, check_window=True)
     assert fd.abs().max() > 0
-    assert torch.allclose(response, fd[..., a:b, a:b], atol=1e-5 * float(fd.abs().max()))
+    assert torch.allclose(response, fd[(..., *window.slices)], atol=1e-5 * float(fd.abs().max()))
     outside = fd.clone()
-    outside[..., a:b, a:b] = 0
+    outside[(..., *window.slices)] = 0
     assert outside.abs().max() == 0  # nothing beyond the response's window
+
+
+@pytest.mark.parametrize("axis", [-2, -1])
+def test_a_banded_linear_response_equals_the_full_one_on_its_lines(tiny_generator, axis):
+    from genfields.fields import Band, Interval
+
+    G = tiny_generator.double()
+    trace = G.trace_synthesis(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    res = G.config.img_resolution
+
+    def in_image(response, window):
+        image = torch.zeros(2, 3, res, res, dtype=torch.float64)
+        image[(..., *window.slices)] = response
+        return image
+
+    for layer in G.layout.layers:
+        c = layer.in_resolution // 2
+        full = in_image(*G.linear_response(trace, layer.conv, c, [0, 5], sample=1))
+        for first in (0, res // 2 - 3, res - 2):
+            lines = Interval(first, first + 1)
+            banded, window = G.linear_response(trace, layer.conv, c, [0, 5], sample=1, check_window=True,
+                                               band=Band(axis, lines))
+            on_lines = torch.arange(lines.lo, lines.hi + 1)
+            assert torch.allclose(in_image(banded, window).index_select(axis, on_lines), full.index_select(axis, on_lines),
+                                  rtol=1e-12, atol=1e-12 * float(full.abs().max()))
+            if layer.conv == 0:  # its response spans the image; the band keeps a strip of it
+                span = window.rows if axis == -2 else window.cols
+                assert full.index_select(axis, on_lines).abs().amax() > 0 and span[1] - span[0] < res
 
 
 def test_exact_fields_of_a_wide_generator_fall_back_from_winograd_noise_to_direct_convolutions(monkeypatch):

@@ -11,27 +11,32 @@ S statistics), `trainer` (two-stage training), `editor` (inference and files), `
 configurations of Table 2).
 """
 
-from .config import NAMED_CONFIGS, LossConfig, ModelConfig, TrainConfig
-from .dataset import DatasetConfig, GeneratedSet, make_dataset
-from .demo import run_demo
-from .editor import Editor, EditResult, load_editor, save_editor, shipped_editors
-from .evaluate import evaluate_editor, pair_metrics
-from .losses import (
-    EditingLoss,
-    identity_loss,
-    landmark_loss,
-    pose_loss,
-    reconstruction_loss,
-)
-from .mref import MRef, WDiscriminator, WMapper
-from .presets import PRESETS, EditingPreset, get_preset
-from .regularizer import StyleStatistics, style_nll
-from .trainer import train_editor
+import importlib
 
-__all__ = [
-    "NAMED_CONFIGS", "LossConfig", "ModelConfig", "TrainConfig", "DatasetConfig", "GeneratedSet", "make_dataset",
-    "run_demo", "Editor", "EditResult", "load_editor", "save_editor", "shipped_editors", "evaluate_editor",
-    "pair_metrics", "EditingLoss", "identity_loss", "landmark_loss", "pose_loss", "reconstruction_loss", "MRef",
-    "WDiscriminator", "WMapper", "PRESETS", "EditingPreset", "get_preset", "StyleStatistics", "style_nll",
-    "train_editor",
-]
+_EXPORTS = {  # name -> the submodule that defines it; imported on first use (PEP 562), so that a command
+    # that only registers the editing commands does not import the editing stack and the perception networks
+    "config": ["NAMED_CONFIGS", "LossConfig", "ModelConfig", "TrainConfig"],
+    "dataset": ["DatasetConfig", "GeneratedSet", "make_dataset"],
+    "demo": ["run_demo"],
+    "editor": ["Editor", "EditResult", "load_editor", "save_editor", "shipped_editors"],
+    "evaluate": ["evaluate_editor", "pair_metrics"],
+    "losses": ["EditingLoss", "identity_loss", "landmark_loss", "pose_loss", "reconstruction_loss"],
+    "mref": ["MRef", "WDiscriminator", "WMapper"],
+    "presets": ["PRESETS", "EditingPreset", "get_preset"],
+    "regularizer": ["StyleStatistics", "style_nll"],
+    "trainer": ["train_editor"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
