@@ -12,13 +12,14 @@ from genfields.stylegan2.reference import reference_synthesize
 
 
 @pytest.mark.parametrize("arch", ["tiny16", "synth64"])
-def test_fast_synthesis_matches_the_per_sample_weight_reference(arch):
+@pytest.mark.parametrize("batch", [3, 1])  # batch 1: the layers whose weights outnumber the input fold the styles
+def test_fast_synthesis_matches_the_per_sample_weight_reference(arch, batch):
     G = Generator.from_arch(arch, seed=2)
     with torch.no_grad():
         for name, p in G.named_parameters():
             if name.endswith("bias") or name.endswith("noise_strength"):
                 p.add_(0.1 * torch.randn_like(p))
-        w = G.mapping(torch.randn(3, G.z_dim))
+        w = G.mapping(torch.randn(batch, G.z_dim))
         S = G.styles(w)
         fast = G.synthesize(S, w=w, noise_mode="const")
     ref = reference_synthesize(G, S, w)
@@ -193,3 +194,42 @@ def test_synthesis_of_a_wide_generator_takes_the_winograd_path_and_matches_the_d
     assert [tuple(s[-2:]) for s in calls] == [(16, 16), (32, 32), (32, 32)]
     assert (fast - direct).abs().max() < 1e-4 * direct.abs().max()
     assert (single - direct[:1]).abs().max() < 1e-4 * direct.abs().max()
+
+
+def test_derived_weight_forms_are_kept_only_while_the_weight_is_unchanged():
+    from genfields.stylegan2 import ops
+
+    weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3), requires_grad=False)
+    made = []
+
+    def double(t):
+        made.append(1)
+        return t * 2
+
+    first = ops.derived(weight, ("double",), double)
+    assert ops.derived(weight, ("double",), double) is first and len(made) == 1
+    with torch.no_grad():
+        weight.add_(1)  # an optimiser step, or load_state_dict: a new version of the same storage
+    assert torch.equal(ops.derived(weight, ("double",), double), weight * 2) and len(made) == 2
+    weight.data = torch.randn(4, 3, 3, 3)  # a replaced storage
+    assert torch.equal(ops.derived(weight, ("double",), double), weight * 2) and len(made) == 3
+    weight.requires_grad_(True)  # a gradient can flow into it: made anew, part of the graph
+    assert ops.derived(weight, ("double",), double).requires_grad and len(made) == 4
+    with torch.no_grad():  # no gradient again: the form kept for this storage and version is still right
+        assert torch.equal(ops.derived(weight, ("double",), double), weight * 2)
+    assert len(made) == 4
+
+
+def test_synthesis_follows_new_weights_after_their_forms_were_kept():
+    # the kept layouts, squared norms and conversions of one set of weights never leak into another's images
+    G, other = Generator.from_arch("tiny16", seed=3).eval(), Generator.from_arch("tiny16", seed=7).eval()
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        G(z), G(z[:1]), G.synthesize(G.styles(G.mapping(z)), G.mapping(z), dtype=torch.bfloat16)
+        before = {k: v.clone() for k, v in G.state_dict().items()}
+        G.load_state_dict(other.state_dict())
+        assert torch.equal(G(z), other(z)) and torch.equal(G(z[:1]), other(z[:1]))
+        G.load_state_dict(before)
+        G64 = G.double()
+        assert (G64(z.double()) - reference_synthesize(G64, G64.styles(G64.mapping(z.double())),
+                                                       G64.mapping(z.double()))).abs().max() < 1e-10

@@ -21,6 +21,26 @@ LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
 
 
+def derived(weight: torch.Tensor, kind: tuple, make) -> torch.Tensor:
+    """`make(weight)`, kept on `weight` for the next call when no gradient can flow into it.
+
+    A generator at inference, or frozen under a trained editor, converts the same weights on every call
+    (the convolution's memory layout, the squared norms of demodulation, Winograd's filter transform).
+    Each form is kept with the storage and version of the weight it was made from, so an optimiser
+    step, `load_state_dict` or a replaced `.data` makes it again.
+    """
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return make(weight)
+    store = weight.__dict__.setdefault("_genfields_derived", {})
+    entry = store.get(kind)
+    if (entry is not None and entry[1] == weight._version and entry[0].data_ptr() == weight.data_ptr()
+            and entry[0].dtype == weight.dtype and entry[0].shape == weight.shape):
+        return entry[2]
+    value = make(weight)
+    store[kind] = (weight.detach(), weight._version, value)  # the source's storage stays alive: a unique key
+    return value
+
+
 def fir_filter_2d(taps: list[float] | tuple[float, ...] = (1, 3, 3, 1)) -> torch.Tensor:
     """The normalised 2D FIR filter (outer product of `taps`, summing to 1) used for resampling."""
     f = torch.as_tensor(taps, dtype=torch.float32)
@@ -101,7 +121,7 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
     Written with elementwise ops (not a matmul) so that it stays float32 under autocast.
     """
     dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
-    wsq = weight.to(dtype).square().sum(dim=[2, 3])  # [out, in]
+    wsq = derived(weight, ("squared norms", dtype), lambda w: w.to(dtype).square().sum(dim=[2, 3]))  # [out, in]
     return ((styles.to(dtype).square()[:, None, :] * wsq[None]).sum(dim=-1) + eps).rsqrt()
 
 
@@ -116,13 +136,14 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     the conv is a stride-2 transposed conv followed by the FIR filter, as in the official code,
     giving [B, out, 2H, 2W]; otherwise 'same' padding.
 
-    A batch of one folds styles and out_scale into the weights (the official "fused" form);
-    larger batches scale the activations instead and share one convolution (the non-fused form,
-    faster on a CPU). Both run channels-last, which the CPU convolutions are faster in.
+    A batch of one whose weights are smaller than its input folds styles and out_scale into the weights
+    (the official "fused" form); otherwise the activations are scaled and the convolution shares the
+    weights as they are (the non-fused form, faster on a CPU, whose weight layout `derived` keeps).
+    Both run channels-last, which the CPU convolutions are faster in.
     """
     b = x.shape[0]
-    weight = weight.to(x.dtype)
-    if b == 1:
+    weight = derived(weight, ("dtype", x.dtype), lambda w: w.to(x.dtype))
+    if b == 1 and weight.numel() < x.numel():
         weight = weight * styles.to(x.dtype).reshape(1, -1, 1, 1)
         if out_scale is not None:
             weight = weight * out_scale.to(x.dtype).reshape(-1, 1, 1, 1)
@@ -145,9 +166,17 @@ def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, up: int,
     if up == 1:
         if _winograd_pays(x, weight):
             return winograd_conv3x3(x, weight)
-        return F.conv2d(x, weight.contiguous(memory_format=torch.channels_last), padding=weight.shape[-1] // 2)
-    x = F.conv_transpose2d(x, weight.transpose(0, 1).contiguous(memory_format=torch.channels_last), stride=up)
+        return F.conv2d(x, derived(weight, ("channels last",), _channels_last), padding=weight.shape[-1] // 2)
+    x = F.conv_transpose2d(x, derived(weight, ("transposed, channels last",), _transposed_channels_last), stride=up)
     return _crop_and_filter_after_transposed_conv(x, resample_filter, weight.shape[-1], up)
+
+
+def _channels_last(weight: torch.Tensor) -> torch.Tensor:
+    return weight.contiguous(memory_format=torch.channels_last)
+
+
+def _transposed_channels_last(weight: torch.Tensor) -> torch.Tensor:
+    return weight.transpose(0, 1).contiguous(memory_format=torch.channels_last)
 
 
 def _crop_and_filter_after_transposed_conv(x: torch.Tensor, f: torch.Tensor, kernel: int, up: int) -> torch.Tensor:
@@ -202,6 +231,14 @@ def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
 
 
+def _winograd_filters(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """U = G g G^T for every (out, in) pair, as one product with kron(G, G): [36 * O, C, 1, 1], channels-last."""
+    out, c = weight.shape[:2]
+    g = torch.tensor(_WINOGRAD_G, dtype=torch.float64)
+    u = torch.kron(g, g).to(dtype) @ weight.reshape(out * c, 9).t().to(dtype)
+    return u.reshape(36 * out, c, 1, 1).contiguous(memory_format=torch.channels_last)
+
+
 def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """'Same' 3x3 convolution (cross-correlation, like F.conv2d with padding 1) by Winograd F(4x4, 3x3).
 
@@ -215,17 +252,14 @@ def winograd_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     tiles = n * th * tw
     bt = torch.tensor(_WINOGRAD_BT, dtype=x.dtype)
     at = torch.tensor(_WINOGRAD_AT, dtype=x.dtype)
-    g = torch.tensor(_WINOGRAD_G, dtype=torch.float64)
-    # Filters: U = G g G^T for every (out, in) pair as one product with kron(G, G): [36 * O, C, 1, 1].
-    u = torch.kron(g, g).to(x.dtype) @ weight.reshape(out * c, 9).t().to(x.dtype)
-    u = u.reshape(36 * out, c, 1, 1)
+    u = derived(weight, ("winograd", x.dtype), lambda w: _winograd_filters(w, x.dtype))
     # Input tiles 6x6 with stride 4 of the zero-padded NHWC map, then V = B^T d B by rows and columns.
     padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1 + 4 * tw - w, 1, 1 + 4 * th - h))
     sn, sh, sw, sc = padded.stride()
     d = padded.as_strided((n, th, tw, 6, 6, c), (sn, 4 * sh, 4 * sw, sh, sw, sc)).reshape(tiles, 6, 6 * c)
     v = torch.matmul(bt, torch.matmul(bt, d).reshape(tiles * 6, 6, c))
     v = v.reshape(1, tiles, 1, 36 * c).permute(0, 3, 1, 2)  # channels-last [1, 36 C, tiles, 1]
-    m = F.conv2d(v, u.contiguous(memory_format=torch.channels_last), groups=36)
+    m = F.conv2d(v, u, groups=36)
     m = m.permute(0, 2, 3, 1).reshape(tiles, 6, 6 * out)
     y = torch.matmul(at, torch.matmul(at, m).reshape(tiles * 4, 6, out))  # A^T m A: [tiles * 4, 4, O]
     y = y.reshape(n, th, tw, 4, 4, out).permute(0, 1, 3, 2, 4, 5).reshape(n, 4 * th, 4 * tw, out)
