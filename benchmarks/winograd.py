@@ -5,8 +5,8 @@
 For each shape (batch, channels in = out, square map) both compute the same 'same' 3x3 convolution of
 float32 channels-last input, alternated round after round in one process with the CLI's allocator setting;
 prints the ratio direct / Winograd of the median times (above 1: Winograd faster) and the largest error of
-each against float64. `genfields.stylegan2.ops.WINOGRAD_MIN_CHANNELS` and `WINOGRAD_MIN_PIXELS` are read
-off this table.
+each against float64. The filter transform is made once and kept with the weights (`ops.derived`), as at
+inference. `genfields.stylegan2.ops.WINOGRAD_MIN_CHANNELS` and `WINOGRAD_MIN_PIXELS` are read off this table.
 """
 
 from __future__ import annotations

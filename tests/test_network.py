@@ -154,6 +154,8 @@ def test_winograd_is_chosen_only_for_wide_float32_layers_outside_autograd(freed_
     assert ops._winograd_pays(x, wide)
     assert not ops._winograd_pays(torch.zeros(2, 128, 32, 32), narrow)  # the transforms' traffic would dominate
     assert not ops._winograd_pays(torch.zeros(1, 256, 32, 32), wide)  # 1,024 output pixels
+    assert ops._winograd_pays(torch.zeros(1, 512, 32, 32), torch.zeros(512, 512, 3, 3))  # enough at 512 channels
+    assert not ops._winograd_pays(torch.zeros(1, 512, 16, 32), torch.zeros(512, 512, 3, 3))
     assert not ops._winograd_pays(x.bfloat16(), wide.bfloat16())
     assert not ops._winograd_pays(x, torch.zeros(256, 256, 1, 1))
     assert not ops._winograd_pays(x.requires_grad_(), wide)

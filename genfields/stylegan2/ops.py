@@ -197,11 +197,13 @@ _WINOGRAD_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
 _WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
                (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-# Measured on a 2-core x86 CPU (benchmarks/winograd.py, docs/benchmarks.md): 1.1-2.6x faster than oneDNN's
-# direct convolution from 256 channels and 2,048 output pixels per call (batch x height x width) on, the
-# filter transform included; narrower or smaller layers are bound by the transforms' memory traffic.
+# Measured on a 2-core x86 CPU (benchmarks/winograd.py, docs/benchmarks.md), the filter transform kept with
+# the weights (`derived`): 1.1-2.6x faster than oneDNN's direct convolution from 256 channels and 2,048
+# output pixels per call (batch x height x width) on, and from 512 channels and 1,024 pixels on (1.8-2.0x);
+# narrower or smaller layers are bound by the transforms' memory traffic. The rule: at least
+# WINOGRAD_MIN_CHANNELS channels, and channels x pixels at least their product with WINOGRAD_MIN_PIXELS.
 WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_MIN_PIXELS = 2048
+WINOGRAD_MIN_PIXELS = 2048  # at WINOGRAD_MIN_CHANNELS; half as many at twice the channels
 _winograd_on = True
 
 
@@ -216,6 +218,11 @@ def without_winograd():
         _winograd_on = before
 
 
+def _channels(weight: torch.Tensor) -> int:
+    """The narrower of a convolution's input and output channels."""
+    return min(weight.shape[0], weight.shape[1])
+
+
 def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether a 'same' conv goes the Winograd way: wide float32 3x3 layers on the CPU, outside autograd.
 
@@ -226,8 +233,8 @@ def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """
     return (_winograd_on and torch.backends.mkldnn.enabled and freed_memory_kept()
             and x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
-            and weight.shape[-2:] == (3, 3) and min(weight.shape[0], weight.shape[1]) >= WINOGRAD_MIN_CHANNELS
-            and x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_PIXELS
+            and weight.shape[-2:] == (3, 3) and _channels(weight) >= WINOGRAD_MIN_CHANNELS
+            and _channels(weight) * x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_CHANNELS * WINOGRAD_MIN_PIXELS
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
 
 
