@@ -235,3 +235,16 @@ def test_synthesis_follows_new_weights_after_their_forms_were_kept():
         G64 = G.double()
         assert (G64(z.double()) - reference_synthesize(G64, G64.styles(G64.mapping(z.double())),
                                                        G64.mapping(z.double()))).abs().max() < 1e-10
+
+
+def test_inference_mode_keeps_nothing_that_autograd_would_refuse():
+    G = Generator.from_arch("tiny16", seed=4).eval().requires_grad_(False)  # frozen, as under an editor
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = G(z[:1]).clone(), G(z).clone()
+    w = G.mapping(z)
+    S = G.styles(w).requires_grad_(True)
+    image = G.synthesize(S, w)  # the convolutions save their (kept) weights for the backward pass
+    image.square().mean().backward()
+    assert S.grad is not None and torch.equal(image.detach(), expected[1])
+    assert torch.allclose(G.synthesize(S[:1].detach(), w[:1]), expected[0], atol=1e-5)  # batch 1's own path

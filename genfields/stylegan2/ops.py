@@ -27,9 +27,11 @@ def derived(weight: torch.Tensor, kind: tuple, make) -> torch.Tensor:
     A generator at inference, or frozen under a trained editor, converts the same weights on every call
     (the convolution's memory layout, the squared norms of demodulation, Winograd's filter transform).
     Each form is kept with the storage and version of the weight it was made from, so an optimiser
-    step, `load_state_dict` or a replaced `.data` makes it again.
+    step, `load_state_dict` or a replaced `.data` makes it again. Under `torch.inference_mode` nothing is
+    kept (its tensors could not be used by autograd afterwards).
     """
-    if torch.is_grad_enabled() and weight.requires_grad:
+    if (torch.is_grad_enabled() and weight.requires_grad) or torch.is_inference_mode_enabled() \
+            or weight.is_inference():
         return make(weight)
     store = weight.__dict__.setdefault("_genfields_derived", {})
     entry = store.get(kind)
@@ -37,7 +39,8 @@ def derived(weight: torch.Tensor, kind: tuple, make) -> torch.Tensor:
             and entry[0].dtype == weight.dtype and entry[0].shape == weight.shape):
         return entry[2]
     value = make(weight)
-    store[kind] = (weight.detach(), weight._version, value)  # the source's storage stays alive: a unique key
+    if value is not weight:  # nothing to keep when the form is the weight itself
+        store[kind] = (weight.detach(), weight._version, value)  # the source's storage stays alive: a unique key
     return value
 
 
