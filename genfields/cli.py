@@ -245,7 +245,7 @@ def _exit_skipping_teardown(status: int) -> None:
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     if others or distributed:
         sys.exit(status)
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what the interpreter's own exit runs first (CPython has no public name for it)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
