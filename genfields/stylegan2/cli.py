@@ -36,6 +36,8 @@ def generate(
                               "CPU; its error against float32 is in docs/benchmarks.md)."),
 ) -> None:
     """Write seedNNNN.png and seedNNNN.npz (z, w, S) per seed, as the official generate.py seeds them."""
+    from tqdm import tqdm
+
     from genfields.imageio import atomic_path, make_grid, save_image
     from genfields.stylegan2 import load_generator
     from genfields.stylegan2.network import SYNTHESIS_DTYPES, seed_to_z
@@ -49,7 +51,7 @@ def generate(
     outdir.mkdir(parents=True, exist_ok=True)
     images = []
     with torch.no_grad():
-        for s in seed_list:
+        for s in tqdm(seed_list, desc="generate", unit="image", delay=1.0, leave=False):  # stderr, after a second
             z = seed_to_z(s, G.z_dim)
             w = G.mapping(z, truncation_psi=trunc)
             S = G.styles(w)
