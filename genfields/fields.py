@@ -194,13 +194,15 @@ def measure_exact_fields(G: "Generator", seed: int = 0, progress: bool = False,
     with torch.no_grad():
         for layer in _layers(layout, progress, "exact fields"):
             iv = analytic[layer.name]
-            expect_clipped = iv.clip(res).size
-            measured = None if first_dtype is None else _impulse_support_or_none(G, traced(first_dtype), layer)
+            expected = iv.clip(res)
+            expect_clipped = expected.size
+            measured = (None if first_dtype is None
+                        else _impulse_support_or_none(G, traced(first_dtype), layer, expected))
             if measured != expect_clipped:  # underflow? measure in the generator's precision
-                measured = _impulse_support_or_none(G, traced(None), layer)
+                measured = _impulse_support_or_none(G, traced(None), layer, expected)
             if measured != expect_clipped:  # rounding noise of a fast convolution? measure with direct ones
                 with _direct_convolutions():
-                    measured = _impulse_support(G, traced(None), layer)
+                    measured = _impulse_support(G, traced(None), layer, expected)
             if measured != expect_clipped:
                 raise RuntimeError(f"{layer.name}: measured field {measured} px but the support analysis "
                                    f"gives {expect_clipped} px; the network's ops differ from the analysis")
@@ -208,10 +210,10 @@ def measure_exact_fields(G: "Generator", seed: int = 0, progress: bool = False,
     return out
 
 
-def _impulse_support_or_none(G: "Generator", trace, layer) -> int | None:
+def _impulse_support_or_none(G: "Generator", trace, layer, expected: Interval) -> int | None:
     """`_impulse_support`, or None when the response reached the edge of its window."""
     try:
-        return _impulse_support(G, trace, layer)
+        return _impulse_support(G, trace, layer, expected)
     except RuntimeError:
         return None
 
@@ -219,14 +221,13 @@ def _impulse_support_or_none(G: "Generator", trace, layer) -> int | None:
 BANDED_FROM = 96  # lines: a response spanning fewer is measured in one pass (two thin ones cost more on small maps)
 
 
-def _impulse_support(G: "Generator", trace, layer) -> int:
+def _impulse_support(G: "Generator", trace, layer, expected: Interval) -> int:
     """Side of the image region reached by an impulse at the centre of `layer`'s input (every channel).
 
-    A response that spans `BANDED_FROM` lines or more is measured in two banded passes: its extent along
-    the columns on the three rows through its centre, and along the rows on the three columns through it.
+    `expected` is the support analysis's clipped interval. A response that spans `BANDED_FROM` lines or more
+    is measured in two banded passes: its extent along the columns on the three rows through its centre
+    (the middle of `expected`), and along the rows on the three columns through it.
     """
-    res = G.config.img_resolution
-    expected = exact_field_intervals(G.layout)[layer.name].clip(res)
     position = layer.in_resolution // 2
     if expected.size < BANDED_FROM:
         response, _ = G.linear_response(trace, layer.conv, position, check_window=True)
