@@ -17,6 +17,11 @@ all of them alike; each variant's steps/s is the median over its chunks, read fr
 - `1 process x 2 threads, float32`: the launch scripts/train_editors.sh now uses;
 - `1 process x 2 threads, --amp`: with the synthesis under bfloat16 autocast.
 
+`--split STEPS` instead times the parts of one step in this process (one process of two threads, float32 and
+`--amp`, STEPS steps each after 5 of warm-up): the synthesis forward passes, perception, M_ref, the loss, and
+the backward pass with Adam; then the share of the step spent in convolutions (forward and backward, under
+`torch.profiler`), which is what bounds the speed-up.
+
 Without `--dataset` it first makes a small synth64 set. Writes `curves.png` and `losses.csv` in
 `--out` (every variant's logged losses) and prints the table recorded in docs/benchmarks.md.
 """
@@ -73,6 +78,62 @@ def make_small_dataset(out: Path, identities: int, attributes: int) -> Path:
     return dataset
 
 
+def step_parts(dataset: Path, out: Path, steps: int) -> None:
+    """Milliseconds per step of each part of `EditorTrainer.train_step`, float32 and --amp, and the convolutions'
+    share of the step."""
+    import time
+
+    import torch
+    from torch.profiler import profile
+
+    from genfields.devices import keep_freed_memory
+    from genfields.editing.presets import get_preset
+    from genfields.editing.trainer import train_editor
+
+    keep_freed_memory()  # as the CLI runs
+    torch.set_num_threads(2)
+    print(f"synth64 paper editor, batch 6, one process of 2 threads; ms per step, mean of {steps} steps")
+    for amp in (False, True):
+        cfg = get_preset("synth64").train_config("paper", dataset=str(dataset), steps=5, batch=6, amp=amp,
+                                                 sample_every=0)
+        trainer = train_editor(cfg, out / f"split-{'amp' if amp else 'float32'}", progress=False, overwrite=True)
+        parts: dict[str, float] = {}
+
+        def timed(name, fn):
+            def run(*a, **k):
+                start = time.perf_counter()
+                result = fn(*a, **k)
+                parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+                return result
+            return run
+
+        editor = trainer.editor
+        editor.synthesize = timed("synthesis, forward (I_out; I_id in reconstruction steps)", editor.synthesize)
+        editor.identity_styles = timed("mapping and styles of z_id", editor.identity_styles)
+        editor.edit_styles = timed("M_ref, forward", editor.edit_styles)
+        trainer._perceive = timed("perception of I_out, forward", trainer._perceive)
+        trainer.loss = timed("losses", trainer.loss)
+        trainer._update = timed("backward, gradient all-reduce, Adam", trainer._update)
+        for _ in range(5):
+            trainer.train_step()
+        parts.clear()
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        total = (time.perf_counter() - start) / steps
+        timed_parts = dict(parts)
+        with profile() as prof:
+            for _ in range(min(steps, 10)):
+                trainer.train_step()
+        events = prof.key_averages()
+        conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key)
+        share = conv / sum(e.self_cpu_time_total for e in events)
+        print(f"{'--amp' if amp else 'float32'}: {1 / total:.2f} steps/s, {total * 1e3:.1f} ms per step; "
+              f"convolutions {share:.0%} of the profiled step")
+        for name, seconds in timed_parts.items():
+            print(f"  {name:58s} {seconds / steps * 1e3:7.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
@@ -81,9 +142,13 @@ def main() -> None:
     parser.add_argument("--attributes", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=250, help="Steps per variant per round.")
+    parser.add_argument("--split", type=int, metavar="STEPS", help="Time the parts of a step instead (see above).")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = args.dataset or make_small_dataset(args.out, args.identities, args.attributes)
+    if args.split:
+        step_parts(dataset, args.out, args.split)
+        return
 
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for r in range(args.rounds):

@@ -222,6 +222,20 @@ def test_derived_weight_forms_are_kept_only_while_the_weight_is_unchanged():
     assert len(made) == 4
 
 
+def test_derived_keeps_nothing_while_torch_compile_traces(monkeypatch):
+    # under tracing the graph makes the form itself; writing to the weight's __dict__ there breaks the trace
+    # (torch.compile of the synthesis failed on it before the guard)
+    from genfields.stylegan2 import ops
+
+    weight = torch.nn.Parameter(torch.randn(4, 3, 3, 3), requires_grad=False)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert torch.equal(ops.derived(weight, ("double",), lambda t: t * 2), weight * 2)
+    assert "_genfields_derived" not in weight.__dict__
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: False)
+    ops.derived(weight, ("double",), lambda t: t * 2)
+    assert ("double",) in weight.__dict__["_genfields_derived"]
+
+
 def test_synthesis_follows_new_weights_after_their_forms_were_kept():
     # the kept layouts, squared norms and conversions of one set of weights never leak into another's images
     G, other = Generator.from_arch("tiny16", seed=3).eval(), Generator.from_arch("tiny16", seed=7).eval()

@@ -28,10 +28,11 @@ def derived(weight: torch.Tensor, kind: tuple, make) -> torch.Tensor:
     (the convolution's memory layout, the squared norms of demodulation, Winograd's filter transform).
     Each form is kept with the storage and version of the weight it was made from, so an optimiser
     step, `load_state_dict` or a replaced `.data` makes it again. Under `torch.inference_mode` nothing is
-    kept (its tensors could not be used by autograd afterwards).
+    kept (its tensors could not be used by autograd afterwards), nor while `torch.compile` traces (the graph
+    computes the form itself).
     """
     if (torch.is_grad_enabled() and weight.requires_grad) or torch.is_inference_mode_enabled() \
-            or weight.is_inference():
+            or weight.is_inference() or torch.compiler.is_compiling():
         return make(weight)
     store = weight.__dict__.setdefault("_genfields_derived", {})
     entry = store.get(kind)
