@@ -195,3 +195,20 @@ def test_exact_fields_of_a_wide_generator_fall_back_from_winograd_noise_to_direc
     G = Generator(config).eval()
     measured = {name: m.gf_exact_clipped for name, m in measure_exact_fields(G, first_dtype=None).items()}
     assert measured == measure_exact_fields_fd(G)
+
+
+def test_the_shipped_synth64_fields_are_what_the_measurement_gives_today():
+    # `demo` and `explore` show the stored file instead of measuring: it must not go stale when the measurement
+    # changes (it said 66 for conv0's effective field, from an earlier measurement, against today's 64)
+    import json
+
+    from genfields.evaluation.gan_card import FIELDS_FILE
+    from genfields.fields import field_table
+    from genfields.stylegan2 import load_generator, shipped_models
+    from genfields.stylegan2.checkpoints import MODELS_DIR
+
+    if "synth64" not in shipped_models():
+        pytest.skip("synth64 is not shipped in this checkout")
+    G = load_generator("synth64")
+    stored = json.loads((MODELS_DIR / "synth64" / FIELDS_FILE).read_text())
+    assert stored == json.loads(json.dumps(field_table(G.layout, G, measure=True)))

@@ -44,7 +44,7 @@ def ship_gan(run: str | Path, name: str, command: str, models_dir: Path = MODELS
     with torch.no_grad():
         grid = torch.cat([G(seed_to_z(s, G.z_dim)) for s in range(64)])
     save_image(make_grid(grid, cols=8), out / "samples.png")
-    # the measured fields take a minute or two on a CPU: store them, so that `demo` can show them at once
+    # the measured fields, stored with the weights: `demo` and `explore` show them without measuring
     (out / FIELDS_FILE).write_text(json.dumps(field_table(G.layout, G, measure=True), indent=1) + "\n")
     plot_gan_run(run, out / "curves.png")
     (out / "MODEL_CARD.md").write_text(model_card(name, run, status, quality, command, notes))
