@@ -16,6 +16,9 @@ all of them alike; each variant's steps/s is the median over its chunks, read fr
 - `2 processes, float32`: the same launch with the CLI's allocator setting;
 - `1 process x 2 threads, float32`: the launch scripts/train_editors.sh now uses;
 - `1 process x 2 threads, --amp`: with the synthesis under bfloat16 autocast.
+- with `--against CHECKOUT`, first: the trainer of that checkout (e.g. the code before issue 14's work,
+  `git worktree add /tmp/old 4301bb6`), launched as scripts/train_editors.sh launched it then (two
+  single-threaded processes, float32, glibc's allocator); it is then the baseline of `vs before`.
 
 `--split STEPS` instead times the parts of one step in this process (one process of two threads, float32 and
 `--amp`, STEPS steps each after 5 of warm-up): the synthesis forward passes, perception, M_ref, the loss, and
@@ -32,6 +35,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,12 +56,15 @@ def folder_name(variant: str) -> str:
 
 
 def launch(args: list[str], env: dict[str, str], procs: int, threads: int, log: Path) -> None:
-    """`genfields ARGS` in one process, or under torch.distributed.run with `procs` (output to `log`)."""
+    """`genfields ARGS` in one process, or under torch.distributed.run with `procs` (output to `log`).
+
+    genfields is imported from this checkout, or from the one in `env`'s PYTHONPATH; the processes run in
+    `log`'s folder, so that no genfields folder in the current directory shadows it."""
     launcher = ["-m", "torch.distributed.run", f"--nproc_per_node={procs}", "--master_port=29637"] if procs > 1 else []
     cmd = [sys.executable, *launcher, "-m", "genfields", *args]
-    full_env = {**os.environ, "OMP_NUM_THREADS": str(threads), **env}
+    full_env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO), **env}
     with open(log, "a") as f:
-        subprocess.run(cmd, env=full_env, check=True, stdout=f, stderr=subprocess.STDOUT)
+        subprocess.run(cmd, env=full_env, check=True, stdout=f, stderr=subprocess.STDOUT, cwd=log.parent)
 
 
 def read_log(run: Path) -> list[dict]:
@@ -143,32 +150,43 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=250, help="Steps per variant per round.")
     parser.add_argument("--split", type=int, metavar="STEPS", help="Time the parts of a step instead (see above).")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT", help="Also (first, the baseline of the ratios) "
+                        "the trainer of another genfields checkout, launched as scripts/train_editors.sh launched it "
+                        "before issue 14: 2 single-threaded processes, float32 (e.g. `git worktree add /tmp/old 4301bb6`).")
     args = parser.parse_args()
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    dataset = args.dataset or make_small_dataset(args.out, args.identities, args.attributes)
+    dataset = (args.dataset or make_small_dataset(args.out, args.identities, args.attributes)).resolve()
     if args.split:
         step_parts(dataset, args.out, args.split)
         return
 
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    variants = dict(VARIANTS)
+    if args.against:
+        checkout = args.against.resolve()
+        if not (checkout / "genfields" / "__init__.py").is_file():
+            sys.exit(f"--against {checkout}: not a genfields checkout")
+        variants = {f"{checkout} (2 processes, float32)": ([], {"PYTHONPATH": str(checkout)}, 2, 1), **variants}
+    rates: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(args.rounds):
         steps = (r + 1) * args.chunk
-        for name, (flags, env, procs, threads) in VARIANTS.items():
+        for name, (flags, env, procs, threads) in variants.items():
             run = args.out / folder_name(name)
             if r == 0:
+                shutil.rmtree(run, ignore_errors=True)  # a new run (older checkouts have no --overwrite)
                 cmd = ["train-editor", "--preset", "synth64", "--config", "paper", "--dataset", str(dataset),
-                       "--outdir", str(run), "--overwrite", "--sample-every", "0", *flags]
+                       "--outdir", str(run), "--sample-every", "0", *flags]
             else:
                 cmd = ["train-editor", "--outdir", str(run), "--resume"]
             launch([*cmd, "--steps", str(steps)], env, procs, threads, args.out / "train.log")
             rates[name].append(chunk_rate(read_log(run), steps - args.chunk, steps))
             print(f"round {r + 1}/{args.rounds} {name}: {rates[name][-1]:.2f} steps/s", flush=True)
 
-    base = statistics.median(rates[next(iter(VARIANTS))])
-    logs = {name: read_log(args.out / folder_name(name)) for name in VARIANTS}
+    base = statistics.median(rates[next(iter(variants))])
+    logs = {name: read_log(args.out / folder_name(name)) for name in variants}
     print(f"synth64 paper editor, batch 6, {args.rounds} rounds x {args.chunk} steps")
     print(f"{'variant':46s} {'steps/s':>8s} {'vs before':>10s} {'mean loss, last 200 steps':>26s}")
-    for name in VARIANTS:
+    for name in variants:
         rate = statistics.median(rates[name])
         tail = [row["loss"] for row in logs[name] if row["step"] > logs[name][-1]["step"] - 200]
         print(f"{name:46s} {rate:8.2f} {rate / base:10.2f} {statistics.mean(tail):26.4f}")
