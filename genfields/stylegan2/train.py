@@ -446,14 +446,15 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
             trainer.write_samples("fakes_init")
     watch = StopWatch(max_minutes, dist)
     last_save = time.monotonic()
-    bar = tqdm(total=round(trainer.total_steps * cfg.batch / 1000, 3), initial=round(trainer.images_seen / 1000, 3),
-               unit="kimg", disable=not (progress and dist.is_main), dynamic_ncols=True, smoothing=0.1)
+    # counted in images (exact integers: kimg fractions summed past the total), shown in kimg
+    bar = tqdm(total=trainer.total_steps * cfg.batch, initial=trainer.images_seen, unit="kimg", unit_scale=1e-3,
+               disable=not (progress and dist.is_main), dynamic_ncols=True, smoothing=0.1)
     t_log, imgs_log = time.monotonic(), trainer.images_seen
     while trainer.step < trainer.total_steps and not watch.should_stop():
         before = trainer.images_seen
         stats = trainer.train_step()
         after = trainer.images_seen
-        bar.update(round((after - before) / 1000, 3))
+        bar.update(after - before)
         if not all(math.isfinite(v) for v in stats.values()):
             trainer.save()
             raise FloatingPointError(f"non-finite losses at step {trainer.step}: {stats} (checkpoint saved)")
