@@ -11,8 +11,7 @@ generator, perception, truncation, training settings and results).
 
 Devices: `load_editor(..., device="cuda")` or `editor.to(device)` puts G, the perception networks
 and M_ref on one device; `edit` moves its inputs there and returns results on it (`result.cpu()`).
-`amp=True` runs the synthesis in bfloat16 on the CPU (G.synthesize's own bfloat16 path) and under
-`torch.autocast` on GPUs (`genfields.devices`); perception stays float32. Files are
+`amp=True` runs the synthesis under `torch.autocast` (`genfields.devices`); perception stays float32. Files are
 always written from CPU copies and read onto the CPU first, so they do not depend on the device.
 """
 
@@ -28,7 +27,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from genfields import devices
 from genfields.devices import amp_forward, module_device, resolve_device
 from genfields.errors import CheckpointError, ConfigError
 from genfields.models import MODELS_DIR
@@ -85,7 +83,7 @@ class Editor(nn.Module):
     """Edits generated identities towards the pose and expression of attribute images.
 
     G, the perception networks and the trained network are submodules: `editor.to(device)` moves
-    them all. `amp` (not saved) runs the synthesis at reduced precision; perception stays float32.
+    them all. `amp` (not saved) runs the synthesis under autocast; perception stays float32.
     """
 
     def __init__(self, G: Generator, nets: PerceptionSet, network: MRef | WMapper, config: ModelConfig,
@@ -142,14 +140,7 @@ class Editor(nn.Module):
         return self.perceive(encoder if encoder is not None else self.nets.attributes, images)
 
     def synthesize(self, S: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """G(S) with constant noise; the image is float32 either way.
-
-        With `amp`: on the CPU, G.synthesize's bfloat16 path, which keeps the frozen weights' bfloat16 forms
-        between steps where autocast converts every weight at every call (editor training 1.2x faster,
-        docs/benchmarks.md); elsewhere under autocast (float16 on GPUs, with the trainer's grad scaler).
-        """
-        if self.amp and devices.amp_dtype(self.device) == torch.bfloat16:
-            return self.G.synthesize(S, w, noise_mode="const", dtype=torch.bfloat16)
+        """G(S) with constant noise (under autocast with `amp`; the image is float32 either way)."""
         return amp_forward(self.G.synthesize, S, w, noise_mode="const", device=self.device, enabled=self.amp)
 
     def perceive(self, net: nn.Module, images: torch.Tensor):
