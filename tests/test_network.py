@@ -145,7 +145,7 @@ def freed_memory_kept(monkeypatch):
     monkeypatch.setattr(genfields.devices, "_freed_memory_kept", True)
 
 
-def test_winograd_is_chosen_only_for_wide_float32_layers_outside_autograd(freed_memory_kept, monkeypatch):
+def test_winograd_is_chosen_only_for_wide_float32_layers_outside_autograd_and_autocast(freed_memory_kept, monkeypatch):
     import genfields.devices
     from genfields.stylegan2 import ops
 
@@ -161,6 +161,8 @@ def test_winograd_is_chosen_only_for_wide_float32_layers_outside_autograd(freed_
     assert not ops._winograd_pays(x.requires_grad_(), wide)
     with torch.no_grad():
         assert ops._winograd_pays(x, wide)
+        with torch.autocast("cpu", torch.bfloat16):  # `--amp`: the products would run in bfloat16
+            assert not ops._winograd_pays(x, wide)
     with ops.without_winograd():
         assert not ops._winograd_pays(x.detach(), wide)
     mkldnn = torch.backends.mkldnn.enabled

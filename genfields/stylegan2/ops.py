@@ -228,7 +228,8 @@ def _channels(weight: torch.Tensor) -> int:
 
 
 def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a 'same' conv goes the Winograd way: wide float32 3x3 layers on the CPU, outside autograd.
+    """Whether a 'same' conv goes the Winograd way: wide float32 3x3 layers on the CPU, outside autograd and
+    autocast.
 
     Also needed: oneDNN on (it runs the products; turning it off, as the exact-field measurement does to keep
     a sparse input's zeros exact, turns this off too), and freed memory kept for reuse (`devices.
@@ -239,7 +240,8 @@ def _winograd_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.device.type == "cpu" and x.dtype == torch.float32 and x.ndim == 4
             and weight.shape[-2:] == (3, 3) and _channels(weight) >= WINOGRAD_MIN_CHANNELS
             and _channels(weight) * x.shape[0] * x.shape[2] * x.shape[3] >= WINOGRAD_MIN_CHANNELS * WINOGRAD_MIN_PIXELS
-            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+            and not torch.is_autocast_enabled(x.device.type))  # its products in bfloat16 would lose the transforms
 
 
 def _winograd_filters(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
