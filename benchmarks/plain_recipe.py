@@ -6,13 +6,11 @@ activations by the styles, one shared convolution, scale the output by the demod
 maps and weights channels-last, the upsampling convolutions as a stride-2 transposed convolution followed by
 the FIR filter, and every other step (noise, bias, leaky ReLU, gain, clamp, toRGB, the skip path) as its own
 PyTorch op. None of genfields' own measures: no folded epilogue, no in-place ops, no weights' forms kept
-between calls, no Winograd. `--dtype bfloat16` is the notes' "bf16 autocast"; `compile=True` their
-"torch.compile".
+between calls, no Winograd. `plain_runner(..., dtype=torch.bfloat16)` is the notes' "bf16 autocast";
+`compile=True` their "torch.compile".
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +35,7 @@ def _modulated_conv(x: torch.Tensor, layer, style: torch.Tensor) -> torch.Tensor
 def _synthesis_layer(x: torch.Tensor, layer, style: torch.Tensor) -> torch.Tensor:
     x = _modulated_conv(x, layer, style)
     x = x + layer.noise_const[None, None] * layer.noise_strength
-    x = F.leaky_relu(x + layer.bias[None, :, None, None], ops.LRELU_SLOPE) * math.sqrt(2)
+    x = F.leaky_relu(x + layer.bias[None, :, None, None], ops.LRELU_SLOPE) * ops.LRELU_GAIN
     return x if layer.conv_clamp is None else x.clamp(-layer.conv_clamp, layer.conv_clamp)
 
 
