@@ -108,7 +108,11 @@ def train_gan_command(
     data: str = typer.Option("render", help="'render' (synthetic faces on the fly) or a synth-data folder."),
     r1_gamma: float = typer.Option(0.1, callback=NON_NEGATIVE, help="R1 regularisation weight."),
     lr: float = typer.Option(0.0025, callback=POSITIVE, help="Learning rate of G and D."),
-    pl_weight: float = typer.Option(0.0, callback=NON_NEGATIVE, help="Path-length regularisation weight (0 = off)."),
+    pl_weight: float = typer.Option(0.0, callback=NON_NEGATIVE, help="Path-length regularisation weight (0 = off; "
+                                    "StyleGAN2 uses 2, every 4 steps on half the batch)."),
+    lr_mapping_scale: float = typer.Option(1.0, callback=POSITIVE, help="Multiplies the mapping network's learning "
+                                           "rate (on top of its 0.01 equalised-lr multiplier)."),
+    mbstd_group: int = typer.Option(4, callback=AT_LEAST_1, help="Minibatch-std group size of D."),
     mapping_layers: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Override the mapping depth."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for the main passes (CPU)."),
     sample_kimg: float = typer.Option(5.0, callback=NON_NEGATIVE, help="Write a sample grid every this many kimg "
@@ -135,6 +139,7 @@ def train_gan_command(
     generator = {} if mapping_layers is None else {"mapping_layers": mapping_layers}
     cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=300.0 if kimg is None else kimg,
                          seed=seed, data=data, r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
+                         lr_mapping_scale=lr_mapping_scale, mbstd_group=mbstd_group,
                          sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
     outdir = check_output_folder(outdir or Path(f"runs/train-gan-{arch}-seed{seed}"))
     changes = {}
@@ -144,7 +149,8 @@ def train_gan_command(
             raise ConfigError(f"--change {item!r}: expected NAME=VALUE, e.g. r1_gamma=0.2")
         changes[key.strip()] = value.strip()
     keys = {"arch": "arch", "batch": "batch", "kimg": "total_kimg", "seed": "seed", "data": "data",
-            "r1_gamma": "r1_gamma", "pl_weight": "pl_weight", "mapping_layers": "generator.mapping_layers",
+            "r1_gamma": "r1_gamma", "pl_weight": "pl_weight", "lr_mapping_scale": "lr_mapping_scale",
+            "mbstd_group": "mbstd_group", "mapping_layers": "generator.mapping_layers",
             "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg"}
     given = {key: (f"--{name.replace('_', '-')}", value)
              for name, value in given_options(ctx, keys).items() for key in [keys[name]]}

@@ -207,7 +207,8 @@ class GANTrainer:
         return math.ceil(self.cfg.total_kimg * 1000 / self.cfg.batch)
 
     # --- one step -----------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, gen: torch.Generator, update_w_avg: bool) -> torch.Tensor:
+    def mixed_ws(self, z: torch.Tensor, gen: torch.Generator, update_w_avg: bool) -> torch.Tensor:
+        """G's per-layer codes for `z`, with style mixing: from a random layer on, the codes of a second z."""
         G = self.G
         ws = G.mapping(z, update_w_avg=update_w_avg)
         if self.cfg.style_mixing > 0:
@@ -216,6 +217,13 @@ class GANTrainer:
                 cutoff = G.num_ws
             z2 = torch.randn(z.shape, generator=gen)
             ws = torch.cat([ws[:, :cutoff], G.mapping(z2)[:, cutoff:]], dim=1)
+        return ws
+
+    def run_G(self, z: torch.Tensor, gen: torch.Generator, update_w_avg: bool) -> torch.Tensor:
+        return self.synthesize(self.mixed_ws(z, gen, update_w_avg), gen)
+
+    def synthesize(self, ws: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        G = self.G
         S = G.styles(ws)  # mapping and affines stay float32; only the convolutions use the autocast
         with self.autocast():
             return G.synthesize(S, ws, noise_mode="random", noise_generator=gen)
@@ -279,16 +287,22 @@ class GANTrainer:
         opt.step()
 
     def _path_length_step(self, gen: torch.Generator) -> float:
-        """Lazy path-length regularisation on half a batch (StyleGAN2's pl_batch_shrink = 2)."""
+        """Lazy path-length regularisation on half a batch (StyleGAN2's pl_batch_shrink = 2).
+
+        As in StyleGAN2, the codes are style-mixed like the main pass's and the image is made in the
+        main pass's precision (bfloat16 autocast when `bf16`). The running mean of the lengths is
+        averaged over processes, so that every process holds the same value and resume is exact.
+        """
         n = max(1, self.local_batch // 2)
         G = self.G
-        ws = G.mapping(torch.randn(n, G.z_dim, generator=gen))
+        ws = self.mixed_ws(torch.randn(n, G.z_dim, generator=gen), gen, update_w_avg=False)
         ws = ws.detach().requires_grad_(True)
-        img = G.synthesize(G.styles(ws), ws, noise_mode="random", noise_generator=gen)
+        img = self.synthesize(ws, gen).float()
         noise = torch.randn(img.shape, generator=gen) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
-        lengths = grad.square().sum(dim=2).mean(dim=1).sqrt()
-        self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), self.cfg.pl_decay)
+        lengths = grad.float().square().sum(dim=2).mean(dim=1).sqrt()
+        batch_mean = torch.tensor(self.dist.average(lengths.mean().item()), dtype=self.pl_mean.dtype)
+        self.pl_mean = self.pl_mean.lerp(batch_mean, self.cfg.pl_decay)
         penalty = (lengths - self.pl_mean).square().mean()
         self._update(self.opt_G, G, penalty * self.cfg.pl_weight * self.cfg.pl_interval)
         return penalty.item()
