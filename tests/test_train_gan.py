@@ -46,6 +46,45 @@ def test_resume_is_exact(tmp_path):
     assert [json.loads(x)["step"] for x in lines] == [2, 4, 6, 8]
 
 
+def _pl_trainer(tmp_path):
+    from genfields.stylegan2.train import GANTrainer
+    from genfields.training import Distributed, RunFolder
+
+    cfg = dataclasses.replace(TINY, pl_weight=2.0, pl_interval=1)
+    return GANTrainer(cfg, RunFolder(tmp_path), Distributed())
+
+
+def test_path_length_step_computes_a_penalty_moves_its_mean_and_reaches_every_part_of_g(tmp_path):
+    trainer = _pl_trainer(tmp_path)
+    before = {name: p.detach().clone() for name, p in trainer.G.named_parameters()}
+    penalty = trainer._path_length_step(torch.Generator().manual_seed(0))
+    assert penalty > 0 and torch.isfinite(torch.tensor(penalty))
+    assert trainer.pl_mean > 0  # lerp(0, batch mean, 0.01)
+    moved = {name for name, p in trainer.G.named_parameters() if not torch.equal(p, before[name])}
+    # its gradient reaches the synthesis and, through the style-mixed codes, the mapping
+    assert any(n.startswith("mapping.") for n in moved) and any(n.startswith("synthesis.") for n in moved)
+
+
+def test_path_length_mean_is_saved_and_restored_and_resume_depends_on_it(tmp_path):
+    cfg = dataclasses.replace(TINY, pl_weight=2.0, pl_interval=1)
+    straight = train_gan(cfg, tmp_path / "a", progress=False)
+    assert straight.pl_mean > 0 and "pl_penalty" in straight.last_reg
+    train_gan(dataclasses.replace(cfg, total_kimg=0.032), tmp_path / "b", progress=False)
+    resumed = train_gan(cfg, tmp_path / "b", resume=True, progress=False)
+    assert torch.equal(resumed.pl_mean, straight.pl_mean)
+    a, b = straight.state()[0], resumed.state()[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # without the stored mean the continuation differs: the test above would notice a mean not restored
+    train_gan(dataclasses.replace(cfg, total_kimg=0.032), tmp_path / "c", progress=False)
+    from genfields.training import RunFolder
+
+    tensors, state = RunFolder(tmp_path / "c").load_checkpoint()
+    tensors["pl_mean"] = torch.zeros(1)
+    RunFolder(tmp_path / "c").save_checkpoint(tensors, state)
+    forgetful = train_gan(cfg, tmp_path / "c", resume=True, progress=False).state()[0]
+    assert any(not torch.equal(a[k], forgetful[k]) for k in a if k.startswith("G."))
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path):
     from genfields.errors import ConfigError
 
@@ -64,7 +103,7 @@ def test_max_minutes_stops_cleanly_with_a_checkpoint(tmp_path):
 def test_two_process_ddp_smoke_run(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-           "-m", "genfields", "train-gan", "--arch", "tiny16", "--kimg", "0.032", "--batch", "8",
+           "-m", "genfields", "train-gan", "--arch", "tiny16", "--kimg", "0.032", "--batch", "8", "--pl-weight", "2",
            "--sample-kimg", "1", "--snapshot-kimg", "1", "--outdir", str(tmp_path / "ddp")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

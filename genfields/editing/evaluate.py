@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -171,11 +172,13 @@ def _shared_key(editor: Editor, preset: EditingPreset, pairs: int, seed: int, ba
 def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
                     device: str | torch.device | None = None, judges: Judges | None = None,
-                    shared: SharedPairs | None = None) -> dict:
+                    shared: SharedPairs | None = None,
+                    on_batch: Callable[[EditInputs, EditResult], None] | None = None) -> dict:
     """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images;
     with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
     of the two and its excess over the unedited images (`tearing`), and the pose leak. `shared` keeps the
-    editor-independent half for the next editor evaluated on the same pairs (`SharedPairs`).
+    editor-independent half for the next editor evaluated on the same pairs (`SharedPairs`); `on_batch` is
+    called with each batch's inputs and edits (to keep images, e.g. for a contact sheet or another instrument).
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
@@ -203,6 +206,8 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
             if shared is not None:
                 shared.batches[start] = cached
         result = editor.edit_prepared(cached["inputs"], layers=layers, gf=gf)
+        if on_batch is not None:
+            on_batch(cached["inputs"], result)
         by_side = result_metrics(result)
         if judges is not None:
             judged, seen = judge_metrics(judges, result, cached["judged"])

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import typer
 from genfields.devices import DEVICE_HELP, resolve_device
-from genfields.errors import AT_LEAST_1, AT_LEAST_2, SEED, ConfigError, cli_console, output_folder
+from genfields.errors import AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, cli_console, output_folder
 from genfields.stylegan2.cli import MODEL_HELP
 
 console = cli_console()
@@ -79,13 +79,36 @@ def gan_quality_command(
                           help="Images per set (GAN samples, renders, and the second render set)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the GAN samples."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    edit_probe: bool = typer.Option(False, "--edit-probe", help="The edit-readiness probe instead: FD, PPL, a real "
+                                    "face detector, and per-pair-optimum edits judged by 3DDFA_V2 and for realism, "
+                                    "beside --against measured in the same run (appends edit_probe.jsonl)."),
+    against: str = typer.Option("synth64", help="With --edit-probe: the generator measured beside (shipped name or "
+                                "folder)."),
+    probe_every: float = typer.Option(250.0, callback=POSITIVE, help="With --edit-probe --run: probe the snapshots "
+                                      "at multiples of this many kimg not probed yet."),
+    edit_pairs: int = typer.Option(200, callback=AT_LEAST_2, help="With --edit-probe: pairs of the per-pair optimum."),
+    optimum_steps: int = typer.Option(60, callback=AT_LEAST_1, help="With --edit-probe: Adam steps per pair."),
+    probe_editor: str = typer.Option("synth64-paper", help="With --edit-probe: the editor whose losses and perception "
+                                     "networks the per-pair optimum uses."),
+    outdir: Optional[Path] = typer.Option(None, callback=output_folder, help="With --edit-probe --model: where "
+                                          "edit_probe.jsonl and the contact sheets go (default runs/edit-probe)."),
 ) -> None:
     """FD of a generator against rendered faces (with the render-vs-render floor) and pose/expression coverage.
 
     FD is measured in the synthetic world's feature network (not FID). Coverage is the ratio of
     standard deviations of the pose angles and expression measures that the landmark/pose network
-    finds on GAN samples and on renders.
+    finds on GAN samples and on renders. With --edit-probe: whether the generator's style space can be
+    edited without leaving the face manifold (genfields.evaluation.edit_probe), against --against.
     """
+    if edit_probe:
+        from genfields.editing.editor import editor_folder
+        from genfields.evaluation.edit_probe import EditProbeConfig
+
+        preset = json.loads((editor_folder(probe_editor) / "config.json").read_text()).get("preset", "synth64")
+        cfg = EditProbeConfig(samples=n, detector=min(500, n), ppl_pairs=n, edit_pairs=edit_pairs,
+                              optimum_steps=optimum_steps, editor=probe_editor, preset=preset, seed=seed)
+        _edit_probe(cfg, model, run, against, probe_every, outdir, as_json)
+        return
     from tqdm import tqdm
 
     from genfields.evaluation.gan_quality import gan_quality, render_reference
@@ -119,6 +142,42 @@ def gan_quality_command(
             f.write(json.dumps(result) + "\n")
         _report(result, as_json)
     plot_gan_run(run, run / "curves.png")
+
+
+def _edit_probe(cfg, model: str | None, run: Path | None, against: str, every: float, outdir: Path | None,
+                as_json: bool) -> None:
+    """`gan-quality --edit-probe`: probe a model, or a run's unprobed snapshots, beside `against`."""
+    from genfields.evaluation.edit_probe import PROBE_FILE, probe_goals, run_probe, table_markdown
+    from genfields.evaluation.plots import read_jsonl
+    from genfields.stylegan2.train import name_kimg
+
+    if (model is None) == (run is None):
+        raise ConfigError("give exactly one of --model or --run")
+    if run is not None:
+        done = {row.get("model") for row in read_jsonl(run / PROBE_FILE)}
+        models = {snap.name: str(snap) for snap in sorted((run / "snapshots").glob("kimg*"))
+                  if name_kimg(snap.name) % every == 0 and str(snap) not in done}
+        if not models:
+            console.print(f"{run}: every snapshot at a multiple of {every:g} kimg is probed already")
+            return
+        outdir = run
+    else:
+        label = Path(model).name
+        models = {label if label != against else f"{label} (probed)": model}
+        outdir = outdir or Path("runs/edit-probe")
+    rows = run_probe({against: against, **models}, cfg, outdir, progress=not as_json)
+    goals = probe_goals(rows, against)
+    if as_json:
+        print(json.dumps({"rows": rows, "goals": goals}))
+        return
+    console.print(table_markdown(rows))
+    for label, checks in goals.items():
+        console.print(f"goals of {label} (against {against} in the same run):")
+        for text, value, bound, met in checks:
+            verdict = "n/a" if met is None else ("met" if met else "NOT met")
+            shown = "n/a" if value is None else f"{value:.4g}"
+            console.print(f"  {text}: {shown} against {'n/a' if bound is None else f'{bound:.4g}'} -> {verdict}")
+    console.print(f"rows appended to {outdir / PROBE_FILE}; contact sheets in {outdir / 'edit_probe'}")
 
 
 def ship_gan_command(

