@@ -6,10 +6,12 @@
 # that it survives a fresh checkout between sessions. SIGTERM/SIGINT save a checkpoint and stop.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-RUN="${GENFIELDS_RUNS:-$HOME/genfields-runs}/$1"
+NAME="$1"
+RUN="${GENFIELDS_RUNS:-$HOME/genfields-runs}/$NAME"
 PORT="$2"
 MINUTES="$3"
 shift 3
+"$REPO/scripts/gan_checkpoint_sync.sh" restore "$NAME"  # a fresh machine continues from the committed checkpoint
 RESUME=""
 [ -f "$RUN/checkpoint/state.json" ] && RESUME="--resume"
 mkdir -p "$(dirname "$RUN")"

@@ -181,7 +181,7 @@ def _rate(scores: np.ndarray | None) -> float | None:
 
 
 def probe_generator(model: str, cfg: EditProbeConfig, nets: PerceptionSet, judges: Judges,
-                    reference: ProbeReference, sheet_path: str | Path | None = None) -> dict:
+                    reference: ProbeReference, sheet_path: str | Path | None = None, progress: bool = False) -> dict:
     """Every probe measure of the generator `model` (a shipped name, folder or `random:` spec)."""
     from genfields.editing.editor import load_editor
     from genfields.editing.evaluate import evaluate_editor
@@ -198,7 +198,7 @@ def probe_generator(model: str, cfg: EditProbeConfig, nets: PerceptionSet, judge
     kept = _EditImages(cfg.sheet)
     optimum = PairOptimumEditor(editor, PairOptimumConfig(steps=cfg.optimum_steps))
     edits = evaluate_editor(optimum, get_preset(cfg.preset), pairs=cfg.edit_pairs, seed=cfg.seed,
-                            judges=judges, on_batch=kept)
+                            judges=judges, on_batch=kept, progress=progress)
     if sheet_path is not None:
         save_image(make_grid(torch.stack(kept.tiles), cols=3 * SHEET_COLUMNS), sheet_path)
     det_edits = detector_scores(torch.cat(kept.edits))
@@ -252,7 +252,8 @@ def run_probe(models: dict[str, str], cfg: EditProbeConfig, outdir: str | Path, 
     for label, model in tqdm(models.items(), desc="edit probe", unit="generator", disable=not progress):
         sheet = outdir / "edit_probe" / f"{label}_edits.png"
         rows.append({"generator": label, "model": str(model),
-                     **probe_generator(model, cfg, nets, judges, reference, sheet), "config": asdict(cfg)})
+                     **probe_generator(model, cfg, nets, judges, reference, sheet, progress),
+                     "config": asdict(cfg)})
     with open(outdir / PROBE_FILE, "a") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
