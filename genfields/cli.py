@@ -179,7 +179,7 @@ def demo(
 def _register_package_commands() -> None:
     """Commands whose code lives with the package they drive (stylegan2, synthface, perception, editing, evaluation)."""
     from genfields.downloads_cli import download
-    from genfields.editing.cli import edit, evaluate, make_dataset, train_editor
+    from genfields.editing.cli import edit, evaluate, invert, make_dataset, train_editor
     from genfields.evaluation.cli import gan_quality_command, reproduce, ship_editor, ship_gan_command
     from genfields.stylegan2.cli import generate, info, train_gan_command
 
@@ -194,6 +194,7 @@ def _register_package_commands() -> None:
     app.command("make-dataset")(make_dataset)
     app.command("train-editor")(train_editor)
     app.command("edit")(edit)
+    app.command("invert")(invert)
     app.command("evaluate")(evaluate)
     app.command("ship-editor")(ship_editor)
     app.command("synth-data")(synth_data)

@@ -210,6 +210,9 @@ def edit(
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the --model name)."),
     identity_seed: Optional[int] = typer.Option(None, callback=SEED, help="Identity z = RandomState(seed).randn(1, z_dim)."),
     identity_z: Optional[Path] = typer.Option(None, help="Identity z from a .npy or .npz (key z)."),
+    identity: Optional[Path] = typer.Option(None, help="Identity from your own face: an inversion file "
+                                            "(`genfields invert`) or a photo, inverted here with invert's defaults "
+                                            "(cached by the photo, the generator and the settings)."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers, e.g. conv0-conv4."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields, e.g. 43-506."),
     out: Path = typer.Option(Path("edit.png"), "--out", callback=output_file(".png", ".jpg", ".jpeg"),
@@ -226,8 +229,8 @@ def edit(
     from .evaluate import result_metrics
     from .panel import edit_panel
 
-    if (identity_seed is None) == (identity_z is None):
-        raise ConfigError("give exactly one of --identity-seed or --identity-z")
+    if sum(x is not None for x in (identity_seed, identity_z, identity)) != 1:
+        raise ConfigError("give exactly one of --identity-seed, --identity-z or --identity")
     dev = resolve_device(device)
     if preset is not None:
         from .presets import get_preset
@@ -238,9 +241,13 @@ def edit(
             p.require(attribute_images=False)
     model = model or "synth64"
     ed = load_editor(editor or model, model=model, device=dev)
-    z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
     photo, note = photo_for_generator(attribute, ed.G.config.img_resolution, align=align)
-    result = ed.edit(z, photo, layers=layers, gf=gf).cpu()
+    if identity is not None:
+        inversion = identity_inversion(identity, ed.G, align)
+        result = ed.edit_prepared(ed.prepare_codes(*inversion.codes(), photo), layers=layers, gf=gf).cpu()
+    else:
+        z = seed_to_z(identity_seed, ed.G.z_dim) if identity_z is None else read_z(identity_z, ed.G.z_dim)
+        result = ed.edit(z, photo, layers=layers, gf=gf).cpu()
     metrics = {side: {k: float(v[0]) for k, v in m.items()} for side, m in result_metrics(result).items()}
     panel = out.with_name(out.stem + "_panel.png")
     save_image(result.image, out)
@@ -253,6 +260,26 @@ def edit(
         typer.echo(f"wrote {out} and {panel}: identity similarity {m['identity']:.3f}, landmark distance "
                    f"{m['expression']:.4f} (unedited {metrics['unedited']['expression']:.4f}), pose MSE "
                    f"{m['pose']:.2f} deg^2 (unedited {metrics['unedited']['pose']:.2f})")
+
+
+def identity_inversion(path: Path, G, align: bool):
+    """`edit --identity`: an inversion file made with G, or a photo inverted with invert's defaults (cached)."""
+    from genfields.perception import load_perception
+    from genfields.perception.alignment import photo_for_generator
+
+    from .inversion import InversionConfig, cached_inversion_path, invert, load_inversion, save_inversion
+
+    if path.suffix == ".safetensors":
+        return load_inversion(path, G)
+    photo, _ = photo_for_generator(path, G.config.img_resolution, align=align)
+    cfg = InversionConfig()
+    cached = cached_inversion_path(photo, G, cfg)
+    if cached.is_file():
+        return load_inversion(cached, G)
+    inversion = invert(G, load_perception("synth"), photo, cfg)
+    inversion.meta.update(source=str(path))
+    save_inversion(inversion, cached)
+    return inversion
 
 
 def evaluate(
@@ -341,3 +368,60 @@ def evaluate(
                    f"{results['method']['tearing']:+.4f}; on the attribute images "
                    f"{results['landmark_disagreement_attribute']:.4f}")
     typer.echo(f"judged by: {results['judged_by']}")
+
+
+def invert(
+    images: list[Path] = typer.Argument(..., help="Photos (one face each: found and aligned FFHQ-style as `edit` does) "
+                                        "or aligned square face crops."),
+    model: str = typer.Option("synth64", help=MODEL_HELP),
+    outdir: Path = typer.Option(Path("runs/invert"), callback=output_folder,
+                                help="Writes <name>.safetensors (w, w+, S, settings, the generator's digest) and "
+                                "<name>.png (the reconstruction) per image."),
+    space: str = typer.Option("s", help="The last stage: w (NVIDIA's projector's space), wplus, or s (W -> W+ -> S)."),
+    steps: int = typer.Option(300, callback=AT_LEAST_1, help="Adam steps in all, shared among the stages."),
+    align: bool = typer.Option(True, "--align/--no-align", help="Find and align the face first (--no-align: the "
+                               "image is used as it is; it must be square)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per image with its reconstruction measures."),
+) -> None:
+    """Invert photos into a generator's W, W+ and S, so that they can be edited (`edit --identity FILE`)."""
+    import time
+
+    from tqdm import tqdm
+
+    from genfields.imageio import save_image
+    from genfields.perception import load_judges, load_perception
+    from genfields.perception.alignment import photo_for_generator
+    from genfields.perception.judges import judges_available
+    from genfields.stylegan2 import load_generator
+
+    from .inversion import (STATS_SAMPLES, STATS_SEED, InversionConfig, reconstruct, reconstruction_measures,
+                            save_inversion)
+    from .inversion import invert as invert_image
+    from .regularizer import mapped_statistics
+
+    cfg = InversionConfig(space=space, steps=steps)
+    names = [p.stem for p in images]
+    clashing = sorted({n for n in names if names.count(n) > 1})
+    if clashing:
+        raise ConfigError(f"two inputs would write {clashing[0]}.safetensors: give photos with different names")
+    G = load_generator(model)
+    photos = [photo_for_generator(p, G.config.img_resolution, align=align) for p in images]  # refuse bad inputs first
+    nets = load_perception("synth")
+    judges = load_judges("synth") if judges_available("synth") else None
+    stats = mapped_statistics(G, STATS_SAMPLES, STATS_SEED)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for path, (photo, note) in zip(images, photos):
+        start = time.monotonic()
+        with tqdm(total=steps, desc=path.name, unit="step", disable=as_json, leave=False) as bar:
+            inversion = invert_image(G, nets, photo, cfg, stats, progress=lambda parts: bar.update(1))
+        inversion.meta.update(source=str(path), model=model, alignment=note)
+        save_inversion(inversion, outdir / f"{path.stem}.safetensors")
+        image = reconstruct(G, inversion)
+        save_image(image, outdir / f"{path.stem}.png")
+        measures = {**reconstruction_measures(photo, image, judges), "seconds": round(time.monotonic() - start, 2)}
+        if as_json:
+            typer.echo(json.dumps({"image": str(path), "inversion": str(outdir / f"{path.stem}.safetensors"),
+                                   "space": space, **measures}))
+        else:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in measures.items())
+            typer.echo(f"{path}: {note}; wrote {outdir / path.stem}.safetensors and .png ({shown})")

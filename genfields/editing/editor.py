@@ -153,12 +153,19 @@ class Editor(nn.Module):
     def prepare(self, z: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
         """The identity side of edits of identities z [B, z_dim] towards attribute images [B, 3, H, W]
         (a single one is broadcast): S_id, I_id and what the perception networks see in I_id and I_attr."""
-        attribute_images = attribute_images.to(self.device)
-        if attribute_images.shape[0] == 1 and z.shape[0] > 1:
-            attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
-        if attribute_images.shape[0] != z.shape[0]:
-            raise ConfigError(f"{z.shape[0]} identities but {attribute_images.shape[0]} attribute images")
         w_id, S_id = self.identity_styles(z)
+        return self.prepare_codes(w_id, S_id, attribute_images)
+
+    @torch.no_grad()
+    def prepare_codes(self, w_id: torch.Tensor, S_id: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
+        """`prepare` for identities given by their codes: w+ [B, num_ws, w_dim] and S [B, dim S] (e.g. an
+        inverted photo's, `genfields.editing.inversion`)."""
+        w_id, S_id = w_id.to(self.device), S_id.to(self.device)
+        attribute_images = attribute_images.to(self.device)
+        if attribute_images.shape[0] == 1 and w_id.shape[0] > 1:
+            attribute_images = attribute_images.expand(w_id.shape[0], -1, -1, -1)
+        if attribute_images.shape[0] != w_id.shape[0]:
+            raise ConfigError(f"{w_id.shape[0]} identities but {attribute_images.shape[0]} attribute images")
         image_id = self.synthesize(S_id, w_id)
         nets = self.nets
         return EditInputs(w=w_id, styles=S_id, identity_image=image_id, attribute_image=attribute_images,

@@ -31,7 +31,7 @@ from genfields.imageio import atomic_path
 from .config import LossConfig, TrainConfig
 from .editor import Editor, EditInputs, EditResult, edit_result
 from .losses import EditingLoss, EditOutputs, EditTargets
-from .regularizer import StyleStatistics
+from .regularizer import StyleStatistics, mapped_statistics
 
 STATS_SAMPLES = 4096  # z draws for the S statistics of the style regulariser
 STATS_SEED = 123
@@ -56,12 +56,8 @@ class PairOptimumConfig:
 
 @torch.no_grad()
 def style_statistics(editor: Editor, n: int = STATS_SAMPLES, seed: int = STATS_SEED) -> StyleStatistics:
-    """Per-channel mean and std of S and w over n mapped z (no synthesis needed)."""
-    z = torch.randn(n, editor.G.z_dim, generator=torch.Generator().manual_seed(seed))
-    w, S = editor.identity_styles(z)
-    w = w[:, 0].double()
-    S = S.double()
-    return StyleStatistics(S.mean(0).float(), S.std(0).float(), w.mean(0).float(), w.std(0).float())
+    """Per-channel mean and std of S and w over n mapped z at the editor's truncation (no synthesis needed)."""
+    return mapped_statistics(editor.G, n, seed, editor.truncation)
 
 
 def editor_losses(editor: Editor) -> LossConfig:

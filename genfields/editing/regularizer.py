@@ -55,3 +55,13 @@ def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> 
 def adversarial_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     """Non-saturating loss of the mapper: make its w look like mapping(z)."""
     return F.softplus(-logits_fake).mean()
+
+
+@torch.no_grad()
+def mapped_statistics(G, n: int, seed: int, truncation: float = 1.0) -> StyleStatistics:
+    """Per-channel mean and std of S and w over n mapped z of generator G (no synthesis needed)."""
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    w = G.mapping(z.to(G.mapping.w_avg.device), truncation_psi=truncation)
+    S = G.styles(w).double()
+    w = w[:, 0].double()
+    return StyleStatistics(S.mean(0).float(), S.std(0).float(), w.mean(0).float(), w.std(0).float())

@@ -29,11 +29,18 @@ def _unit_channels(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     return x / (x.square().sum(dim=1, keepdim=True).sqrt() + eps)
 
 
+def stage_difference(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Per pair [B]: the unweighted LPIPS-style distance, differentiable (a loss), compared in `dtype`."""
+    total = a.new_zeros(a.shape[0], dtype=dtype)
+    for fa, fb in zip(stage_activations(model, a), stage_activations(model, b)):
+        diff = (_unit_channels(fa.to(dtype)) - _unit_channels(fb.to(dtype))).square().sum(dim=1)
+        total = total + diff.mean(dim=(1, 2))
+    return total
+
+
 @torch.no_grad()
 def stage_distance(model: torch.nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per pair [B]: the unweighted LPIPS-style distance between images `a` and `b` in `model`'s stages."""
-    total = torch.zeros(a.shape[0], dtype=torch.float64)
-    for fa, fb in zip(stage_activations(model, a), stage_activations(model, b)):
-        diff = (_unit_channels(fa.double()) - _unit_channels(fb.double())).square().sum(dim=1)
-        total += diff.mean(dim=(1, 2)).cpu()
-    return total
+    """Per pair [B], on the CPU: the distance as a measurement, compared in float64 (path lengths compare
+    images an epsilon apart)."""
+    return stage_difference(model, a, b, torch.float64).cpu()
