@@ -1,13 +1,14 @@
-"""shared/DESIGN.md's "plain PyTorch" StyleGAN2 synthesis, on a genfields Generator's weights: the baseline that
-issue 14 quotes (~10 images/s float32, ~20 with bfloat16 autocast, at paper256 batch 8).
+"""The "plain PyTorch" StyleGAN2 synthesis of early planning, on a genfields Generator's weights: the baseline that
+issue 14 quotes (~10 images/s float32, ~20 with bfloat16 autocast, at paper256 batch 8; docs/design.md,
+"Performance notes for contributors", has the quoted rates and docs/benchmarks.md what this recipe measures).
 
-The recipe, as DESIGN.md's performance notes describe it: the non-fused modulated convolution (scale the
-activations by the styles, one shared convolution, scale the output by the demodulation coefficients), feature
-maps and weights channels-last, the upsampling convolutions as a stride-2 transposed convolution followed by
-the FIR filter, and every other step (noise, bias, leaky ReLU, gain, clamp, toRGB, the skip path) as its own
-PyTorch op. None of genfields' own measures: no folded epilogue, no in-place ops, no weights' forms kept
-between calls, no Winograd. `plain_runner(..., dtype=torch.bfloat16)` is the notes' "bf16 autocast";
-`compile=True` their "torch.compile".
+The recipe: the non-fused modulated convolution (scale the activations by the styles, one shared convolution,
+scale the output by the demodulation coefficients), feature maps and weights channels-last, the upsampling
+convolutions as a stride-2 transposed convolution followed by the FIR filter, and every other step (noise,
+bias, leaky ReLU, gain, clamp, toRGB, the skip path) as its own PyTorch op. None of genfields' own measures:
+no folded epilogue, no in-place ops, no weights' forms kept between calls, no Winograd.
+`plain_runner(..., dtype=torch.bfloat16)` is the quoted "bfloat16 autocast"; `compile=True` the quoted
+"torch.compile".
 """
 
 from __future__ import annotations

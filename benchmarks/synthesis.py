@@ -13,9 +13,9 @@ alternation, round after round; the script prints images/s, the ratio and the la
 of ours (float32 and each `--dtypes`) against the official float32 images.
 
 `--dtypes` also takes `compiled-float32` / `compiled-bfloat16` (ours under `torch.compile`) and the
-variants of shared/DESIGN.md's plain PyTorch recipe (benchmarks/plain_recipe.py: `plain-float32`,
-`plain-bfloat16` under autocast, and both under `torch.compile`), each timed in the same alternation
-and checked against the official images like ours.
+variants of the plain PyTorch recipe of early planning (docs/design.md; benchmarks/plain_recipe.py:
+`plain-float32`, `plain-bfloat16` under autocast, and both under `torch.compile`), each timed in the same
+alternation and checked against the official images like ours.
 
 `--layers` prints each layer's time and arithmetic rate (float32 and bfloat16, alternated) beside this
 machine's rates for a large matrix product and oneDNN's direct 3x3 convolution, and the images/s the
@@ -70,8 +70,8 @@ COMPILED_VARIANTS = ("compiled-float32", "compiled-bfloat16")
 def runner(G: Generator, S: torch.Tensor, w: torch.Tensor, name: str):
     """A no-argument callable synthesising S's images: ours in dtype `name`, `float32-direct` (ours in float32
     with every 3x3 convolution direct, the baseline of the Winograd convolutions' gain), one of
-    COMPILED_VARIANTS (ours under `torch.compile`), or one of PLAIN_VARIANTS (shared/DESIGN.md's plain
-    PyTorch recipe, benchmarks/plain_recipe.py). Compilation happens at the first call (the warm-up)."""
+    COMPILED_VARIANTS (ours under `torch.compile`), or one of PLAIN_VARIANTS (the plain PyTorch recipe of
+    docs/design.md, benchmarks/plain_recipe.py). Compilation happens at the first call (the warm-up)."""
     if name in COMPILED_VARIANTS:
         synthesize = torch.compile(G.synthesize, dynamic=False)
         dtype = getattr(torch, name.removeprefix("compiled-"))

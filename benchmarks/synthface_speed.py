@@ -2,7 +2,7 @@
 
     python benchmarks/synthface_speed.py [--n 256] [--res 64] [--seconds 3] [--dataset-n 16384]
 
-Sets glibc malloc tunables for itself (a launcher's job, see DESIGN.md) before importing torch.
+Sets glibc malloc tunables for itself (a launcher's job, see docs/design.md) before importing torch.
 """
 
 from __future__ import annotations

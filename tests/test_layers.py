@@ -1,4 +1,4 @@
-"""Data flows one way (DESIGN.md): no module imports from a higher layer than its own.
+"""Data flows one way (docs/design.md, "Layers"): no module imports from a higher layer than its own.
 
 The layers are listed once, in pyproject.toml's [tool.genfields] table. Lazy imports inside functions
 count (a lazy import is still a dependency); imports under `if TYPE_CHECKING:` do not.
@@ -72,7 +72,7 @@ def upward_imports(package_dir: Path, layers: list[list[str]]) -> list[str]:
 
 def test_no_module_imports_from_a_higher_layer():
     upward = upward_imports(ROOT / "genfields", project_layers())
-    assert not upward, "imports that run upward against DESIGN.md's layering:\n" + "\n".join(upward)
+    assert not upward, "imports that run upward against the layering of docs/design.md:\n" + "\n".join(upward)
 
 
 def test_the_check_finds_an_upward_import_in_any_form(tmp_path):

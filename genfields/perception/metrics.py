@@ -7,7 +7,7 @@ import torch
 
 
 def face_size(landmarks: torch.Tensor) -> torch.Tensor:
-    """Distance between landmarks 1 and 17 (jaw ends), the DESIGN.md face size, [B]."""
+    """Distance between landmarks 1 and 17 (jaw ends), the face size of docs/design.md, [B]."""
     return (landmarks[:, 0] - landmarks[:, 16]).norm(dim=-1)
 
 

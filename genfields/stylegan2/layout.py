@@ -1,7 +1,7 @@
 """The channel-wise style space S: which slice of the flat vector belongs to which conv layer.
 
 S is the concatenation of the style vectors of the conv layers conv0..conv{N-1} in forward
-order (toRGB layers excluded), as in the paper and DESIGN.md. Three notations name a channel:
+order (toRGB layers excluded), as in the paper and docs/design.md. Three notations name a channel:
 - flat: the paper's `dS_448`, 1-based as the paper defines S = [S_d], 1 <= d <= dim
   (plain integers in the Python API are 0-based offsets into the tensor);
 - conv: `conv1:6`, layer name and 0-based channel;
