@@ -381,6 +381,10 @@ def invert(
     steps: int = typer.Option(300, callback=AT_LEAST_1, help="Adam steps in all, shared among the stages."),
     align: bool = typer.Option(True, "--align/--no-align", help="Find and align the face first (--no-align: the "
                                "image is used as it is; it must be square)."),
+    perceptual: float = typer.Option(0.0, callback=NON_NEGATIVE, help="Weight of the perceptual term (the landmark "
+                                     "loss network's stages; off by default, see docs/inversion.md)."),
+    identity_weight: float = typer.Option(0.0, "--identity-weight", callback=NON_NEGATIVE,
+                                          help="Weight of the identity loss network's term (off by default)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per image with its reconstruction measures."),
 ) -> None:
     """Invert photos into a generator's W, W+ and S, so that they can be edited (`edit --identity FILE`)."""
@@ -399,7 +403,7 @@ def invert(
     from .inversion import invert as invert_image
     from .regularizer import mapped_statistics
 
-    cfg = InversionConfig(space=space, steps=steps)
+    cfg = InversionConfig(space=space, steps=steps, perceptual=perceptual, identity=identity_weight)
     names = [p.stem for p in images]
     clashing = sorted({n for n in names if names.count(n) > 1})
     if clashing:
