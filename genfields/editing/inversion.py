@@ -12,8 +12,8 @@ from the previous one's result:
 - Losses: L1 + MS-SSIM on pixels (`reconstruction_loss`, Eq. 9's form), and optionally a perceptual
   term from the stages of the landmark loss network (`stage_difference`: the loss networks, never the
   judges, which must stay free to score the result) and the identity loss network (1 - cosine); both
-  are off by default because on this world's renders they made the reconstruction worse by every
-  measure (see `InversionConfig`).
+  are off by default because on this world's renders they made L1 and MS-SSIM worse on every render
+  and left the identity judge's similarity within 0.01 (see `InversionConfig`).
 - Noise is the generator's constant noise and is not optimised: detail hidden in per-pixel noise would
   not move with an edit of S, so there is no noise to regularise.
 
