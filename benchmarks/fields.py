@@ -62,7 +62,7 @@ def command_against(checkout: Path, args: list[str], rounds: int) -> None:
 
 def time_measurement(args: list[str]) -> float:
     """The measurement alone, in this process, once the generator is loaded (what the command adds to start-up)."""
-    from genfields.fields import field_table
+    from genfields.stylegan2.field_measurement import field_table
     from genfields.stylegan2 import Generator, load_generator
 
     G = Generator.from_arch(args[1], seed=0) if args[0] == "--arch" else load_generator(args[1])
@@ -98,7 +98,7 @@ def exact_precisions(spec: str, rounds: int) -> None:
     alternation on one generator; the sizes must be equal."""
     import torch
 
-    from genfields.fields import measure_exact_fields
+    from genfields.stylegan2.field_measurement import measure_exact_fields
     from genfields.stylegan2 import load_generator
 
     G = load_generator(spec)
@@ -114,7 +114,7 @@ def exact_precisions(spec: str, rounds: int) -> None:
 def winograd_against_direct(spec: str, rounds: int) -> None:
     """`fields --measure` (exact and effective) with the Winograd 3x3 convolutions against direct ones only, timed
     in alternation on one generator; the sizes must be equal."""
-    from genfields.fields import field_table
+    from genfields.stylegan2.field_measurement import field_table
     from genfields.stylegan2 import load_generator, ops
 
     G = load_generator(spec)
@@ -133,7 +133,7 @@ def winograd_against_direct(spec: str, rounds: int) -> None:
 
 def compare(spec: str, samples: int, channels: int) -> None:
     """Every layer's exact and effective sizes, fast and reference, for one model."""
-    from genfields.fields import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
+    from genfields.stylegan2.field_measurement import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
                                   measure_exact_fields_fd)
     from genfields.stylegan2 import load_generator
 

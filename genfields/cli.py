@@ -76,7 +76,8 @@ def fields(
     skips); the effective field is the centred square that holds 90% of the response energy of
     a trained model. See docs/generative-fields.md.
     """
-    from genfields.fields import field_table, figure2_layers, plot_generative_fields
+    from genfields.fields import figure2_layers
+    from genfields.stylegan2.field_measurement import field_table, plot_generative_fields
     from genfields.stylegan2 import Generator, StyleLayout, load_generator
 
     if (arch is None) == (model is None):
@@ -143,7 +144,7 @@ def demo(
     """
     from genfields.editing.editor import shipped_editors
     from genfields.evaluation.gan_card import FIELDS_FILE
-    from genfields.fields import field_table
+    from genfields.stylegan2.field_measurement import field_table
     from genfields.imageio import atomic_write_text, make_grid, save_image
     from genfields.stylegan2 import Generator, StyleLayout, load_generator, shipped_models
     from genfields.stylegan2.checkpoints import MODELS_DIR

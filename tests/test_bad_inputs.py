@@ -204,12 +204,12 @@ def test_debug_shows_the_traceback(inputs):
 
 
 def test_unexpected_exception_is_one_line_with_the_debug_hint(inputs, monkeypatch):
-    import genfields.fields
+    import genfields.stylegan2.field_measurement
 
     def broken(*args, **kwargs):
         raise RuntimeError("something deep broke\nsecond line")
 
-    monkeypatch.setattr(genfields.fields, "field_table", broken)
+    monkeypatch.setattr(genfields.stylegan2.field_measurement, "field_table", broken)
     result = runner.invoke(app, ["fields", "--arch", "tiny16"])
     assert result.exit_code == 2
     assert result.stderr == "error: RuntimeError: something deep broke second line (rerun with --debug for the traceback)\n"

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import require_nvidia_fixture
-from genfields.fields import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_effective_fields,
+from genfields.stylegan2.linear import linear_response, trace_synthesis
+from genfields.stylegan2.field_measurement import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_effective_fields,
                               measure_effective_fields_fd, measure_exact_fields, measure_exact_fields_fd,
                               transposed_conv_fields)
 from genfields.stylegan2 import Generator, GeneratorConfig, StyleLayout
@@ -68,7 +69,7 @@ def test_exact_fields_measured_on_the_network_match_the_support_analysis():
 
 
 def test_exact_fields_are_measured_in_bfloat16_and_fall_back_to_the_trace_precision(tiny_generator, monkeypatch):
-    import genfields.fields as fields_module
+    import genfields.stylegan2.field_measurement as fields_module
 
     reference = {name: m.gf_exact_clipped for name, m in measure_exact_fields(tiny_generator).items()}
     dtypes, original = [], fields_module._impulse_support
@@ -116,7 +117,7 @@ def _measurements_agree_with_the_finite_differences(G, samples: int, channels: i
 
 @pytest.mark.parametrize("banded_from", [96, 1])  # 1: every layer in two banded passes, as wide networks' first ones
 def test_linear_response_fields_equal_the_float64_finite_differences(tiny_generator, banded_from, monkeypatch):
-    import genfields.fields as fields_module
+    import genfields.stylegan2.field_measurement as fields_module
 
     monkeypatch.setattr(fields_module, "BANDED_FROM", banded_from)
     _measurements_agree_with_the_finite_differences(tiny_generator, samples=3, channels=4)
@@ -124,7 +125,7 @@ def test_linear_response_fields_equal_the_float64_finite_differences(tiny_genera
 
 @pytest.mark.parametrize("banded_from", [96, 1])
 def test_linear_response_fields_equal_the_finite_differences_on_the_official_fixture(banded_from, monkeypatch):
-    import genfields.fields as fields_module
+    import genfields.stylegan2.field_measurement as fields_module
     from genfields.stylegan2 import load_generator
 
     monkeypatch.setattr(fields_module, "BANDED_FROM", banded_from)
@@ -133,11 +134,11 @@ def test_linear_response_fields_equal_the_finite_differences_on_the_official_fix
 
 
 def test_linear_response_is_the_derivative_of_the_synthesis(tiny_generator):
-    from genfields.fields import _perturbed_input
+    from genfields.stylegan2.field_measurement import _perturbed_input
 
     G = tiny_generator.double()
     z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    trace = G.trace_synthesis(z)
+    trace = trace_synthesis(G, z)
     layer = G.layout.layer("conv1")  # an upsampling conv
     n, c, ch = layer.in_resolution, layer.in_resolution // 2, 3
     delta = torch.zeros(2, layer.channels, n, n, dtype=torch.float64)
@@ -148,7 +149,7 @@ def test_linear_response_is_the_derivative_of_the_synthesis(tiny_generator):
         base = G.synthesize(S, w=w)
         with _perturbed_input(G, "conv1", delta):
             fd = (G.synthesize(S, w=w) - base)[1:] / 1e-6
-        response, window = G.linear_response(trace, layer.conv, c, [ch], sample=1, check_window=True)
+        response, window = linear_response(G, trace, layer.conv, c, [ch], sample=1, check_window=True)
     assert fd.abs().max() > 0
     assert torch.allclose(response, fd[(..., *window.slices)], atol=1e-5 * float(fd.abs().max()))
     outside = fd.clone()
@@ -161,7 +162,7 @@ def test_a_banded_linear_response_equals_the_full_one_on_its_lines(tiny_generato
     from genfields.fields import Band, Interval
 
     G = tiny_generator.double()
-    trace = G.trace_synthesis(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    trace = trace_synthesis(G, torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
     res = G.config.img_resolution
 
     def in_image(response, window):
@@ -171,10 +172,10 @@ def test_a_banded_linear_response_equals_the_full_one_on_its_lines(tiny_generato
 
     for layer in G.layout.layers:
         c = layer.in_resolution // 2
-        full = in_image(*G.linear_response(trace, layer.conv, c, [0, 5], sample=1))
+        full = in_image(*linear_response(G, trace, layer.conv, c, [0, 5], sample=1))
         for first in (0, res // 2 - 3, res - 2):
             lines = Interval(first, first + 1)
-            banded, window = G.linear_response(trace, layer.conv, c, [0, 5], sample=1, check_window=True,
+            banded, window = linear_response(G, trace, layer.conv, c, [0, 5], sample=1, check_window=True,
                                                band=Band(axis, lines))
             on_lines = torch.arange(lines.lo, lines.hi + 1)
             assert torch.allclose(in_image(banded, window).index_select(axis, on_lines), full.index_select(axis, on_lines),
@@ -203,7 +204,7 @@ def test_the_shipped_synth64_fields_are_what_the_measurement_gives_today():
     import json
 
     from genfields.evaluation.gan_card import FIELDS_FILE
-    from genfields.fields import field_table
+    from genfields.stylegan2.field_measurement import field_table
     from genfields.stylegan2 import load_generator, shipped_models
     from genfields.stylegan2.checkpoints import MODELS_DIR
 

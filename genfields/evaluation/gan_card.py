@@ -10,7 +10,7 @@ import torch
 
 from genfields.evaluation.plots import plot_gan_run, read_jsonl
 from genfields.evaluation.quality_bar import gan_quality_bar, what_was_tried
-from genfields.fields import field_table
+from genfields.stylegan2.field_measurement import field_table
 from genfields.imageio import make_grid, save_image
 from genfields.models import MODELS_DIR
 from genfields.stylegan2 import load_generator, save_generator

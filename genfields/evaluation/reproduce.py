@@ -42,7 +42,8 @@ from genfields.evaluation.report_editors import (EXTENSION_NAMES, OPERATING_POIN
 from genfields.evaluation.report_changes import compare_reports, read_report
 from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_rows
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
-from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
+from genfields.fields import exact_field_intervals, figure2_layers
+from genfields.stylegan2.field_measurement import field_table, plot_generative_fields
 from genfields.imageio import save_image
 from genfields.perception import PerceptionSet
 from genfields.perception.judges import Judges, judges_available, load_judges

@@ -5,7 +5,7 @@ the slope of every activation); `linear_response` then carries unit impulses at 
 input through the remaining layers to the image, from that layer on and only over a window around
 the response. It is the derivative of `Generator.synthesize` (leaky ReLU's slope is 1 or 0.2,
 a clamp's is 0 where it clamps), computed with the network's own ops: the field measurements of
-`genfields.fields` use it instead of re-running the whole synthesis per perturbation.
+`genfields.stylegan2.field_measurement` use it instead of re-running the whole synthesis per perturbation.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from genfields.fields import Band, lines_reaching
 from genfields.stylegan2 import ops
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genfields.fields import Band
     from genfields.stylegan2.network import Generator
 
 WINDOW_MARGIN = 4  # pixels around the impulse: keeps the response off the window's edges through every layer
@@ -172,8 +172,6 @@ def _band_lines(layout, start: int, band: Band | None) -> dict[int, tuple[int, i
     """For each conv layer from `start` on, the [first, end) lines of its output that reach `band`'s lines."""
     if band is None:
         return {}
-    from genfields.fields import lines_reaching
-
     kept = {}
     for k in range(start, len(layout.layers)):
         reach = lines_reaching(layout, k, band.lines)

@@ -284,19 +284,6 @@ class Generator(nn.Module):
         w = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesize(self.styles(w), w, noise_mode, noise_generator)
 
-    def trace_synthesis(self, z: torch.Tensor, dtype: torch.dtype | None = None):
-        """One forward pass from z, kept for `linear_response` (see genfields.stylegan2.linear)."""
-        from genfields.stylegan2.linear import trace_synthesis
-
-        return trace_synthesis(self, z, dtype)
-
-    def linear_response(self, trace, start: int, position: int, channels=None, sample: int = 0,
-                        check_window: bool = False, band=None):
-        """The image's first-order response to impulses at conv layer `start`'s input (genfields.stylegan2.linear)."""
-        from genfields.stylegan2.linear import linear_response
-
-        return linear_response(self, trace, start, position, channels, sample, check_window, band)
-
     def parameter_counts(self) -> dict[str, int]:
         return {name: sum(p.numel() for p in module.parameters())
                 for name, module in (("mapping", self.mapping), ("synthesis", self.synthesis), ("total", self))}
