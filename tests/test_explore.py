@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -68,7 +69,7 @@ def test_bad_requests_are_one_line_errors(explorer):
         ("render", {"view": {"seed": 1, "channels": [{"name": "conv99:1", "value": 1}]}}, "no layer"),
         ("render", {"view": {"seed": -1}}, "seed"),
         ("render", {"view": {"noise": "loud"}}, "noise"),
-        ("fields", {"x": 64, "y": 0}, "x must lie"),
+        ("fields", {"x": 64, "y": 0}, "x must be an integer in 0..63"),
         ("probe", {"x": 1, "y": 1, "layer": "conv42"}, "no layer"),
         ("edit", {"attribute": "gallery:999"}, "unknown attribute"),
         ("nothing", {}, "unknown request"),
@@ -149,6 +150,91 @@ def test_uploads(explorer):
         pytest.skip("dlib (extra [real]) not installed: the no-face upload is not checked")
     blank = upload(explorer, png_bytes(np.full((200, 200, 3), 128, np.uint8)), align=True)
     assert "no face found" in blank["error"]
+
+
+def test_style_mixing_takes_a_resolution_group_from_the_second_seed(explorer):
+    from genfields.explore import call
+
+    base = decode(call(explorer, "render", {"view": {"seed": 3}})["image"]).astype(float)
+    other = decode(call(explorer, "render", {"view": {"seed": 8}})["image"]).astype(float)
+    same = call(explorer, "render", {"view": {"seed": 3, "mix": {"seed": 3, "styles": "coarse"}}})
+    assert np.array_equal(decode(same["image"]), base)  # mixing with the seed itself changes nothing
+    change = {}
+    for group in ("coarse", "middle", "fine"):
+        mixed = decode(call(explorer, "render", {"view": {"seed": 3, "mix": {"seed": 8, "styles": group}}})["image"])
+        change[group] = np.abs(mixed.astype(float) - base).mean()
+        assert change[group] > 0, group
+    assert change["coarse"] > change["fine"]  # coarse styles set the face's layout; fine ones colour and texture
+    everything = {"coarse", "middle", "fine"}
+    assert sorted(i for g in everything for i in explorer.mix_indices(g)) == list(range(explorer.G.num_ws))
+    assert np.abs(other - base).mean() > change["fine"]
+
+
+def test_feature_maps_are_the_layer_input_ranked_at_the_unit(explorer):
+    from genfields.explore import call
+
+    out = call(explorer, "features", {"view": {"seed": 2}, "x": 40, "y": 24, "layer": "conv4", "top": 6})
+    assert out["layer"] == "conv4" and out["unit"] == [40 * 16 // 64, 24 * 16 // 64] and len(out["maps"]) == 6
+    values = [abs(m["value"]) for m in out["maps"]]
+    assert values == sorted(values, reverse=True) and values[0] <= out["maps"][0]["peak"]
+    assert all(m["layer"] == "conv4" and m["conv"].startswith("conv4:") for m in out["maps"])
+    assert decode(out["maps"][0]["image"]).shape == (16, 16, 3)
+    # the map the page shows is the input the layer's styles scale: moving that style channel leaves it alone
+    moved = call(explorer, "features", {"view": {"seed": 2, "channels": [{"name": out["maps"][0]["conv"], "value": 3}]},
+                                        "x": 40, "y": 24, "layer": "conv4", "top": 6})
+    assert moved["maps"][0]["value"] == pytest.approx(out["maps"][0]["value"])
+
+
+def test_region_search_finds_channels_that_change_the_box(explorer):
+    """The top channel of a box, moved by a slider, changes the image mostly near the box: its share of the
+    change's energy inside the box is several times the box's share of the image, and near the estimate."""
+    from genfields.explore import call
+
+    view, box = {"seed": 5}, [18, 20, 30, 30]  # the left eye
+    out = call(explorer, "region", {"view": view, "box": box, "top": 5})
+    assert out["channels"] and out["eligible"] >= len(out["channels"])
+    shares = [r["share"] for r in out["channels"]]
+    assert shares == sorted(shares, reverse=True) and all(0 <= s <= 1 for s in shares)
+    assert all(r["gf"] > 0 and r["inside_rms"] > 0 for r in out["channels"])
+    base = decode(call(explorer, "render", {"view": view})["image"]).astype(float)
+    top = out["channels"][0]
+    moved = decode(call(explorer, "render", {"view": {**view, "channels": [{"name": top["paper"], "value": 1.0}]}})
+                   ["image"]).astype(float)
+    energy = ((moved - base) ** 2).sum(axis=2)
+    found = energy[box[1]:box[3], box[0]:box[2]].sum() / energy.sum()
+    area = (box[2] - box[0]) * (box[3] - box[1]) / 64**2
+    assert found > 4 * area, (found, area, top)
+    assert found == pytest.approx(top["share"], abs=0.2)  # a first-order estimate from 16 random probes
+
+
+def test_capture_is_a_png_with_the_view_in_its_metadata(explorer):
+    from genfields.explore import call
+
+    view = {"seed": 4, "truncation": 0.7, "channels": [{"name": "dS_448", "value": -2.5}],
+            "mix": {"seed": 9, "styles": "fine"}}
+    out = call(explorer, "capture", {"view": view, "link": "http://127.0.0.1:7860/#seed=4"})
+    with Image.open(io.BytesIO(base64.b64decode(out["image"].split(",", 1)[1]))) as png:
+        settings = json.loads(png.text["genfields:view"])
+        assert png.text["genfields:link"] == "http://127.0.0.1:7860/#seed=4" and png.size == (64, 64)
+        pixels = np.asarray(png.convert("RGB"))
+    assert settings == {"model": "synth64", "seed": 4, "truncation": 0.7, "noise": "const",
+                        "mix": {"seed": 9, "styles": "fine"},
+                        "channels": [{"name": "9_63", "paper": "dS_448", "value": -2.5}]}
+    assert out["filename"] == "synth64-seed4.png"
+    assert np.array_equal(pixels, decode(call(explorer, "render", {"view": view})["image"]))
+
+
+def test_catalogue_switches_models(explorer):
+    from genfields.explore import call
+    from genfields.explore.catalogue import Catalogue
+
+    catalogue = Catalogue(explorer, shipped=["random:tiny16"])
+    assert call(catalogue, "info", {})["models"] == ["synth64", "random:tiny16"]
+    assert call(catalogue, "render", {"view": {"seed": 1}})["resolution"] == 64
+    small = call(catalogue, "render", {"model": "random:tiny16", "view": {"seed": 1}})
+    assert small["resolution"] == 16 and "landmarks" not in small
+    assert call(catalogue, "info", {"model": "random:tiny16"})["editor"] is None
+    assert call(catalogue, "render", {"model": "stylegan-xl"})["field"] == "model"
 
 
 def test_missing_extra_is_one_line(monkeypatch):

@@ -106,6 +106,9 @@ def create_app(target: Explorer | Catalogue):
         return JSONResponse(answer, status_code=status)
 
     async def request_endpoint(request):
+        if request.path_params["name"] == "upload":  # any method but POST: /api/upload's own route did not match
+            return JSONResponse({"error": f"{request.method} /api/upload: send the photo's bytes by POST",
+                                 "field": None}, status_code=405)
         try:
             payload = read_json(await read_limited(request, MAX_JSON_BYTES))
         except RequestError as exc:

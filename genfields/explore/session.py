@@ -42,7 +42,7 @@ SEED_MAX = 2**32 - 1  # numpy RandomState's range
 MAX_TOP = 100  # rows of a ranking
 FEATURE_MAPS = 16  # feature maps shown per layer
 REGION_PROBES = 16  # random probes of the region channel search (relative error about sqrt(2 / probes))
-REGION_FLOOR = 0.1  # the region search ranks channels that change the box at least this share of the strongest
+REGION_FLOOR = 0.02  # the region search ranks channels that change the box at least this share of the strongest
 
 
 def png_data_url(image: np.ndarray | torch.Tensor) -> str:
