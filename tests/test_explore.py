@@ -219,7 +219,8 @@ def test_capture_is_a_png_with_the_view_in_its_metadata(explorer):
         pixels = np.asarray(png.convert("RGB"))
     assert settings == {"model": "synth64", "seed": 4, "truncation": 0.7, "noise": "const",
                         "mix": {"seed": 9, "styles": "fine"},
-                        "channels": [{"name": "9_63", "paper": "dS_448", "value": -2.5}]}
+                        "channels": [{"name": explorer.layout.format_index(447, "stylespace"), "paper": "dS_448",
+                                      "value": -2.5}]}
     assert out["filename"] == "synth64-seed4.png"
     assert np.array_equal(pixels, decode(call(explorer, "render", {"view": view})["image"]))
 
