@@ -1,13 +1,11 @@
-"""`genfields explore`: the computations behind the page on the shipped synth64 generator and editor, and
-the page itself driven in Debian's Chromium (headless) through Playwright."""
+"""`genfields explore`: the computations behind the page on the shipped synth64 generator and editor
+(the page itself: tests/test_explore_page.py; the HTTP API's refusals: tests/test_explore_api.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import os
-import shutil
 import subprocess
 import sys
 
@@ -251,143 +249,3 @@ def test_cli_rejects_a_bad_port():
     out = subprocess.run([sys.executable, "-m", "genfields", "explore", "--port", "70000"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and out.stderr.strip().startswith("error: --port") and "Traceback" not in out.stderr
-
-
-# --- the page in a real browser ----------------------------------------------------------------------
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None:
-        reason = "Debian's chromium is not installed (scripts/setup.sh installs it as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)  # CI must run the browser test
-        pytest.skip(reason)
-    return path
-
-
-def open_page(p, server, problems: list[str]):
-    """A headless Chromium page on `server` that records console errors, page errors, failed requests and any
-    request outside the server in `problems`; returns (browser, page)."""
-    browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-    page.on("request", lambda r: None if r.url.startswith((server.url, "data:")) else
-            problems.append(f"request outside the server: {r.url}"))
-    return browser, page
-
-
-def test_page_in_headless_chromium(explorer):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
-    from genfields.explore.server import ExploreServer
-
-    server = ExploreServer(explorer, port=0).start()
-    problems: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser, page = open_page(p, server, problems)
-
-            def settled():
-                page.wait_for_function("document.body.dataset.pending === '0'", timeout=20000)
-
-            def changed(selector: str, before: str) -> str:
-                page.wait_for_function("([s, b]) => document.querySelector(s).src !== b", arg=[selector, before],
-                                       timeout=20000)
-                settled()
-                return page.locator(selector).get_attribute("src")
-
-            page.goto(server.url)
-            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
-            settled()
-            image = page.locator("#image").get_attribute("src")
-
-            # a new seed changes the image
-            page.click("#seed-next")
-            image = changed("#image", image)
-            assert page.input_value("#seed") == "1"
-
-            # a style channel's slider changes it
-            page.click("button[data-tab=channels]")
-            page.fill("#channel-name", "3_105")
-            page.click("#channel-form button[type=submit]")
-            page.wait_for_selector(".slider-row[data-channel='dS_362']")
-            page.locator(".slider-row input[type=range]").fill("4")
-            image = changed("#image", image)
-
-            # clicking a pixel draws its fields, ranks the channels there, and probes the unit
-            box = page.locator("#image").bounding_box()
-            page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.4)
-            page.wait_for_selector("#rank-table tr.clickable")
-            settled()
-            assert page.locator("#overlay rect").count() >= 1 + 3 * 2  # image border + Eq. 1 and exact per layer
-            assert page.locator("#fields-table tr").count() == 1 + len(explorer.layout)
-            page.click("button[data-tab=probe]")
-            page.wait_for_function("document.getElementById('probe-image').src.startsWith('data:image/png')")
-            settled()
-            probe = page.locator("#probe-image").get_attribute("src")
-            page.select_option("#probe-layer", "conv2")
-            changed("#probe-image", probe)
-            assert "pixels that changed" in page.inner_text("#probe-line")
-
-            # an edit towards a gallery face, then a mask changes the output
-            page.click("button[data-tab=edit]")
-            page.click("#gallery img >> nth=2")
-            page.wait_for_function("document.getElementById('edit-out').src.startsWith('data:image/png')")
-            settled()
-            out = page.locator("#edit-out").get_attribute("src")
-            assert out != page.locator("#edit-id").get_attribute("src")
-            assert page.locator("#top-table tr").count() > 1
-            page.click("#mask-buttons button:has-text('#3')")  # a Table 3 range: conv0-conv2 on synth64
-            out = changed("#edit-out", out)
-            assert "dS applied on 3 of" in page.inner_text("#mask-line")
-            page.locator("#mask-layers input[value=conv0]").uncheck()
-            changed("#edit-out", out)
-            assert problems == [], problems
-
-            # bad input: a message on the page, and the server goes on
-            page.click("button[data-tab=channels]")
-            page.fill("#channel-name", "not_a_channel")
-            page.click("#channel-form button[type=submit]")
-            page.wait_for_selector("#message:not([hidden])")
-            assert "cannot read style index" in page.inner_text("#message-text")
-            page.click("button[data-tab=edit]")
-            page.set_input_files("#upload", files=[{"name": "notes.png", "mimeType": "image/png",
-                                                    "buffer": b"certainly not a PNG"}])
-            page.wait_for_function("document.getElementById('message-text').textContent.includes('not a readable image')")
-            page.click("#seed-next")
-            changed("#image", image)
-            assert page.input_value("#seed") == "2"
-            browser.close()
-    finally:
-        server.stop()
-    assert problems == [], problems
-
-
-def test_page_without_editor_in_headless_chromium():
-    """A generator with no editor (random tiny16 weights): the views that need none work, Edit says why it is empty."""
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
-    from genfields.explore import Explorer
-    from genfields.explore.server import ExploreServer
-
-    server = ExploreServer(Explorer.load("random:tiny16", "auto"), port=0).start()
-    problems: list[str] = []
-    try:
-        with playwright.sync_playwright() as p:
-            browser, page = open_page(p, server, problems)
-            page.goto(server.url)
-            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=20000)
-            assert page.locator("#image").bounding_box()["width"] == 16 * 32  # 16x16 at 32x: pixel-exact, ~512 px
-            box = page.locator("#image").bounding_box()
-            page.mouse.click(box["x"] + 3, box["y"] + box["height"] - 3)  # pixel (0, 15)
-            page.wait_for_function("document.querySelectorAll('#fields-table tr').length > 1")
-            assert "pixel (0, 15)" in page.inner_text("#pixel-line")
-            page.click("button[data-tab=edit]")
-            assert page.locator("#edit-missing").is_visible() and not page.locator("#edit-body").is_visible()
-            browser.close()
-    finally:
-        server.stop()
-    assert problems == [], problems
