@@ -118,6 +118,35 @@ def test_channel_ranking_predicts_the_slider(explorer):
     assert 0.5 * top["effect"] < change < 2.0 * top["effect"], (change, top)
 
 
+@pytest.mark.parametrize("x, y", [(32, 28), (0, 0), (63, 5), (63, 63), (10, 62)])
+def test_windowed_pixel_equals_the_full_image(explorer, x, y):
+    """The ranking's pixel, computed over its window of units, and its gradient equal the full synthesis's."""
+    from genfields.explore.window import pixel_window, synthesize_pixel
+
+    G = explorer.G
+    window = pixel_window(G, x, y)
+    assert window is not None and (window.x1 - window.x0) * 2 <= 32  # synth64's 64x64 block runs on a window
+    w = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(x + 100 * y)))
+    for noise in ("const", "none"):
+        S = G.styles(w).detach().requires_grad_(True)
+        full = G.synthesize(S, w, noise_mode=noise)[0, :, y, x]
+        (full_grad,) = torch.autograd.grad(full.sum(), S)
+        S = S.detach().requires_grad_(True)
+        part = synthesize_pixel(G, S, w, noise, x, y)
+        (part_grad,) = torch.autograd.grad(part.sum(), S)
+        assert torch.allclose(part, full, atol=1e-5), noise
+        assert torch.allclose(part_grad, full_grad, atol=1e-5 * float(full_grad.abs().max())), noise
+
+
+def test_small_generators_rank_without_a_window():
+    from genfields.explore import Explorer, call
+    from genfields.explore.window import pixel_window
+
+    explorer = Explorer.load("random:tiny16", "none")
+    assert pixel_window(explorer.G, 8, 8) is None  # no block where a window would pay
+    assert len(call(explorer, "rank", {"x": 8, "y": 8, "top": 3})["channels"]) == 3
+
+
 def test_edit_masks_apply_at_inference(explorer):
     from genfields.explore import call
 

@@ -25,6 +25,7 @@ from PIL import Image
 
 from genfields.errors import ConfigError, GenfieldsError
 from genfields.explore.checks import RequestError, check_integer, check_number, shown
+from genfields.explore.window import synthesize_pixel
 from genfields.fields import exact_field_intervals
 from genfields.imageio import ImageError, from_uint8, load_image, to_uint8
 from genfields.stylegan2.network import NOISE_MODES, Generator, seed_to_z
@@ -378,7 +379,8 @@ class Explorer:
     def rank_channels(self, view: View, x: int, y: int, top: int = 12) -> dict:
         """The channels of S whose change by one std moves pixel (x, y) the most (first-order, in uint8 levels).
 
-        The effect of channel c is |dI(x, y)/dS_c| (over RGB, Euclidean) times the channel's std.
+        The effect of channel c is |dI(x, y)/dS_c| (over RGB, Euclidean) times the channel's std: three
+        backward passes of the pixel's value, computed over the window of units that reach it.
         """
         x, y = self._pixel(x, y)
         top = check_integer(top, "top", 1, MAX_TOP)
@@ -386,7 +388,7 @@ class Explorer:
             ident = self._identity(view)
             S = ident.S.detach().clone().requires_grad_(True)
             with torch.enable_grad():
-                pixel = self._synthesize(S, ident.w, view)[0, :, y, x]
+                pixel = self._pixel_value(S, ident.w, view, x, y)
                 grads = torch.autograd.grad(pixel, S, grad_outputs=torch.eye(3), is_grads_batched=True)[0][:, 0]
             effect = grads.norm(dim=0) * self.style_std * 127.5
         order = torch.argsort(effect, descending=True)[:top]
@@ -457,6 +459,13 @@ class Explorer:
         rows = [{**self.channel_row(int(k)), "share": float(share[k]), "inside_rms": math.sqrt(float(e_in[k]) / pixels),
                  "effective": self.stored_fields.effective.get(self.layout.locate(int(k))[0].name)} for k in order]
         return {"box": list(box), "probes": probes, "eligible": int(eligible.sum()), "channels": rows}
+
+    def _pixel_value(self, S: torch.Tensor, w: torch.Tensor, view: View, x: int, y: int) -> torch.Tensor:
+        """RGB [3] of pixel (x, y) of the view's image: over the window of units that reach it (the same
+        numbers, a fraction of the work), or from the whole image with random noise, which a window cannot draw."""
+        if view.noise == "random":
+            return self._synthesize(S, w, view)[0, :, y, x]
+        return synthesize_pixel(self.G, S, w, view.noise, x, y)
 
     def _vector_jacobian(self, ident: _Identity, view: View, cotangents: torch.Tensor) -> torch.Tensor:
         """v^T dI/dS for each image-shaped v of `cotangents` [K, 1, 3, H, W] -> [K, S dim]. One forward pass of a
