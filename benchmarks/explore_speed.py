@@ -27,20 +27,23 @@ import torch
 from genfields.explore import Explorer, View, call
 
 
-def timed(explorer: Explorer, requests: list[tuple[str, dict]]) -> tuple[float, float]:
-    ms = []
+def timed(explorer: Explorer, requests: list[tuple[str, dict]]) -> tuple[float, float, float]:
+    """(median server ms, max server ms, median CPU ms of this process) over the requests."""
+    ms, cpu = [], []
     for endpoint, payload in requests:
+        start = time.process_time()
         out = call(explorer, endpoint, payload)
+        cpu.append(1000 * (time.process_time() - start))
         if "error" in out:
             raise RuntimeError(f"{endpoint}: {out['error']}")
         ms.append(out["ms"])
-    return statistics.median(ms), max(ms)
+    return statistics.median(ms), max(ms), statistics.median(cpu)
 
 
-def full_image_ranking_ms(explorer: Explorer, seed: int, x: int, y: int) -> float:
-    """Server time of the channel ranking as it was computed before `genfields.explore.window`: the pixel
+def full_image_ranking(explorer: Explorer, seed: int, x: int, y: int) -> tuple[float, float]:
+    """(wall ms, CPU ms) of the channel ranking as it was computed before `genfields.explore.window`: the pixel
     back-propagated three times through the whole image (the baseline of the windowed ranking)."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     view = View(seed=seed)
     with torch.no_grad():
         ident = explorer._identity(view)
@@ -48,25 +51,31 @@ def full_image_ranking_ms(explorer: Explorer, seed: int, x: int, y: int) -> floa
     pixel = explorer._synthesize(S, ident.w, view)[0, :, y, x]
     grads = [torch.autograd.grad(pixel[c], S, retain_graph=c < 2)[0][0] for c in range(3)]
     torch.stack(grads).norm(dim=0)
-    return 1000 * (time.perf_counter() - start)
+    return 1000 * (time.perf_counter() - start), 1000 * (time.process_time() - cpu)
 
 
-def ranking_against_baseline(explorer: Explorer, repeats: int, pixel: dict) -> dict[str, tuple[float, float]]:
-    """The windowed ranking and the full-image one, alternating on the same new views."""
-    new, old = [], []
+def ranking_against_baseline(explorer: Explorer, repeats: int, pixel: dict) -> dict[str, tuple[float, ...]]:
+    """The windowed ranking and the full-image one, alternating on the same new views; the last row is the
+    median ratio of their CPU times, pair by pair (what other processes on the machine change least)."""
+    old, new = [], []
     for i in range(repeats):
         seed = 7000 + i
-        old.append(full_image_ranking_ms(explorer, seed, pixel["x"], pixel["y"]))
+        old.append(full_image_ranking(explorer, seed, pixel["x"], pixel["y"]))
         explorer._identities.clear()
+        start = time.process_time()
         out = call(explorer, "rank", {"view": {"seed": seed}, **pixel})
-        new.append(out["ms"])
-    ratios = sorted(o / n for o, n in zip(old, new))
-    return {"click: channel ranking, full image (before)": (statistics.median(old), max(old)),
-            "click: channel ranking, pixel window (now)": (statistics.median(new), max(new)),
-            "  ratio before / now (median of pairs)": (statistics.median(ratios), max(ratios))}
+        new.append((out["ms"], 1000 * (time.process_time() - start)))
+    ratio = statistics.median(o[1] / n[1] for o, n in zip(old, new))
+
+    def row(pairs):
+        return statistics.median(p[0] for p in pairs), max(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+    return {"click: channel ranking, full image (before)": row(old),
+            "click: channel ranking, pixel window (now)": row(new),
+            f"ranking CPU time, before / now: {ratio:.2f}x": None}
 
 
-def measure(explorer: Explorer, repeats: int, editing: bool) -> dict[str, tuple[float, float]]:
+def measure(explorer: Explorer, repeats: int, editing: bool) -> dict[str, tuple[float, ...] | None]:
     R = explorer.resolution
     channel = explorer.layout.format_index(explorer.layout.layers[len(explorer.layout) // 2].offset + 3, "stylespace")
     call(explorer, "render", {"view": {"seed": 10_000}})  # warm-up: first-call allocations
@@ -109,6 +118,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--paper-model", default="random:paper256")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    parser.add_argument("--ranking-only", action="store_true", help="only the channel ranking against its baseline.")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -120,10 +130,13 @@ def main() -> None:
         explorer = Explorer.load(model, editor)
         print(f"\n{model} (editor {editor}): explorer ready in {time.perf_counter() - start:.1f} s; "
               f"server ms over {repeats} requests")
-        print(f"| request | median ms | max ms |\n| --- | --- | --- |")
-        for name, (median, worst) in measure(explorer, repeats, editor is not None).items():
-            form = ".2f" if "ratio" in name else ".0f"
-            print(f"| {name} | {median:{form}} | {worst:{form}} |")
+        print("| request | median ms | max ms | median CPU ms |\n| --- | --- | --- | --- |")
+        R = explorer.resolution
+        rows = (ranking_against_baseline(explorer, repeats, {"x": R // 2, "y": int(R * 0.4)}) if args.ranking_only
+                else measure(explorer, repeats, editor is not None))
+        for name, values in rows.items():
+            cells = " | ".join(f"{v:.0f}" for v in values) if values else "| |"
+            print(f"| {name} | {cells} |")
     print(f"\n# load average after: {os.getloadavg()[0]:.2f} (other processes on this machine slow every row)")
 
 

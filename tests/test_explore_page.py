@@ -298,3 +298,30 @@ def test_model_switch_and_no_editor():
     finally:
         server.stop()
     assert problems == [], problems
+
+
+def test_server_gone_keeps_the_controls_on_the_image_shown():
+    """When the server stops, a new seed gives a message in view and the seed box goes back to the image shown."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright (extra [test]) not installed")
+    from genfields.explore import Explorer
+    from genfields.explore.server import ExploreServer
+
+    server = ExploreServer(Explorer.load("random:tiny16", "none"), port=0).start()
+    problems: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser, page = open_page(p, server, problems)
+            page.goto(server.url)
+            page.wait_for_function("document.getElementById('image').src.startsWith('data:image/png')", timeout=60000)
+            settled(page)
+            server.stop()
+            page.click("#seed-next")
+            page.wait_for_selector("#generate .inline-error", timeout=30000)
+            settled(page)
+            assert "did not answer" in page.inner_text("#generate .inline-error")
+            assert in_view(page, "#generate .inline-error") and page.input_value("#seed") == "0"
+            browser.close()
+    finally:
+        server.stop()
+    problems = [p for p in problems if "ERR_CONNECTION_REFUSED" not in p and "request failed" not in p]
+    assert problems == [], problems
