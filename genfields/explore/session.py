@@ -43,6 +43,8 @@ SEED_MAX = 2**32 - 1  # numpy RandomState's range
 MAX_TOP = 100  # rows of a ranking
 FEATURE_MAPS = 16  # feature maps shown per layer
 REGION_PROBES = 16  # random probes of the region channel search (relative error about sqrt(2 / probes))
+BATCH_PIXELS = 32 * 64 * 64  # image pixels per batch of the region search (synth64: all 32 copies at once)
+REGION_BACKWARD_CHUNK = 4  # cotangents per batched backward pass when the copies do not fit
 REGION_FLOOR = 0.02  # the region search ranks channels that change the box at least this share of the strongest
 
 
@@ -468,17 +470,24 @@ class Explorer:
         return synthesize_pixel(self.G, S, w, view.noise, x, y)
 
     def _vector_jacobian(self, ident: _Identity, view: View, cotangents: torch.Tensor) -> torch.Tensor:
-        """v^T dI/dS for each image-shaped v of `cotangents` [K, 1, 3, H, W] -> [K, S dim]. One forward pass of a
-        batch of K copies (faster on a CPU than K backward passes of one), or K passes of one with random noise,
-        whose batch would draw other noise."""
-        if view.noise == "random":
+        """v^T dI/dS for each image-shaped v of `cotangents` [K, 1, 3, H, W] -> [K, S dim], in chunks whose
+        activations take about BATCH_PIXELS pixels: each chunk one forward pass of a batch of copies (faster on
+        a CPU than backward passes of one). With random noise, whose batch would draw other noise, or when one
+        copy alone passes the budget (paper256), one forward pass and the chunks' backward passes."""
+        count = cotangents.shape[0]
+        chunk = max(1, BATCH_PIXELS // self.resolution**2)
+        if view.noise == "random" or chunk < 2:
             S = ident.S.detach().clone().requires_grad_(True)
             image = self._synthesize(S, ident.w, view)
-            return torch.autograd.grad(image, S, grad_outputs=cotangents, is_grads_batched=True)[0][:, 0]
-        count = cotangents.shape[0]
-        S = ident.S.detach().repeat(count, 1).requires_grad_(True)
-        image = self._synthesize(S, ident.w.expand(count, *ident.w.shape[1:]), view)
-        return torch.autograd.grad(image, S, grad_outputs=cotangents[:, 0])[0]
+            return torch.cat([torch.autograd.grad(image, S, grad_outputs=part, is_grads_batched=True,
+                                                  retain_graph=True)[0][:, 0]
+                              for part in cotangents.split(REGION_BACKWARD_CHUNK)])
+        grads = []
+        for part in cotangents.split(chunk):
+            S = ident.S.detach().repeat(part.shape[0], 1).requires_grad_(True)
+            image = self._synthesize(S, ident.w.expand(part.shape[0], *ident.w.shape[1:]), view)
+            grads.append(torch.autograd.grad(image, S, grad_outputs=part[:, 0])[0])
+        return torch.cat(grads)
 
     def capture(self, view: View, link: str = "") -> dict:
         """The view's image as a PNG file whose text chunks hold the model, the view's settings and the page link."""
