@@ -264,6 +264,10 @@ def test_errors_are_next_to_their_control_and_in_view(page):
     page.wait_for_function("[...document.querySelectorAll('#tab-edit .inline-error')]"
                            ".some((e) => e.textContent.includes('not a readable image'))")
     assert in_view(page, "#tab-edit .inline-error")
+    page.set_input_files("#upload", files=[{"name": "huge.png", "mimeType": "image/png",
+                                            "buffer": b"\0" * (21 * 2**20)}])  # refused before it is sent
+    page.wait_for_function("document.querySelector('#tab-edit .inline-error').textContent.includes('limit is 20 MB')")
+    assert in_view(page, "#tab-edit .inline-error")
     image = page.locator("#image").get_attribute("src")
     page.click("#seed-next")  # the server goes on
     changed(page, "#image", image)

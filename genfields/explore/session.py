@@ -236,7 +236,8 @@ class Explorer:
             editing = {"kind": self.editor.config.kind, "gallery": [
                 {"id": key, "image": png_data_url(a.image), "source": a.source}
                 for key, a in self._attributes.items() if key.startswith("gallery:")],
-                "gallery_note": self.gallery_note, "table3": self.table3, "aligner": _dlib_available()}
+                "gallery_note": self.gallery_note, "table3": self.table3, "aligner": _dlib_available(),
+                "upload_limit": MAX_UPLOAD_BYTES}
         return {"model": self.model_name, "editor": self.editor_name, "resolution": self.resolution,
                 "s_dim": self.layout.dim, "layers": layers, "noise_modes": list(NOISE_MODES),
                 "truncation": self.editor.truncation if self.editor is not None else 1.0,

@@ -663,6 +663,13 @@ function addThumbnail(item) {
 async function onUpload(event) {
   const file = event.target.files[0];
   if (!file) return;
+  const limit = state.info.editing.upload_limit;
+  if (file.size > limit) {  // refused here at once rather than after sending it
+    event.target.value = "";
+    showError(`${file.name}: ${(file.size / 2 ** 20).toFixed(1)} MB; the limit is ${limit / 2 ** 20} MB`, "file",
+              "upload", $("upload"));
+    return;
+  }
   const bytes = await file.arrayBuffer();
   event.target.value = "";
   const data = await api("upload", bytes, { anchor: $("upload"), busy: "reading the photo", fileName: file.name,
