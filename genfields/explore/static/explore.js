@@ -360,13 +360,16 @@ function pixelAt(event) {
 function onImageDown(event) {
   if (event.button !== 0) return;
   event.preventDefault();
-  state.drag = { start: pixelAt(event), box: null };
+  state.drag = { start: pixelAt(event), client: [event.clientX, event.clientY], box: null };
 }
+
+const DRAG_PX = 5;  // the pointer must move this far (screen pixels) for a drag: a shaky click stays a click
 
 function onImageMove(event) {
   if (!state.drag) return;
   const [x0, y0] = state.drag.start, [x1, y1] = pixelAt(event);
-  state.drag.box = x0 === x1 && y0 === y1 ? null :
+  const moved = Math.hypot(event.clientX - state.drag.client[0], event.clientY - state.drag.client[1]) >= DRAG_PX;
+  state.drag.box = !moved || (x0 === x1 && y0 === y1) ? null :
     [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1) + 1, Math.max(y0, y1) + 1];
   drawMainOverlay();
 }
