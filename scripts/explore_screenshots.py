@@ -95,6 +95,7 @@ def main() -> None:
             settled()
             save(page, args.out / "region.png")
 
+            page.click("button[data-tab=fields]")
             page.fill("#mix-seed", "4")
             page.dispatch_event("#mix-seed", "change")
             page.select_option("#mix-styles", "coarse")

@@ -306,13 +306,19 @@ function refreshDependents(clicked) {
   if (state.pixel && state.tab === "features") schedule("features", runFeatures);
   if (state.pixel && state.tab === "channels") {
     if (fast("rank")) schedule("rank", runRank);
-    else $("rank-line").textContent = "The image changed: click the pixel again to rank the channels for it.";
+    else markStale("rank", "The image changed: click the pixel again to rank the channels for it.");
   }
   if (state.box && state.tab === "region") {
     if (fast("region")) schedule("region", runRegion);
-    else $("region-line").textContent = "The image changed: drag the box again to search this image.";
+    else markStale("region", "The image changed: drag the box again to search this image.");
   }
   if (state.attribute && state.tab === "edit") schedule("edit", runEdit);
+}
+
+// A slow ranking not rerun for the new image: its table stays, greyed, under a line that says why.
+function markStale(name, text) {
+  $(`${name}-line`).textContent = text;
+  $(`${name}-table`).classList.add("stale");
 }
 
 function drawMainOverlay() {
@@ -584,6 +590,7 @@ async function runRank() {
                          { anchor: $("rank-line"), busy: "ranking channels", line: "rank-line" });
   if (!data) return;
   state.slow.rank = data.ms;
+  $("rank-table").classList.remove("stale");
   $("rank-line").className = "note";
   $("rank-line").textContent = `Pixel (${x}, ${y}): |dI/dS_c| x std_c, in 8-bit levels per std (first order). Click a row to add its slider.`;
   channelTable($("rank-table"), ["StyleSpace", "paper", "conv", "Eq. 1", "levels / std"], data.channels,
@@ -597,6 +604,7 @@ async function runRegion() {
                          { anchor: $("region-line"), busy: "searching the region", line: "region-line" });
   if (!data) return;
   state.slow.region = data.ms;
+  $("region-table").classList.remove("stale");
   const [x0, y0, x1, y1] = data.box;
   $("region-line").className = "note";
   $("region-line").textContent = `Box (${x0}, ${y0})\u2013(${x1}, ${y1}), ${x1 - x0}x${y1 - y0} px ` +
