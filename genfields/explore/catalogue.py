@@ -30,6 +30,8 @@ class Catalogue:
         check_text(name, "model")
         if name not in self.names:
             raise RequestError(f"model: no model {shown(name)} here; the page offers {', '.join(self.names)}", "model")
+        if name in self._loaded:  # no lock: a model that loads blocks only the requests that need it
+            return self._loaded[name]
         with self._lock:
             if name not in self._loaded:
                 self._loaded[name] = Explorer.load(name, "auto")
