@@ -16,7 +16,8 @@ def explore(
 ) -> None:
     """A local web page: generate, click a pixel to see its generative fields, probe units, move style channels, edit.
 
-    Prints the page's URL and serves until Ctrl+C. The page uses no internet assets.
+    Prints the page's URL and serves until Ctrl+C. The page uses no internet assets. The page can switch
+    between MODEL and the shipped models (each loaded on first use, with its shipped editor).
     """
     from genfields.errors import ConfigError
     from genfields.explore.server import ExploreServer, require_web
@@ -24,10 +25,11 @@ def explore(
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {port}")
     require_web()  # the one-line hint before anything loads, when the extra is missing
+    from genfields.explore.catalogue import Catalogue
     from genfields.explore.session import Explorer
 
     explorer = Explorer.load(model, editor)
-    server = ExploreServer(explorer, host, port)
+    server = ExploreServer(Catalogue(explorer), host, port)
     print(f"genfields explore: {server.url}  (model {model}, editor {explorer.editor_name or 'none'}; Ctrl+C to stop)",
           flush=True)
     server.run()

@@ -24,6 +24,8 @@ import torch
 from PIL import Image
 
 from genfields.errors import ConfigError, GenfieldsError
+from genfields.explore.checks import RequestError, check_integer, check_number, shown
+from genfields.explore.window import synthesize_pixel
 from genfields.fields import exact_field_intervals
 from genfields.imageio import ImageError, from_uint8, load_image, to_uint8
 from genfields.stylegan2.network import NOISE_MODES, Generator, seed_to_z
@@ -38,6 +40,12 @@ MAX_UPLOADS = 32
 CACHE_SIZE = 64
 EFFECTIVE_SHARE = 0.9  # as the effective fields of `genfields fields --measure`
 SEED_MAX = 2**32 - 1  # numpy RandomState's range
+MAX_TOP = 100  # rows of a ranking
+FEATURE_MAPS = 16  # feature maps shown per layer
+REGION_PROBES = 16  # random probes of the region channel search (relative error about sqrt(2 / probes))
+BATCH_PIXELS = 32 * 64 * 64  # image pixels per batch of the region search (synth64: all 32 copies at once)
+REGION_BACKWARD_CHUNK = 4  # cotangents per batched backward pass when the copies do not fit
+REGION_FLOOR = 0.02  # the region search ranks channels that change the box at least this share of the strongest
 
 
 def png_data_url(image: np.ndarray | torch.Tensor) -> str:
@@ -49,23 +57,16 @@ def png_data_url(image: np.ndarray | torch.Tensor) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _number(data: dict, key: str, default: float, lo: float, hi: float, integer: bool = False) -> float | int:
-    """A finite number from a request within [lo, hi]; a ConfigError naming the field otherwise."""
-    value = data.get(key, default)
-    try:
-        value = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ConfigError(f"{key} must lie in {lo:g}..{hi:g}, got {value}")
-    return value
+MIX_GROUPS = {"coarse": (0, 8), "middle": (16, 32), "fine": (64, 2**20)}  # layer resolutions, as StyleGAN's paper
 
 
 @dataclass(frozen=True)
 class View:
-    """One generated image: seed (NVIDIA's seed-to-z), truncation, noise mode and style-channel offsets.
+    """One generated image: seed (NVIDIA's seed-to-z), truncation, noise mode, style mixing and channel offsets.
 
     `channels` holds (flat offset into S, value in that channel's std over generated samples).
+    `mix_seed` and `mix` (coarse, middle or fine) take the styles of the layers of those resolutions
+    (4-8, 16-32, 64 and up, toRGB included) from a second seed's w, as StyleGAN's style mixing does.
     Random noise is drawn from a generator seeded by `seed`, so a view always gives the same image.
     """
 
@@ -73,25 +74,8 @@ class View:
     truncation: float = 1.0
     noise: str = "const"
     channels: tuple[tuple[int, float], ...] = ()
-
-    @classmethod
-    def from_request(cls, data: dict, layout) -> "View":
-        """A view from the page's JSON (`channels`: a list of {name, value}, names in any S notation)."""
-        if not isinstance(data, dict):
-            raise ConfigError("the view must be a JSON object")
-        noise = data.get("noise", "const")
-        if noise not in NOISE_MODES:
-            raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {noise!r}")
-        channels = []
-        for item in data.get("channels") or []:
-            if not isinstance(item, dict) or "name" not in item:
-                raise ConfigError("each channel must be an object with a name and a value")
-            value = _number(item, "value", 0.0, -MAX_CHANNEL_VALUE, MAX_CHANNEL_VALUE)
-            if value != 0.0:
-                channels.append((layout.parse_index(str(item["name"])), value))
-        return cls(seed=_number(data, "seed", 0, 0, SEED_MAX, integer=True),
-                   truncation=_number(data, "truncation", 1.0, -1.0, 2.0), noise=noise,
-                   channels=tuple(sorted(channels)))
+    mix_seed: int | None = None
+    mix: str | None = None
 
 
 @dataclass
@@ -252,19 +236,16 @@ class Explorer:
             editing = {"kind": self.editor.config.kind, "gallery": [
                 {"id": key, "image": png_data_url(a.image), "source": a.source}
                 for key, a in self._attributes.items() if key.startswith("gallery:")],
-                "gallery_note": self.gallery_note, "table3": self.table3, "aligner": _dlib_available()}
+                "gallery_note": self.gallery_note, "table3": self.table3, "aligner": _dlib_available(),
+                "upload_limit": MAX_UPLOAD_BYTES}
         return {"model": self.model_name, "editor": self.editor_name, "resolution": self.resolution,
                 "s_dim": self.layout.dim, "layers": layers, "noise_modes": list(NOISE_MODES),
                 "truncation": self.editor.truncation if self.editor is not None else 1.0,
                 "effective_source": self.stored_fields.source, "face_reference": face_ref,
                 "landmarks": self.nets is not None, "editing": editing}
 
-    def channel(self, name: str) -> dict:
-        """A channel named in any notation (`9_409`, `dS_448`, `conv6:409`): its names, layer, field and std."""
-        flat = self.layout.parse_index(str(name))
-        return self._channel_row(flat)
-
-    def _channel_row(self, flat: int) -> dict:
+    def channel_row(self, flat: int) -> dict:
+        """A channel by its flat offset: its names in the three notations, layer, Eq. 1 field and std."""
         layer, channel = self.layout.locate(flat)
         return {"flat": flat, "paper": self.layout.format_index(flat, "paper"),
                 "stylespace": self.layout.format_index(flat, "stylespace"),
@@ -276,6 +257,8 @@ class Explorer:
         """w, S (with the view's channel offsets) and the image of a view, cached."""
         def make() -> _Identity:
             w = self.G.mapping(seed_to_z(view.seed, self.G.z_dim), truncation_psi=view.truncation)
+            if view.mix is not None:
+                w = self._mixed_w(w, view)
             S = self.G.styles(w)
             for flat, value in view.channels:
                 S[:, flat] += value * self.style_std[flat]
@@ -283,6 +266,32 @@ class Explorer:
 
         with torch.no_grad():
             return self._identities.get_or(view, make)
+
+    def _mixed_w(self, w: torch.Tensor, view: View) -> torch.Tensor:
+        """Per-layer w [1, num_ws, w_dim]: `w`, with the w vectors of the view's mix group from the mix seed."""
+        other = self._per_layer(self.G.mapping(seed_to_z(view.mix_seed, self.G.z_dim),
+                                               truncation_psi=view.truncation))
+        ws = self._per_layer(w).clone()
+        for index in self.mix_indices(view.mix):
+            ws[:, index] = other[:, index]
+        return ws
+
+    def _per_layer(self, w: torch.Tensor) -> torch.Tensor:
+        return w if w.ndim == 3 else w.unsqueeze(1).expand(-1, self.G.num_ws, -1)
+
+    def mix_indices(self, group: str) -> list[int]:
+        """The w indices whose layers (conv or toRGB) have output resolutions in the mix group's range."""
+        lo, hi = MIX_GROUPS[group]
+        resolution_of = {layer.w_index: layer.resolution for layer in self.layout}
+        resolution_of.setdefault(self.G.num_ws - 1, self.resolution)  # the last toRGB (the others share a conv's)
+        return [index for index in range(self.G.num_ws) if lo <= resolution_of[index] <= hi]
+
+    def _layer(self, name, field: str = "layer"):
+        """A conv layer by name; a RequestError naming `field` otherwise."""
+        if not isinstance(name, str) or name not in {layer.name for layer in self.layout}:
+            raise RequestError(f"{field}: no layer {shown(name)}; the layers are conv0..conv{len(self.layout) - 1}",
+                               field)
+        return self.layout.layer(name)
 
     def _synthesize(self, S: torch.Tensor, w: torch.Tensor, view: View) -> torch.Tensor:
         noise_gen = torch.Generator().manual_seed(view.seed) if view.noise == "random" else None
@@ -298,16 +307,14 @@ class Explorer:
         with self._lock, torch.no_grad():
             ident = self._identity(view)
             out = {"image": png_data_url(ident.image), "resolution": self.resolution,
-                   "channels": [{**self._channel_row(flat), "value": value} for flat, value in view.channels]}
+                   "channels": [{**self.channel_row(flat), "value": value} for flat, value in view.channels]}
             if self.nets is not None:
                 out.update(_face(self._landmarks(ident), 0))
             return out
 
     # --- generative fields --------------------------------------------------------------------------
     def _pixel(self, x, y) -> tuple[int, int]:
-        x = _number({"x": x}, "x", 0, 0, self.resolution - 1, integer=True)
-        y = _number({"y": y}, "y", 0, 0, self.resolution - 1, integer=True)
-        return x, y
+        return check_integer(x, "x", 0, self.resolution - 1), check_integer(y, "y", 0, self.resolution - 1)
 
     def fields_at(self, x: int, y: int) -> dict:
         """For every conv layer, the unit covering pixel (x, y) and its fields as boxes in image pixels.
@@ -340,8 +347,8 @@ class Explorer:
         the unit's exact and Eq. 1 fields for comparison.
         """
         x, y = self._pixel(x, y)
-        amount = _number({"amount": amount}, "amount", 1.0, -1.0, 10.0)
-        lay = self.layout.layer(str(layer))
+        amount = check_number(amount, "amount", -1.0, 10.0)
+        lay = self._layer(layer)
         with self._lock, torch.no_grad():
             ident = self._identity(view)
             scale = self.resolution / lay.in_resolution
@@ -368,27 +375,142 @@ class Explorer:
             energy_side = _energy_square_side(energy, (ux + 0.5) * scale - 0.5, (uy + 0.5) * scale - 0.5)
         field = self.fields_at(x, y)["layers"][lay.conv]
         return {"layer": lay.name, "unit": [ux, uy], "amount": amount, "image": png_data_url(_heat_map(diff, peak)),
-                "changed_box": box, "peak": peak * 127.5, "exact": field["exact"], "eq1": field["eq1"],
+                "changed_box": box, "peak": float(change.abs().max()) * 127.5, "exact": field["exact"], "eq1": field["eq1"],
                 "energy_side": energy_side, "energy_box": _square(*field["centre"], energy_side) if box else None,
                 "perturbed": png_data_url(image)}
 
     def rank_channels(self, view: View, x: int, y: int, top: int = 12) -> dict:
         """The channels of S whose change by one std moves pixel (x, y) the most (first-order, in uint8 levels).
 
-        The effect of channel c is |dI(x, y)/dS_c| (over RGB, Euclidean) times the channel's std.
+        The effect of channel c is |dI(x, y)/dS_c| (over RGB, Euclidean) times the channel's std: three
+        backward passes of the pixel's value, computed over the window of units that reach it.
         """
         x, y = self._pixel(x, y)
-        top = int(_number({"top": top}, "top", 12, 1, 100, integer=True))
+        top = check_integer(top, "top", 1, MAX_TOP)
         with self._lock:
             ident = self._identity(view)
             S = ident.S.detach().clone().requires_grad_(True)
             with torch.enable_grad():
-                pixel = self._synthesize(S, ident.w, view)[0, :, y, x]
-                grads = [torch.autograd.grad(pixel[c], S, retain_graph=c < 2)[0][0] for c in range(3)]
-            effect = torch.stack(grads).norm(dim=0) * self.style_std * 127.5
+                pixel = self._pixel_value(S, ident.w, view, x, y)
+                grads = torch.autograd.grad(pixel, S, grad_outputs=torch.eye(3), is_grads_batched=True)[0][:, 0]
+            effect = grads.norm(dim=0) * self.style_std * 127.5
         order = torch.argsort(effect, descending=True)[:top]
-        return {"pixel": [x, y], "channels": [{**self._channel_row(int(k)), "effect": float(effect[k])}
+        return {"pixel": [x, y], "channels": [{**self.channel_row(int(k)), "effect": float(effect[k])}
                                               for k in order]}
+
+    def feature_maps(self, view: View, x: int, y: int, layer: str, top: int = FEATURE_MAPS) -> dict:
+        """The feature maps entering `layer` (the maps its styles scale) whose value at the unit covering
+        (x, y) is largest in magnitude: each as a diverging heat map (blue < 0 < red, scaled by its own
+        largest |value|), with the channel of S that modulates it."""
+        x, y = self._pixel(x, y)
+        lay = self._layer(layer)
+        top = check_integer(top, "top", 1, lay.channels)
+        captured = {}
+
+        def keep_input(module, args):
+            captured["x"] = args[0]
+
+        with self._lock, torch.no_grad():
+            ident = self._identity(view)
+            handle = self.G.conv_module(lay.name).register_forward_pre_hook(keep_input)
+            try:
+                self._synthesize(ident.S, ident.w, view)
+            finally:
+                handle.remove()
+        maps = captured["x"][0].float()
+        ux, uy = x * lay.in_resolution // self.resolution, y * lay.in_resolution // self.resolution
+        at_unit = maps[:, uy, ux]
+        order = torch.argsort(at_unit.abs(), descending=True)[:top]
+        rows = []
+        for c in order.tolist():
+            peak = float(maps[c].abs().max())
+            rows.append({**self.channel_row(lay.offset + c), "value": float(at_unit[c]), "peak": peak,
+                         "image": png_data_url(_diverging_map(maps[c].numpy(), peak))})
+        return {"layer": lay.name, "unit": [ux, uy], "in_resolution": lay.in_resolution, "channels": lay.channels,
+                "mean_abs": float(maps.abs().mean()), "maps": rows}
+
+    def region_channels(self, view: View, box: tuple[int, int, int, int], top: int = 12,
+                        probes: int = REGION_PROBES) -> dict:
+        """The channels of S whose change is most concentrated inside `box` [x0, y0, x1, y1) of the image.
+
+        For each channel c, the energy of its first-order change per std, |J e_c|^2 std_c^2 (J = dI/dS over
+        RGB pixels), is split into the part inside the box and the part outside. Both are estimated at once
+        for all channels with `probes` random +-1 images v: E[(v^T J e_c)^2] = |J e_c|^2 on v's support
+        (Hutchinson), one batched backward pass. Channels are ranked by inside / total among those whose
+        inside energy reaches REGION_FLOOR of the strongest; the rows give the share, the RMS change inside
+        the box in 8-bit levels per std, and the layer's fields.
+        """
+        x0, y0, x1, y1 = box
+        probes = check_integer(probes, "probes", 4, 256)
+        top = check_integer(top, "top", 1, MAX_TOP)
+        inside = torch.zeros(1, 3, self.resolution, self.resolution)
+        inside[..., y0:y1, x0:x1] = 1.0
+        signs = torch.randint(0, 2, (probes, 1, 3, self.resolution, self.resolution),
+                              generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+        cotangents = torch.cat([signs * inside, signs * (1 - inside)])  # [2 * probes, 1, 3, H, W]
+        with self._lock:
+            ident = self._identity(view)
+            with torch.enable_grad():
+                grads = self._vector_jacobian(ident, view, cotangents)
+        energy = grads.square().reshape(2, probes, -1).mean(dim=1) * (self.style_std * 127.5) ** 2
+        e_in, e_out = energy[0], energy[1]
+        share = e_in / (e_in + e_out).clamp_min(1e-30)
+        eligible = e_in >= REGION_FLOOR * e_in.max()
+        order = torch.argsort(torch.where(eligible, share, torch.full_like(share, -1.0)), descending=True)
+        order = order[:min(top, int(eligible.sum()))]
+        pixels = 3 * (x1 - x0) * (y1 - y0)
+        rows = [{**self.channel_row(int(k)), "share": float(share[k]), "inside_rms": math.sqrt(float(e_in[k]) / pixels),
+                 "effective": self.stored_fields.effective.get(self.layout.locate(int(k))[0].name)} for k in order]
+        return {"box": list(box), "probes": probes, "eligible": int(eligible.sum()), "channels": rows}
+
+    def _pixel_value(self, S: torch.Tensor, w: torch.Tensor, view: View, x: int, y: int) -> torch.Tensor:
+        """RGB [3] of pixel (x, y) of the view's image: over the window of units that reach it (the same
+        numbers, a fraction of the work), or from the whole image with random noise, which a window cannot draw."""
+        if view.noise == "random":
+            return self._synthesize(S, w, view)[0, :, y, x]
+        return synthesize_pixel(self.G, S, w, view.noise, x, y)
+
+    def _vector_jacobian(self, ident: _Identity, view: View, cotangents: torch.Tensor) -> torch.Tensor:
+        """v^T dI/dS for each image-shaped v of `cotangents` [K, 1, 3, H, W] -> [K, S dim], in chunks whose
+        activations take about BATCH_PIXELS pixels: each chunk one forward pass of a batch of copies (faster on
+        a CPU than backward passes of one). With random noise, whose batch would draw other noise, or when one
+        copy alone passes the budget (paper256), one forward pass and the chunks' backward passes."""
+        count = cotangents.shape[0]
+        chunk = max(1, BATCH_PIXELS // self.resolution**2)
+        if view.noise == "random" or chunk < 2:
+            S = ident.S.detach().clone().requires_grad_(True)
+            image = self._synthesize(S, ident.w, view)
+            return torch.cat([torch.autograd.grad(image, S, grad_outputs=part, is_grads_batched=True,
+                                                  retain_graph=True)[0][:, 0]
+                              for part in cotangents.split(REGION_BACKWARD_CHUNK)])
+        grads = []
+        for part in cotangents.split(chunk):
+            S = ident.S.detach().repeat(part.shape[0], 1).requires_grad_(True)
+            image = self._synthesize(S, ident.w.expand(part.shape[0], *ident.w.shape[1:]), view)
+            grads.append(torch.autograd.grad(image, S, grad_outputs=part[:, 0])[0])
+        return torch.cat(grads)
+
+    def capture(self, view: View, link: str = "") -> dict:
+        """The view's image as a PNG file whose text chunks hold the model, the view's settings and the page link."""
+        from PIL.PngImagePlugin import PngInfo
+
+        with self._lock, torch.no_grad():
+            image = to_uint8(self._identity(view).image)[0]
+        settings = {"model": self.model_name, "seed": view.seed, "truncation": view.truncation, "noise": view.noise,
+                    "mix": None if view.mix is None else {"seed": view.mix_seed, "styles": view.mix},
+                    "channels": [{"name": self.layout.format_index(flat, "stylespace"),
+                                  "paper": self.layout.format_index(flat, "paper"), "value": value}
+                                 for flat, value in view.channels]}
+        info = PngInfo()
+        info.add_text("Software", "genfields explore")
+        info.add_text("genfields:view", json.dumps(settings))
+        if link:
+            info.add_text("genfields:link", link)
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", pnginfo=info)
+        name = f"{self.model_name.replace(':', '-').replace('/', '-')}-seed{view.seed}.png"
+        return {"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
+                "filename": name, "settings": settings}
 
     # --- editing ----------------------------------------------------------------------------------
     def _require_editor(self):
@@ -405,13 +527,14 @@ class Explorer:
         square crop. Returns its id and image; bad files and faceless photos are ImageError/NoFaceError
         naming the file by `name`."""
         self._require_editor()
-        name = Path(str(name)).name or "upload"
+        name = upload_label(name)
         if len(data) > MAX_UPLOAD_BYTES:
-            raise ImageError(f"{name}: {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+            raise RequestError(f"{name}: {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB",
+                               "file", 413)
         if not data:
-            raise ImageError(f"{name}: the file is empty")
+            raise RequestError(f"{name}: the file is empty", "file")
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
+            path = Path(tmp) / "upload"  # the user's name is only shown, never a path
             path.write_bytes(data)
             try:
                 image = self._read_upload(path, align)
@@ -441,20 +564,19 @@ class Explorer:
         """The inference mask of the chosen conv layers and Eq. 1 field range, and the layers it keeps."""
         editor = self._require_editor()
         if convs is not None and not isinstance(convs, list):
-            raise ConfigError("convs must be a list of layer names")
+            raise RequestError("convs must be a list of layer names", "convs")
         if gf is not None and (not isinstance(gf, list) or len(gf) != 2):
-            raise ConfigError("gf must be [lo, hi]")
+            raise RequestError("gf must be [lo, hi]", "gf")
         all_convs = convs is None or set(convs) == {lay.name for lay in self.layout}
         lo_hi = None
         if gf is not None:
-            lo = _number({"gf": gf[0]}, "gf", 0, 0, 1e9, integer=True)
-            hi = _number({"gf": gf[1]}, "gf", 0, 0, 1e9, integer=True)
+            lo, hi = check_integer(gf[0], "gf[0]", 0, 2**31), check_integer(gf[1], "gf[1]", 0, 2**31)
             full = lo <= min(lay.gf for lay in self.layout) and hi >= max(lay.gf for lay in self.layout)
             lo_hi = None if full else f"{lo}-{hi}"
         if convs is not None and not convs:
             mask = torch.zeros(self.layout.dim)
         else:
-            spec = None if all_convs else ",".join(self.layout.layer(str(c)).name for c in convs)
+            spec = None if all_convs else ",".join(self._layer(c, "convs").name for c in convs)
             mask = editor.inference_mask(spec, lo_hi).cpu()
         kept = [lay.name for lay in self.layout if bool(mask[lay.offset])]
         return mask, kept
@@ -470,10 +592,11 @@ class Explorer:
         from genfields.evaluation.sparsity import top_channels
 
         editor = self._require_editor()
-        top = int(_number({"top": top}, "top", 12, 1, 100, integer=True))
+        top = check_integer(top, "top", 1, MAX_TOP)
         with self._lock, torch.no_grad():
             if attribute not in self._attributes:
-                raise ConfigError(f"unknown attribute face '{attribute}': pick one from the gallery or upload a photo")
+                raise RequestError(f"unknown attribute face '{attribute}': pick one from the gallery or upload a photo",
+                                   "attribute")
             attr = self._attributes[attribute]
             mask, kept = self._mask(convs, gf)
             ident = self._identity(view)
@@ -494,8 +617,15 @@ class Explorer:
                 "output": {"image": png_data_url(image), **_face(found_out, 0)},
                 "metrics": {side: {k: float(v[0]) for k, v in m.items()} for side, m in metrics.items()},
                 "layers": kept, "delta_norm": float(delta.norm()),
-                "top": [{**self._channel_row(int(k)), "delta": float(delta[k]),
+                "top": [{**self.channel_row(int(k)), "delta": float(delta[k]),
                          "delta_std": float(delta[k] / self.style_std[k])} for k in order if delta[k] != 0]}
+
+
+def upload_label(name) -> str:
+    """An uploaded file's name as messages show it: its last path part, printable, at most 80 characters."""
+    text = "".join(ch for ch in str(name) if ch.isprintable()).replace("\\", "/").rsplit("/", 1)[-1]
+    text = text if text not in ("", ".", "..") else "upload"
+    return text if len(text) <= 80 else text[:60] + "..." + text[-17:]
 
 
 def _square(cx: float, cy: float, side: int) -> list[float]:
@@ -530,6 +660,14 @@ def _heat_map(diff: np.ndarray, peak: float) -> np.ndarray:
 
     level = np.sqrt(diff / peak) if peak > 0 else np.zeros_like(diff)
     return (colormaps["inferno"](level)[..., :3] * 255).round().astype(np.uint8)
+
+
+def _diverging_map(values: np.ndarray, peak: float) -> np.ndarray:
+    """A feature map as an RGB image: blue for negative, white at 0, red for positive, scaled by `peak`."""
+    from matplotlib import colormaps
+
+    level = 0.5 + 0.5 * values / peak if peak > 0 else np.full_like(values, 0.5)
+    return (colormaps["RdBu_r"](level)[..., :3] * 255).round().astype(np.uint8)
 
 
 def _dlib_available() -> bool:

@@ -95,6 +95,8 @@ class StyleLayout:
             self.locate(spec)
             return spec
         text = spec.strip()
+        if not text.isascii():  # int() refuses digits such as '²' that str.isdigit() and \d accept
+            raise ConfigError(f"cannot read style index '{spec}': use dS_448, conv1:6 or 2_6 (ASCII digits)")
         if m := re.fullmatch(r"(?:dS_?|S_?)(\d+)", text):
             flat = int(m.group(1)) - 1
             if not 0 <= flat < self.dim:
