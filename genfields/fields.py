@@ -157,17 +157,18 @@ def _ends_block(layers, layer) -> bool:
     return layer.conv == len(layers) - 1 or layers[layer.conv + 1].stride == 2
 
 
-def centred_square_side(energy: torch.Tensor, centre: float, share: float) -> int:
-    """Smallest side of a square centred at (centre, centre) whose pixels hold `share` of the energy."""
-    n = energy.shape[0]
-    coords = torch.arange(n, dtype=torch.float64)
-    dist = (coords - centre).abs()
-    cheb = torch.maximum(dist[:, None], dist[None, :])  # Chebyshev distance to the centre
-    order = torch.argsort(cheb.flatten())
-    cum = torch.cumsum(energy.flatten()[order], 0)
-    k = int(torch.searchsorted(cum, torch.tensor(share * float(cum[-1]) - 1e-12, dtype=torch.float64)))
-    radius = float(cheb.flatten()[order][min(k, n * n - 1)])
-    return int(round(2 * radius + 1))
+def centred_square_side(energy: torch.Tensor, cy: float, cx: float, share: float) -> int:
+    """Smallest side of a square centred at pixel position (cy, cx) whose pixels hold `share` of the energy
+    of a map [H, W] (the effective field's measure, for a unit anywhere in the image)."""
+    h, w = energy.shape
+    dy = (torch.arange(h, dtype=torch.float64) - cy).abs()
+    dx = (torch.arange(w, dtype=torch.float64) - cx).abs()
+    cheb = torch.maximum(dy[:, None], dx[None, :]).flatten()  # Chebyshev distance to the centre
+    order = torch.argsort(cheb)
+    cum = torch.cumsum(energy.flatten()[order].double(), 0)
+    total = float(cum[-1])
+    k = int(torch.searchsorted(cum, torch.tensor(total * (share - 1e-12), dtype=torch.float64)))
+    return int(round(2 * float(cheb[order][min(k, cheb.numel() - 1)]) + 1))
 
 
 # Appendix Table 1: the printed generative field of each conv layer of paper256 (Eq. 1 gives 507 for

@@ -26,7 +26,7 @@ from PIL import Image
 from genfields.errors import ConfigError, GenfieldsError
 from genfields.explore.checks import RequestError, check_integer, check_number, shown
 from genfields.explore.window import synthesize_pixel
-from genfields.fields import exact_field_intervals
+from genfields.fields import centred_square_side, exact_field_intervals
 from genfields.imageio import ImageError, from_uint8, load_image, to_uint8
 from genfields.stylegan2.network import NOISE_MODES, Generator, seed_to_z
 
@@ -39,7 +39,6 @@ MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_UPLOADS = 32
 CACHE_SIZE = 64
 EFFECTIVE_SHARE = 0.9  # as the effective fields of `genfields fields --measure`
-SEED_MAX = 2**32 - 1  # numpy RandomState's range
 MAX_TOP = 100  # rows of a ranking
 FEATURE_MAPS = 16  # feature maps shown per layer
 REGION_PROBES = 16  # random probes of the region channel search (relative error about sqrt(2 / probes))
@@ -372,7 +371,8 @@ class Explorer:
             rows, cols = np.nonzero((diff > 0).any(axis=1))[0], np.nonzero((diff > 0).any(axis=0))[0]
             box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
             energy = change.double().square().sum(dim=1)[0]
-            energy_side = _energy_square_side(energy, (ux + 0.5) * scale - 0.5, (uy + 0.5) * scale - 0.5)
+            energy_side = centred_square_side(energy, (uy + 0.5) * scale - 0.5, (ux + 0.5) * scale - 0.5,
+                                              EFFECTIVE_SHARE)
         field = self.fields_at(x, y)["layers"][lay.conv]
         return {"layer": lay.name, "unit": [ux, uy], "amount": amount, "image": png_data_url(_heat_map(diff, peak)),
                 "changed_box": box, "peak": float(change.abs().max()) * 127.5, "exact": field["exact"], "eq1": field["eq1"],
@@ -630,19 +630,6 @@ def upload_label(name) -> str:
 
 def _square(cx: float, cy: float, side: int) -> list[float]:
     return [cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]
-
-
-def _energy_square_side(energy: torch.Tensor, cx: float, cy: float, share: float = EFFECTIVE_SHARE) -> int:
-    """Smallest odd side of a square centred on pixel position (cx, cy) holding `share` of `energy` [H, W]
-    (the measure of `genfields.fields.measure_effective_fields`, for one unit anywhere in the image)."""
-    h, w = energy.shape
-    dy = (torch.arange(h, dtype=torch.float64) - cy).abs()
-    dx = (torch.arange(w, dtype=torch.float64) - cx).abs()
-    cheb = torch.maximum(dy[:, None], dx[None, :]).flatten()  # Chebyshev distance to the centre
-    order = torch.argsort(cheb)
-    cum = torch.cumsum(energy.flatten()[order], 0)
-    k = int(torch.searchsorted(cum, share * float(cum[-1]) * (1 - 1e-12)))
-    return int(round(2 * float(cheb[order][min(k, cheb.numel() - 1)]) + 1))
 
 
 def _face(found, i: int) -> dict:

@@ -138,7 +138,7 @@ def measure_effective_fields(G: "Generator", share: float = 0.9, samples: int = 
                 e = response.cpu().double().square().sum(dim=1)  # [channels, h, w]
                 energy[window.slices] += (e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)).sum(dim=0)
             centre = (c + 0.5) * res / layer.in_resolution - 0.5
-            result[layer.name] = centred_square_side(energy / energy.sum(), centre, share)
+            result[layer.name] = centred_square_side(energy / energy.sum(), centre, centre, share)
     return result
 
 
@@ -227,7 +227,7 @@ def measure_effective_fields_fd(G: "Generator", share: float = 0.9, samples: int
                 e = e / e.sum(dim=[1, 2], keepdim=True).clamp_min(1e-300)
                 energy += e.sum(dim=0)
             centre = (c + 0.5) * res / layer.in_resolution - 0.5
-            result[layer.name] = centred_square_side(energy / energy.sum(), centre, share)
+            result[layer.name] = centred_square_side(energy / energy.sum(), centre, centre, share)
     return result
 
 
