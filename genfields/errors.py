@@ -255,8 +255,21 @@ class LazyConsole:
 DEBUG_ENV = "GENFIELDS_DEBUG"
 
 
+CPP_BACKTRACE_MARKERS = ("Exception raised from ", "frame #0")  # where PyTorch's C++ backtrace starts
+
+
+def short_message(exc: BaseException) -> str:
+    """An exception's message without PyTorch's C++ backtrace; an OSError as its reason and file name."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc)
+    for marker in CPP_BACKTRACE_MARKERS:
+        text = text.split(marker, 1)[0]
+    return " ".join(text.split()) or type(exc).__name__
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = short_message(exc)
     return text if len(text) <= 2000 else text[:2000] + " ..."
 
 

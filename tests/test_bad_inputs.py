@@ -141,11 +141,14 @@ ROWS = [
      "--resume: --batch 4 differs from the run's batch 8"),
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--lr", "0.1"], "--change lr_g=0.1"),
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
-    (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"], "holds a run (config.json)"),
+    (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"],
+     "holds a run that stopped before its first checkpoint (config.json): nothing to resume; replace it with "
+     "--overwrite"),
     (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/dataset"], "holds a dataset (dataset.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/perception-run", "--resume", "--batch", "32"],
      "--resume: --batch 32 differs from the run's batch 64"),
-    (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"], "holds a run (config.json)"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"],
+     "holds a run that stopped before its first checkpoint (config.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be >= 2, got 1"),
     # hostile or broken checkpoints: refused before allocating or running anything
     (["info", "--model", "{in}/wide"], "w_dim must be in 1..8192, got 100000"),
