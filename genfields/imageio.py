@@ -45,18 +45,33 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # what save_image writes, by suffix
 
 
+def default_file_mode() -> int:
+    """The mode a new file gets from the process's umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def set_default_mode(path: str | os.PathLike) -> None:
+    """Give a written file the umask's mode: safetensors and mkstemp create theirs 0600, unlike their neighbours."""
+    os.chmod(path, default_file_mode())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary name beside `path` to write to; renamed onto `path` on success, removed on failure.
 
     The parent folder is created. A reader never sees a half-written file, and a failed write
-    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file.
+    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file. The
+    file gets the umask's mode, whatever the writer created it with.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if tmp.exists():
+            set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

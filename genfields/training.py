@@ -511,6 +511,7 @@ class RunFolder:
         try:
             tmp.mkdir(parents=True)
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
+            _default_mode(tmp / "tensors.safetensors")
             (tmp / "state.json").write_text(json.dumps(state, indent=1))
             _fsync_dir(tmp)
         except Exception as exc:
@@ -599,6 +600,12 @@ def _atomic_text(path: Path, text: str) -> None:
     from genfields.imageio import atomic_write_text
 
     atomic_write_text(path, text)
+
+
+def _default_mode(path: Path) -> None:
+    from genfields.imageio import set_default_mode
+
+    set_default_mode(path)
 
 
 def _fsync_dir(folder: Path) -> None:

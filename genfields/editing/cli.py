@@ -20,8 +20,8 @@ import torch
 import typer
 
 from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
-from genfields.errors import (AT_LEAST_1, AT_LEAST_2, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError,
-                              given_options, output_file, output_folder)
+from genfields.errors import (BATCH, FINITE, IMAGES, IMAGES_2, MINUTES, NON_NEGATIVE, POSITIVE, SEED, STEPS, STEPS_MAX,
+                              ConfigError, given_options, output_file, output_folder, ranged, threads_option)
 from genfields.imageio import atomic_write_text
 from genfields.stylegan2.cli import MODEL_HELP
 
@@ -29,7 +29,7 @@ DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
 AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
 
 
-THREADS_OPTION = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads.")
+THREADS_OPTION = typer.Option(None, callback=threads_option, help="Intra-op threads (at most the CPU count).")
 
 
 def _threads(n: Optional[int]) -> None:
@@ -42,9 +42,9 @@ def make_dataset(
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
                              help="Output folder (dataset.json, data.safetensors, preview.png)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    identities: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+    identities: Optional[int] = typer.Option(None, callback=IMAGES,
                                              help="Identity images (default: the preset's; synth64 9000)."),
-    attributes: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+    attributes: Optional[int] = typer.Option(None, callback=IMAGES,
                                              help="Attribute images (default: the preset's; synth64 3000)."),
     truncation: float = typer.Option(1.0, callback=FINITE, help="Truncation psi of the generated set."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the recorded z."),
@@ -73,7 +73,8 @@ def make_dataset(
     cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
                         identities=identities or p.identities, attributes=attributes or p.attribute_images,
                         truncation=truncation, seed=seed, amp=amp)
-    run(cfg, load_generator(cfg.generator, dev), load_perception(cfg.perception, dev), out, device=dev)
+    run(cfg, load_generator(cfg.generator, dev), load_perception(cfg.perception, dev), out, device=dev,
+        overwrite=overwrite)
     typer.echo(f"wrote {cfg.identities} identity and {cfg.attributes} attribute records with S statistics to {out}")
 
 
@@ -86,9 +87,9 @@ def train_editor(
     outdir: Optional[Path] = typer.Option(None, callback=output_folder,
                                           help="Run folder (default runs/train-editor-<preset>-<config>)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Training steps (default: the preset's; on "
+    steps: Optional[int] = typer.Option(None, callback=STEPS, help="Training steps (default: the preset's; on "
                                         "--resume: the run's own, or a new length recorded in its history)."),
-    batch: int = typer.Option(6, callback=AT_LEAST_1, help="Global batch (split across torchrun processes)."),
+    batch: int = typer.Option(6, callback=BATCH, help="Global batch (split across torchrun processes)."),
     lr_start: Optional[float] = typer.Option(None, callback=POSITIVE,
                                              help="Initial learning rate (default: the preset's)."),
     lr_end: Optional[float] = typer.Option(None, callback=POSITIVE,
@@ -116,14 +117,14 @@ def train_editor(
     init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
                                        "of from zero: a fine-tune, e.g. with other loss weights."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the weights and every batch."),
-    sample_every: int = typer.Option(500, callback=NON_NEGATIVE,
+    sample_every: int = typer.Option(500, callback=ranged(0, STEPS_MAX),
                                      help="Write a sample grid every this many steps (0 = never)."),
     threads: Optional[int] = THREADS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
                                 "only --steps, --max-minutes, --threads and --device may differ)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, deleting "
                                    "its checkpoint, metrics, samples and final editor."),
-    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+    max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Save and stop cleanly after this many minutes."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
@@ -259,9 +260,9 @@ def evaluate(
     preset: str = typer.Option("synth64", help="Editing preset: its attribute images and real set."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the preset name)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    pairs: int = typer.Option(1000, callback=AT_LEAST_2, help="Identity/attribute pairs (FD needs at least 2)."),
+    pairs: int = typer.Option(1000, callback=IMAGES_2, help="Identity/attribute pairs (FD needs at least 2)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the identities and of the attribute renders."),
-    batch: int = typer.Option(50, callback=AT_LEAST_1, help="Pairs per batch."),
+    batch: int = typer.Option(50, callback=BATCH, help="Pairs per batch."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
     threads: Optional[int] = THREADS_OPTION,
@@ -272,7 +273,8 @@ def evaluate(
                                           "nothing is trained against) and report the loss networks' scores as "
                                           "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
                                           "perception preset has them (synth)."),
-    per_pair_steps: int = typer.Option(0, callback=NON_NEGATIVE, help="Score the per-pair optimum instead of the "
+    per_pair_steps: int = typer.Option(0, callback=ranged(0, STEPS_MAX), help="Score the per-pair optimum instead "
+                                       "of the "
                                        "editor: dS optimised "
                                        "for each pair from zero by this many Adam steps with the editor's losses "
                                        "(beyond the paper; slow). 0: the editor itself."),

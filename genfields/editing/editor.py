@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genfields.devices import amp_forward, module_device, resolve_device
-from genfields.errors import CheckpointError, ConfigError
+from genfields.errors import CheckpointError, ConfigError, check_regular_file, short_message
+from genfields.imageio import set_default_mode
 from genfields.models import MODELS_DIR
 from genfields.perception import LandmarksPose, PerceptionSet, load_perception
 from genfields.stylegan2 import Generator, load_generator
@@ -203,6 +205,7 @@ def save_editor(editor: Editor, folder: str | os.PathLike, extra: dict | None = 
     tensors = {k: v.detach().cpu().contiguous() for k, v in editor.network.state_dict().items()}
     tmp = folder / "editor.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    set_default_mode(tmp)
     os.replace(tmp, folder / "editor.safetensors")
     meta = {**editor.meta, **(extra or {}), "format": FORMAT, "model": dataclasses.asdict(editor.config),
             "truncation": editor.truncation}
@@ -226,21 +229,41 @@ def editor_folder(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_editor_network(name_or_path: str | os.PathLike) -> tuple[MRef | WMapper, ModelConfig, dict]:
-    """An editor folder's trained network (on the CPU), its configuration and its metadata."""
+    """An editor folder's trained network (on the CPU), its configuration and its metadata.
+
+    Every refusal is one CheckpointError naming the file at fault: config.json (unreadable, another
+    format, widths out of bounds: checked before anything is allocated) or editor.safetensors
+    (truncated, empty, not safetensors, tensors of the wrong type or shape).
+    """
     folder = editor_folder(name_or_path)
+    config_path = check_regular_file(folder / "config.json", "editor config")
+    weights = check_regular_file(folder / "editor.safetensors", "editor weights")
     try:
-        meta = json.loads((folder / "config.json").read_text())
-        tensors = load_file(str(folder / "editor.safetensors"), device="cpu")
+        meta = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: cannot read the editor's config ({short_message(exc)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{config_path}: unknown editor format {found!r} (expected {FORMAT})")
+    try:
         config = ModelConfig(**meta["model"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{folder}: cannot read the editor ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{folder}: unknown editor format {meta.get('format')!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: not an editor configuration ({short_message(exc)})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tensors = load_file(str(weights), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
+        raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({short_message(exc)})") from None
+    wrong = [name for name, t in tensors.items() if not t.is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{weights}: tensor {wrong[0]} is {tensors[wrong[0]].dtype}, not floating point")
     network = build_network(config)
     try:
         network.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise CheckpointError(f"{folder}: weights do not fit the configuration ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(f"{weights}: weights do not fit the configuration in {config_path.name} "
+                              f"({short_message(exc).split('. ')[0]})") from None
     return network, config, meta
 
 

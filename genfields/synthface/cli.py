@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from genfields.errors import AT_LEAST_1, NON_NEGATIVE, SEED, exit_with_error, output_folder
+from genfields.errors import IMAGES, SEED, exit_with_error, output_folder, ranged
 
 from .dataset import write_dataset
 
@@ -15,14 +15,15 @@ from .dataset import write_dataset
 def synth_data(
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
                              help="Output directory (created; rerun the same command to resume)."),
-    n: int = typer.Option(50000, "--n", callback=AT_LEAST_1, help="Number of faces."),
-    res: int = typer.Option(64, "--res", callback=AT_LEAST_1, help="Image resolution in pixels."),
+    n: int = typer.Option(50000, "--n", callback=IMAGES, help="Number of faces."),
+    res: int = typer.Option(64, "--res", callback=ranged(1, 4096), help="Image resolution in pixels."),
     seed: int = typer.Option(0, "--seed", callback=SEED, help="Random seed; the same seed gives the same dataset."),
-    shard_size: int = typer.Option(1000, "--shard-size", callback=AT_LEAST_1, help="Faces per .npz shard."),
+    shard_size: int = typer.Option(1000, "--shard-size", callback=IMAGES, help="Faces per .npz shard."),
     pose_dist: str = typer.Option("ffhq", "--pose-dist", help="Pose distribution: ffhq, uniform or frontal."),
-    supersample: int = typer.Option(2, "--supersample", callback=AT_LEAST_1,
+    supersample: int = typer.Option(2, "--supersample", callback=ranged(1, 16),
                                     help="Rays per pixel along each axis (anti-aliasing)."),
-    workers: int = typer.Option(0, "--workers", callback=NON_NEGATIVE, help="Worker processes (0 = one per CPU core)."),
+    workers: int = typer.Option(0, "--workers", callback=ranged(0, 1024),
+                                help="Worker processes (0 = one per CPU core)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
 ) -> None:
     """Render a synthetic-face dataset: uint8 images plus exact labels (landmarks, pose, parameters)."""
