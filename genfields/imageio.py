@@ -11,9 +11,9 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genfields.errors import GenfieldsError
+from genfields.errors import GenfieldsError, check_regular_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")  # the photos a folder is read for
 
@@ -127,10 +127,15 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
 
     Refuses missing files, non-images, and non-RGB modes other than greyscale-free RGBA/P
     palettes that convert losslessly; a 16-bit or CMYK image is an error rather than a guess.
+    The EXIF orientation (a phone photo taken sideways) is applied, so the face is upright.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ImageError(f"no such image: {path}")
+    try:
+        check_regular_file(path, "image")
+    except GenfieldsError as exc:
+        raise ImageError(str(exc)) from None
     try:
         with warnings.catch_warnings():  # PIL warns of large images; check_image_size refuses them instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -138,6 +143,7 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
         with im:
             check_image_size(path, im.size)
             im.load()
+            im = ImageOps.exif_transpose(im)
             if im.mode not in ("RGB", "RGBA", "P"):
                 raise ImageError(f"{path}: image mode {im.mode} is not RGB (convert it to 8-bit RGB first)")
             im = im.convert("RGB")

@@ -195,8 +195,11 @@ def read_z(path: Path, z_dim: int) -> torch.Tensor:
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"{path}: cannot read z (a .npy, or a .npz with key 'z': {exc})") from None
     z = np.asarray(z, dtype=np.float32).reshape(-1)
-    if z.shape[0] != z_dim or not np.isfinite(z).all():
-        raise ConfigError(f"{path}: z must hold {z_dim} finite numbers, got {z.shape[0]}")
+    if z.shape[0] != z_dim:
+        raise ConfigError(f"{path}: z must hold {z_dim} numbers, got {z.shape[0]}")
+    if not np.isfinite(z).all():
+        raise ConfigError(f"{path}: z holds {int((~np.isfinite(z)).sum())} NaN or infinite values; all {z_dim} "
+                          "must be finite")
     return torch.from_numpy(z)[None]
 
 

@@ -155,6 +155,11 @@ class Editor(nn.Module):
     def prepare(self, z: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
         """The identity side of edits of identities z [B, z_dim] towards attribute images [B, 3, H, W]
         (a single one is broadcast): S_id, I_id and what the perception networks see in I_id and I_attr."""
+        z = self._check_z(z)
+        if attribute_images.ndim != 4 or attribute_images.shape[1] != 3 or attribute_images.shape[0] == 0:
+            raise ConfigError(f"attribute_images must be [B, 3, H, W] with B >= 1, got {list(attribute_images.shape)}")
+        if not torch.isfinite(attribute_images).all():
+            raise ConfigError("attribute_images contain NaN or infinite values")
         attribute_images = attribute_images.to(self.device)
         if attribute_images.shape[0] == 1 and z.shape[0] > 1:
             attribute_images = attribute_images.expand(z.shape[0], -1, -1, -1)
@@ -178,6 +183,16 @@ class Editor(nn.Module):
         image = self.synthesize(S_out, w_out)
         return edit_result(inputs, image, S_out - inputs.styles, self.perceive(self.nets.identity, image),
                            self.perceive(self.nets.landmarks, image))
+
+    def _check_z(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, z_dim] of finite numbers, B >= 1 (a notebook user's input, checked where it comes in)."""
+        if not torch.is_tensor(z):
+            raise ConfigError(f"z must be a tensor [B, {self.G.z_dim}], got {type(z).__name__}")
+        if z.ndim != 2 or z.shape[1] != self.G.z_dim or z.shape[0] == 0:
+            raise ConfigError(f"z must be [B, {self.G.z_dim}] with B >= 1, got {list(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ConfigError("z contains NaN or infinite values")
+        return z
 
     def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
              gf: str | None = None) -> EditResult:
