@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from genfields.errors import GenfieldsError, check_regular_file, short_message
+from genfields.errors import GenfieldsError, check_output_folder, check_regular_file, short_message
 
 CHUNK = 1 << 20
 
@@ -376,7 +376,11 @@ def download(asset: Asset, root: Optional[Path] = None, timeout: float = READ_TI
     mismatch deletes them) and only then renamed to the final name.
     """
     root = root or home()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        check_output_folder(root, "the download folder (GENFIELDS_HOME)")
+        root.mkdir(parents=True, exist_ok=True)
+    except (OSError, GenfieldsError) as exc:
+        raise DownloadError(short_message(exc) if isinstance(exc, OSError) else str(exc)) from None
     path = asset_path(asset, root)
     if path.is_file() and not force and status(asset, root) in ("verified", "present"):
         if asset.verification == "none" and not pin_of(asset, root):

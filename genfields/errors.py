@@ -349,6 +349,24 @@ class LazyConsole:
 
 # --- one line per error: the command group ------------------------------------------------------------
 DEBUG_ENV = "GENFIELDS_DEBUG"
+_COMMAND_END: list[Callable[[], None]] = []
+
+
+def at_command_end(release: Callable[[], None]) -> None:
+    """Run `release` when the command ends, however it ends (a run folder's lock, an empty folder it made).
+
+    A refused command then leaves nothing behind even when it runs in-process (`launch`, tests),
+    where atexit would come too late.
+    """
+    _COMMAND_END.append(release)
+
+
+def _end_command() -> None:
+    while _COMMAND_END:
+        try:
+            _COMMAND_END.pop()()
+        except OSError:
+            pass
 
 
 CPP_BACKTRACE_MARKERS = ("Exception raised from ", "frame #0")  # where PyTorch's C++ backtrace starts
@@ -408,7 +426,10 @@ def one_line_group():
             debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
             args = [a for a in args if a != "--debug"]
             try:
-                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                try:
+                    result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                finally:
+                    _end_command()
             except click_exceptions.NoArgsIsHelpError as exc:
                 print(exc.format_message(), file=sys.stderr)
                 raise CommandFailed("no command given", 2) from None

@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from genfields.errors import CheckpointError, ConfigError, GenfieldsError
+from genfields.errors import CheckpointError, ConfigError, GenfieldsError, at_command_end
 
 CHECKPOINT_DIR = "checkpoint"
 MANIFEST_FILE = "manifest.json"  # what a run owns in its folder: all that --overwrite may delete
@@ -347,6 +347,7 @@ class RunFolder:
         self._created = self._created or not self.path.exists()
         self._lock = FolderLock.acquire(self.path, LOCK_FILE, "run folder")
         atexit.register(self.release)
+        at_command_end(self.release)
         if self._lock.stale_pid is not None and self._lock.stale_pid != os.getpid():
             print(f"note: {self.path}: took over the stale lock of process {self._lock.stale_pid} (no longer "
                   "running)", file=sys.stderr)
