@@ -268,6 +268,7 @@ class FolderLock:
             previous = _read_holder(fd)
             self.stale_pid = int(previous.split()[0]) if previous.split() and previous.split()[0].isdigit() else None
             os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
             self.fd = fd
         except OSError as exc:
