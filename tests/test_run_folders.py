@@ -255,6 +255,7 @@ def test_the_first_checkpoint_comes_early(monkeypatch):
     assert short.due()
 
 
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no RLIMIT_FSIZE on this system")
 def test_a_full_disk_while_checkpointing_keeps_the_previous_one(tmp_path):
     """A size-limited file (RLIMIT_FSIZE) stands for the full disk: the write fails, nothing half-written stays."""
     code = """
@@ -336,7 +337,6 @@ def test_one_signal_stops_at_the_next_safe_point(tmp_path):
     assert proc.returncode == 0 and "stopped cleanly" in out
 
 
-@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no RLIMIT_FSIZE on this system")
 def test_cpp_backtraces_are_cut_from_the_one_line():
     from genfields.errors import short_message
 
