@@ -254,9 +254,10 @@ class FolderLock:
             while True:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 if not self._flock(fd):
-                    holder = _read_holder(fd)
+                    fields = _read_holder(fd).split() or ["(unknown)"]
                     os.close(fd)
-                    raise ConfigError(f"{self.folder}: this {self.what} is being written by process {holder} "
+                    where = f" on {fields[1]}" if len(fields) > 1 else ""
+                    raise ConfigError(f"{self.folder}: this {self.what} is being written by process {fields[0]}{where} "
                                       f"({self.path}); wait for it to finish, or stop it")
                 try:
                     same = os.fstat(fd).st_ino == os.stat(self.path).st_ino

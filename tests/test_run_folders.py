@@ -69,7 +69,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
         result = _genfields("train-gan", *GAN_ARGS, "--outdir", str(run))
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines() == [
-            f"error: {run}: this run folder is being written by process {holder.pid} {os.uname().nodename} "
+            f"error: {run}: this run folder is being written by process {holder.pid} on {os.uname().nodename} "
             f"({run / LOCK_FILE}); wait for it to finish, or stop it"]
         assert _files(tmp_path) == before  # nothing written by the refused run
         with pytest.raises(Exception, match=f"being written by process {holder.pid}"):

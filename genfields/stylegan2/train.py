@@ -33,7 +33,8 @@ from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.discriminator import Discriminator
 from genfields.stylegan2.network import Generator
 from genfields.training import (CheckpointClock, Distributed, RunFolder, StopWatch, check_resume_options,
-                                load_module_tensors, load_optimizer_tensors, module_tensors, optimizer_tensors, step_generator)
+                                load_module_tensors, load_optimizer_tensors, module_tensors, optimizer_tensors,
+                                step_generator)
 
 SAMPLE_SEED = 123456
 
