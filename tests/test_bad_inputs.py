@@ -14,6 +14,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -114,6 +115,7 @@ def _broken_loaders(root: Path) -> None:
     (root / "ds-list" / "dataset.json").write_text("[]")
     (root / "net-wide").mkdir()
     (root / "net-wide" / "config.json").write_text(json.dumps({"network": {"kind": "attributes", "width": 10 ** 9}}))
+    np.save(root / "nan_z.npy", np.full(512, np.nan, np.float32))
     os.mkfifo(root / "fifo.pt")
     os.mkfifo(root / "fifo.png")
     os.symlink(root / "loop", root / "loop")
@@ -223,7 +225,7 @@ ROWS = [
     (["edit", "--editor", "{in}/ed-empty", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
       "{in}/e.png"], "{in}/ed-empty/editor.safetensors: truncated or corrupt safetensors file"),
     (["edit", "--editor", "{in}/ed-int", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
-      "{in}/e.png"], "{in}/ed-int/editor.safetensors: tensor net.0.weight is torch.int64, not floating point"),
+      "{in}/e.png"], "{in}/ed-int/editor.safetensors: tensor net.0.weight is torch.int64, not torch.float32"),
     (["edit", "--editor", "{in}/ed-wide", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
       "{in}/e.png"], "{in}/ed-wide/config.json: not an editor configuration (hidden width must be in [1, 16384], "
      "got 10000000)"),
@@ -234,6 +236,8 @@ ROWS = [
     (["fd-scale", "--net", "{in}/net-wide"], "{in}/net-wide/config.json: cannot load the perception network's "
      "config (width must be in [1, 1024], got 1000000000)"),
     (["download", "nope", "--list"], "unknown component 'nope'"),
+    (["edit", "--identity-z", "{in}/nan_z.npy", "--attribute", "{in}/face.png", "--out", "{in}/e.png"],
+     "{in}/nan_z.npy: z holds 512 NaN or infinite values; all 512 must be finite"),
 ]
 DLIB_ROWS = [
     (["detect", "{in}/one.png", "--backend", "dlib"], "a 1x1 image is too small to hold a face"),

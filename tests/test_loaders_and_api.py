@@ -3,6 +3,7 @@ answers, EXIF-rotated photos, clashing align outputs, a nearly full disk, and th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -130,19 +131,34 @@ def test_generate_checks_the_free_space_first(tmp_path, monkeypatch):
     assert "MB free" in result.stderr and not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="running as root: a read-only folder does not stop root's writes")
-def test_an_existing_output_folder_is_named_not_its_probe(tmp_path):
+def test_an_existing_output_folder_is_named_not_its_probe(tmp_path, monkeypatch):
+    import tempfile
+
     from genfields.errors import check_output_folder
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(ConfigError) as caught:
-            check_output_folder(folder)
-        assert str(caught.value).startswith(f"--outdir {folder}: cannot be written (") and "probe" not in str(caught.value)
-    finally:
-        folder.chmod(0o700)
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # a read-only folder, also when the tests run as root
+    with pytest.raises(ConfigError) as caught:
+        check_output_folder(tmp_path)
+    assert str(caught.value) == f"--outdir {tmp_path}: cannot be written (Permission denied)"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dlib") is None or importlib.util.find_spec("skimage") is None,
+                    reason="dlib or scikit-image is not installed (the [real] extra)")
+def test_align_a_folder_with_clashing_names_writes_both(tmp_path):
+    from skimage import data as skimage_data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(skimage_data.astronaut()).save(photos / "face256.png")
+    Image.fromarray(skimage_data.astronaut()[:, ::-1]).save(photos / "face256.webp", lossless=True)
+    result = runner.invoke(app, ["align", str(photos), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0 and "aligned 2 photo(s)" in result.stdout, result.output
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["face256_png.png", "face256_webp.png"]
+    assert (out / "face256_png.png").read_bytes() != (out / "face256_webp.png").read_bytes()
 
 
 # --- the Python API ------------------------------------------------------------------------------

@@ -282,15 +282,19 @@ def test_a_full_disk_while_checkpointing_keeps_the_previous_one(tmp_path):
 
 def test_written_files_get_the_usual_mode(tmp_path):
     from genfields.editing.editor import load_editor, save_editor
-    from genfields.imageio import default_file_mode
+    from safetensors.torch import save_file
+
+    from genfields.imageio import atomic_path, default_file_mode
 
     run = RunFolder(tmp_path / "run")
     run.start_fresh()
     run.save_checkpoint({"x": torch.zeros(3)}, {"step": 1})
     run.release()
     save_editor(load_editor("synth64"), tmp_path / "editor")
+    with atomic_path(tmp_path / "data.safetensors") as tmp:  # how make-dataset writes its data
+        save_file({"x": torch.zeros(3)}, str(tmp))
     for path in (tmp_path / "run" / "checkpoint" / "tensors.safetensors", tmp_path / "editor" / "editor.safetensors",
-                 tmp_path / "editor" / "config.json"):
+                 tmp_path / "editor" / "config.json", tmp_path / "data.safetensors"):
         assert path.stat().st_mode & 0o777 == default_file_mode(), path
 
 

@@ -270,10 +270,13 @@ def load_editor_network(name_or_path: str | os.PathLike) -> tuple[MRef | WMapper
             tensors = load_file(str(weights), device="cpu")
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
         raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({short_message(exc)})") from None
-    wrong = [name for name, t in tensors.items() if not t.is_floating_point()]
-    if wrong:
-        raise CheckpointError(f"{weights}: tensor {wrong[0]} is {tensors[wrong[0]].dtype}, not floating point")
     network = build_network(config)
+    expected = network.state_dict()
+    wrong = [name for name, t in tensors.items()
+             if name in expected and t.is_floating_point() != expected[name].is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{weights}: tensor {wrong[0]} is {tensors[wrong[0]].dtype}, not "
+                              f"{expected[wrong[0]].dtype}")
     try:
         network.load_state_dict(tensors)
     except RuntimeError as exc:
