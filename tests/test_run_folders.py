@@ -72,6 +72,11 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
             f"error: {run}: this run folder is being written by process {holder.pid} on {os.uname().nodename} "
             f"({run / LOCK_FILE}); wait for it to finish, or stop it"]
         assert _files(tmp_path) == before  # nothing written by the refused run
+        for args in (["train-editor", "--preset", "tiny16", "--steps", "60"],
+                     ["train-perception", "--net", "lnd", "--steps", "1"]):
+            refused = runner.invoke(app, [*args, "--outdir", str(run)])
+            assert refused.exit_code == 2 and f"being written by process {holder.pid}" in refused.stderr, args
+        assert _files(tmp_path) == before
         with pytest.raises(Exception, match=f"being written by process {holder.pid}"):
             RunFolder(run).start_fresh()  # a library caller too
     finally:
