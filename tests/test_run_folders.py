@@ -84,6 +84,24 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path):
         holder.wait()
 
 
+def test_a_torchrun_group_into_a_locked_folder_is_refused_by_its_main_process(tmp_path):
+    """Under torchrun only rank 0 takes the lock; its refusal ends the group, the holder's folder untouched."""
+    run = tmp_path / "run"
+    holder = _holder(run)
+    try:
+        before = _files(tmp_path)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                               "--master_port=29541", "-m", "genfields", "train-gan", *GAN_ARGS, "--outdir", str(run)],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0
+        assert f"error: {run}: this run folder is being written by process {holder.pid}" in proc.stderr
+        assert _files(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_stale_lock_of_a_killed_process_is_taken_over(tmp_path, capsys):
     run = tmp_path / "run"
     holder = _holder(run)
