@@ -175,6 +175,10 @@ ROWS = [
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--batch", "4"],
      "--resume: --batch 4 differs from the run's batch 8"),
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--lr", "0.1"], "--change lr_g=0.1"),
+    (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--checkpoint-minutes", "5"],
+     "--checkpoint-minutes 5.0 differs from the run's checkpoint_minutes 10.0"),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--checkpoint-minutes", "0"],
+     "--checkpoint-minutes must be in (0, 527040], got 0"),
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
     (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"],
      "holds a run that stopped before its first checkpoint (config.json): nothing to resume; replace it with "

@@ -126,6 +126,9 @@ def train_editor(
                                    "its checkpoint, metrics, samples and final editor."),
     max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Save and stop cleanly after this many minutes."),
+    checkpoint_minutes: float = typer.Option(10.0, callback=MINUTES, help="Save a checkpoint every this many "
+                                             "minutes (the first one after at most 2 minutes, so that a run killed "
+                                             "early loses little)."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
                              "(a resumed run keeps its setting)."),
@@ -145,7 +148,7 @@ def train_editor(
             "mask_mode": "model.mask_mode", "lambda_id": "loss.identity", "lambda_attr": "loss.attribute",
             "lambda_rec": "loss.reconstruction", "style_reg": "loss.style_reg", "init": "init", "seed": "seed",
             "sample_every": "sample_every", "amp": "amp", "adversarial": "loss.adversarial", "lr_disc": "lr_disc",
-            "train_attributes": "model.train_attributes"}
+            "train_attributes": "model.train_attributes", "checkpoint_minutes": "checkpoint_minutes"}
     given = {keys[name]: (f"--{name.replace('_', '-')}", str(value) if isinstance(value, Path) else value)
              for name, value in given_options(ctx, keys).items()}
     cfg = None
@@ -160,6 +163,7 @@ def train_editor(
             model_changes["train_attributes"] = train_attributes
         cfg.model = dataclasses.replace(cfg.model, **model_changes)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg, adversarial)
+        cfg.checkpoint_minutes = checkpoint_minutes
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
     trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev, overwrite=overwrite,
                   given=given if resume else None)

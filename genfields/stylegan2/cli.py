@@ -129,6 +129,9 @@ def train_gan_command(
                                    "deleting its checkpoint, metrics, samples and snapshots."),
     max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Save and stop cleanly after this many minutes."),
+    checkpoint_minutes: float = typer.Option(10.0, callback=MINUTES, help="Save a checkpoint every this many "
+                                             "minutes (the first one after at most 2 minutes, so that a run killed "
+                                             "early loses little; on --resume: --change checkpoint_minutes=N)."),
     change: Optional[list[str]] = typer.Option(None, help="With --resume: change the recipe from here on, e.g. "
                                                "--change r1_gamma=0.2 --change bf16=false (recorded in config.json's "
                                                "history; lr_g, lr_d, r1_gamma, pl_weight, style_mixing, ema_kimg, "
@@ -144,7 +147,7 @@ def train_gan_command(
     cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=300.0 if kimg is None else kimg,
                          seed=seed, data=data, r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
                          lr_mapping_scale=lr_mapping_scale, mbstd_group=mbstd_group,
-                         sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
+                         sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg, checkpoint_minutes=checkpoint_minutes)
     outdir = check_output_folder(outdir or Path(f"runs/train-gan-{arch}-seed{seed}"))
     changes = {}
     for item in change or []:
@@ -155,7 +158,8 @@ def train_gan_command(
     keys = {"arch": "arch", "batch": "batch", "kimg": "total_kimg", "seed": "seed", "data": "data",
             "r1_gamma": "r1_gamma", "pl_weight": "pl_weight", "lr_mapping_scale": "lr_mapping_scale",
             "mbstd_group": "mbstd_group", "mapping_layers": "generator.mapping_layers",
-            "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg"}
+            "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg",
+            "checkpoint_minutes": "checkpoint_minutes"}
     given = {key: (f"--{name.replace('_', '-')}", value)
              for name, value in given_options(ctx, keys).items() for key in [keys[name]]}
     if "lr" in given_options(ctx, ["lr"]):
