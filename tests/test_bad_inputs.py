@@ -215,6 +215,8 @@ ROWS = [
     (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--threads", "1000"], "--threads must be in [1, "),
     (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--seeds", "0-4294967295"],
      "--seeds: '0-4294967295' is 4294967296 seeds, more than the 1000000 one command takes"),
+    (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--seeds", "0-999999"],
+     "grid.png of 1000000 images at 16x16 would hold 3.1 GB in memory; pass --no-grid, or fewer seeds"),
     (["synth-data", "--outdir", "{in}/sd", "--n", "1" + "0" * 20], "--n must be in [1, 10000000]"),
     (["fields", "--arch", "tiny16", "--measure", "--channels", "1" + "0" * 20], "--channels must be in [1, 16384]"),
     # issue 35: output names and paths

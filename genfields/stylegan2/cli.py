@@ -26,6 +26,9 @@ MODEL_HELP = ("A shipped model name (e.g. synth64), random:<arch>[:seed] for ran
               "NVIDIA .pkl, a rosinality .pt, or a genfields checkpoint folder/.safetensors.")
 
 
+GRID_BYTES_MAX = 2_000_000_000  # images `generate` keeps in memory for its grid
+
+
 def generate(
     model: str = typer.Option(..., help=MODEL_HELP),
     seeds: str = typer.Option("0-7", help="Seeds, e.g. 0-7 or 1,5,9 (z = RandomState(seed).randn(1, z_dim))."),
@@ -52,6 +55,10 @@ def generate(
     res = G.config.img_resolution
     per_seed = 2 * (3 * res * res + 4 * (G.z_dim + G.config.w_dim * G.num_ws + G.layout.dim))  # PNG, npz, grid share
     check_free_space(outdir, len(seed_list) * per_seed, f"--seeds {seeds} ({len(seed_list)} images)")
+    grid_bytes = len(seed_list) * 3 * res * res * 4  # the images kept in memory for grid.png
+    if grid and grid_bytes > GRID_BYTES_MAX:
+        raise ConfigError(f"grid.png of {len(seed_list)} images at {res}x{res} would hold {grid_bytes / 1e9:.1f} GB in "
+                          "memory; pass --no-grid, or fewer seeds")
     outdir.mkdir(parents=True, exist_ok=True)
     images = []
     with torch.no_grad():
