@@ -218,6 +218,8 @@ ROWS = [
     (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--seeds", "0-999999"],
      "grid.png of 1000000 images at 16x16 would hold 3.1 GB in memory; pass --no-grid, or fewer seeds"),
     (["synth-data", "--outdir", "{in}/sd", "--n", "1" + "0" * 20], "--n must be in [1, 10000000]"),
+    (["synth-data", "--outdir", "{in}/sd", "--n", "1000", "--res", "4096"],
+     "a shard of 1000 faces at 4096x4096 would hold 50.3 GB in memory; lower --shard-size"),
     (["fields", "--arch", "tiny16", "--measure", "--channels", "1" + "0" * 20], "--channels must be in [1, 16384]"),
     # issue 35: output names and paths
     (["detect", "{in}/face.png", "--out", "{in}/" + "x" * 240 + ".png"], "is too long (at most 231"),

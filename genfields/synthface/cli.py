@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
-from genfields.errors import IMAGES, SEED, exit_with_error, output_folder, ranged
+from genfields.errors import IMAGES, SEED, ConfigError, exit_with_error, output_folder, ranged
 
 from .dataset import write_dataset
+
+SHARD_BYTES_MAX = 4_000_000_000  # the rendered pixels of one shard, held in memory until it is written
 
 
 def synth_data(
@@ -27,6 +29,10 @@ def synth_data(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary instead of text."),
 ) -> None:
     """Render a synthetic-face dataset: uint8 images plus exact labels (landmarks, pose, parameters)."""
+    shard_bytes = min(shard_size, n) * 3 * res * res
+    if shard_bytes > SHARD_BYTES_MAX:
+        exit_with_error(ConfigError(f"a shard of {min(shard_size, n)} faces at {res}x{res} would hold "
+                                    f"{shard_bytes / 1e9:.1f} GB in memory; lower --shard-size"))
     try:
         summary = write_dataset(out, n=n, res=res, seed=seed, shard_size=shard_size, pose_dist=pose_dist,
                                 supersample=supersample, workers=workers or None, progress=not json_out)
