@@ -288,6 +288,26 @@ def check_free_space(path: Path, needed_bytes: int, what: str) -> None:
         raise ConfigError(f"{what} needs up to {needed_bytes / 1e6:.0f} MB, {folder} has {free / 1e6:.0f} MB free")
 
 
+def physical_memory() -> Optional[int]:
+    """Bytes of RAM of this machine (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(needed_bytes: int, what: str) -> None:
+    """Refuse work that would hold more than the machine's RAM (`needed_bytes`, a lower estimate)."""
+    total = physical_memory()
+    if total is not None and needed_bytes > total:
+        raise ConfigError(f"{what} would hold {_bytes(needed_bytes)} in memory, more than this machine's "
+                          f"{_bytes(total)}")
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
 def output_folder(ctx, param, value: Optional[Path]) -> Optional[Path]:
     """Typer callback: `check_output_folder` at parse time."""
     if value is not None:

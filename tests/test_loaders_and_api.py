@@ -131,6 +131,18 @@ def test_generate_checks_the_free_space_first(tmp_path, monkeypatch):
     assert "MB free" in result.stderr and not (tmp_path / "out").exists()
 
 
+def test_make_dataset_checks_the_memory_its_records_need(tmp_path, monkeypatch):
+    import genfields.errors
+
+    monkeypatch.setattr(genfields.errors, "physical_memory", lambda: 100_000)  # a 100 kB machine
+    result = runner.invoke(app, ["make-dataset", "--preset", "tiny16", "--outdir", str(tmp_path / "ds"),
+                                 "--identities", "300", "--attributes", "100"])
+    assert result.exit_code == 2, result.output
+    assert "--identities 300 and --attributes 100 (400 records) would hold 0.9 MB in memory, more than this " \
+           "machine's 0.1 MB" in result.stderr
+    assert not (tmp_path / "ds").exists()
+
+
 def test_an_existing_output_folder_is_named_not_its_probe(tmp_path, monkeypatch):
     import tempfile
 

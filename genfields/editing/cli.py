@@ -21,12 +21,14 @@ import typer
 
 from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
 from genfields.errors import (BATCH, FINITE, IMAGES, IMAGES_2, MINUTES, NON_NEGATIVE, POSITIVE, SEED, STEPS, STEPS_MAX,
-                              ConfigError, given_options, output_file, output_folder, ranged, threads_option)
+                              ConfigError, check_memory, given_options, output_file, output_folder, ranged,
+                              threads_option)
 from genfields.imageio import atomic_write_text
 from genfields.stylegan2.cli import MODEL_HELP
 
 DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
 AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
+DATASET_ROW_FLOATS = 512  # at least what make-dataset records per image besides z (embedding, F_attr, landmarks, pose)
 
 
 THREADS_OPTION = typer.Option(None, callback=threads_option, help="Intra-op threads (at most the CPU count).")
@@ -73,8 +75,11 @@ def make_dataset(
     cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
                         identities=identities or p.identities, attributes=attributes or p.attribute_images,
                         truncation=truncation, seed=seed, amp=amp)
-    run(cfg, load_generator(cfg.generator, dev), load_perception(cfg.perception, dev), out, device=dev,
-        overwrite=overwrite)
+    G = load_generator(cfg.generator, dev)
+    rows = cfg.identities + cfg.attributes
+    check_memory(rows * (G.z_dim + DATASET_ROW_FLOATS) * 4, f"--identities {cfg.identities} and --attributes "
+                 f"{cfg.attributes} ({rows} records)")
+    run(cfg, G, load_perception(cfg.perception, dev), out, device=dev, overwrite=overwrite)
     typer.echo(f"wrote {cfg.identities} identity and {cfg.attributes} attribute records with S statistics to {out}")
 
 
