@@ -9,6 +9,9 @@ unwritable output is one line naming the option before any work starts:
     outdir: Path = typer.Option(..., callback=output_folder, help=...)
     out: Path = typer.Option(..., callback=output_file(".png", ".jpg"), help=...)
 
+Sizes and counts have upper bounds as well (BATCH, IMAGES, STEPS, KIMG, WIDTH, `threads_option`),
+so that a typo such as 1e30 is refused before anything is allocated or created.
+
 The callbacks raise `ConfigError` (not Click's own errors), so every refusal reads the same:
 `error: --batch must be >= 1, got 0`. `genfields.cli` turns whatever else a command raises into
 one line and exit status 2.
