@@ -374,7 +374,9 @@ class RunFolder:
                                   "written")
 
     def has_checkpoint(self) -> bool:
-        return (self.checkpoint_path / "state.json").is_file()
+        """True when there is a checkpoint to resume: checkpoint/, or checkpoint.old/ after a crash between the
+        two renames of `save_checkpoint`."""
+        return any((self.path / name / "state.json").is_file() for name in (CHECKPOINT_DIR, CHECKPOINT_DIR + ".old"))
 
     def holds_run(self) -> bool:
         """True when the folder holds (part of) a run: its config, metrics or a checkpoint."""

@@ -261,6 +261,18 @@ def test_a_run_killed_before_its_first_checkpoint_is_offered_overwrite(tmp_path)
     assert not (tmp_path / "none").exists()
 
 
+def test_a_checkpoint_left_only_as_checkpoint_old_still_resumes(tmp_path):
+    """A crash between save_checkpoint's two renames leaves checkpoint.old/ alone: it is resumed, not offered to
+    --overwrite."""
+    run = RunFolder(tmp_path)
+    run.start_fresh()
+    run.write_config({"a": 1})
+    run.save_checkpoint({"x": torch.ones(2)}, {"step": 3})
+    run.release()
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")
+    assert run.has_checkpoint() and run.load_checkpoint()[1] == {"step": 3}
+
+
 def test_the_first_checkpoint_comes_early(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
