@@ -523,8 +523,8 @@ class RunFolder:
             shutil.rmtree(tmp, ignore_errors=True)
             kept = f"; the previous checkpoint in {self.checkpoint_path} is kept" if self.has_checkpoint() else ""
             raise CheckpointError(f"{tmp}: cannot write the checkpoint ({_reason(exc)}); removed it{kept}") from None
-        shutil.rmtree(old, ignore_errors=True)
-        if self.checkpoint_path.exists():
+        if self.checkpoint_path.exists():  # at every moment checkpoint/ or checkpoint.old/ holds a whole one
+            shutil.rmtree(old, ignore_errors=True)
             os.replace(self.checkpoint_path, old)
         os.replace(tmp, self.checkpoint_path)
         shutil.rmtree(old, ignore_errors=True)
