@@ -349,8 +349,8 @@ SLOW_STEP = """
     import time
     from genfields.training import StopWatch
     watch = StopWatch()
-    print("ready", flush=True)
     while not watch.should_stop():
+        print("in a step", flush=True)
         time.sleep(30)  # one long step: the first signal waits for its end
     print("stopped cleanly", flush=True)
 """
@@ -358,7 +358,7 @@ SLOW_STEP = """
 
 def test_a_second_signal_exits_at_once():
     proc = _python(SLOW_STEP)
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout.readline().strip() == "in a step"
     proc.send_signal(signal.SIGTERM)
     time.sleep(1.0)
     assert proc.poll() is None  # the first one waits for the next safe point
@@ -370,7 +370,7 @@ def test_a_second_signal_exits_at_once():
 
 def test_one_signal_stops_at_the_next_safe_point(tmp_path):
     proc = _python(SLOW_STEP.replace("time.sleep(30)", "time.sleep(0.2)"))
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout.readline().strip() == "in a step"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "stopped cleanly" in out

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from genfields.errors import WIDTH_MAX, ConfigError, check_number, dataclass_from_dict
+from genfields.errors import (BATCH_MAX, MINUTES_MAX, STEPS_MAX, WIDTH_MAX, ConfigError, check_number,
+                              dataclass_from_dict)
 
 KINDS = ("style", "wspace")
 LAYERS_MAX = 64  # hidden layers of an editor network
@@ -138,9 +139,11 @@ class TrainConfig:
             self.model = ModelConfig(**self.model)
         if isinstance(self.loss, dict):
             self.loss = LossConfig(**self.loss)
-        for name in ("steps", "batch", "cross_ratio"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        bounds = (("steps", STEPS_MAX), ("batch", BATCH_MAX), ("cross_ratio", 1000), ("sample_every", STEPS_MAX),
+                  ("log_every", STEPS_MAX))
+        for name, most in bounds:  # a run's config.json is read back on --resume: bounded like the options
+            check_number(name, int(getattr(self, name)), 0 if name == "sample_every" else 1, most)
+        check_number("checkpoint_minutes", float(self.checkpoint_minutes), 0, MINUTES_MAX, min_open=True)
         if not 0 < self.lr_end <= self.lr_start:
             raise ConfigError(f"need 0 < lr_end <= lr_start, got {self.lr_start} -> {self.lr_end}")
 
