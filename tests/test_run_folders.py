@@ -334,15 +334,30 @@ def test_written_files_get_the_usual_mode(tmp_path):
 
 
 # --- signals -------------------------------------------------------------------------------------
+SLOW_SET_UP = """
+    import sys, time
+    from genfields.cli import launch
+    from genfields.stylegan2 import train
+
+    real_init = train.GANTrainer.__init__
+
+    def slow_init(self, *args, **kwargs):  # a set-up that takes a while (loading a large data set, say)
+        print("setting up", flush=True)
+        time.sleep(60)
+        real_init(self, *args, **kwargs)
+
+    train.GANTrainer.__init__ = slow_init
+    sys.exit(launch(sys.argv[1:]))
+"""
+
+
 def test_a_signal_during_set_up_exits_at_once(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "genfields", "train-gan", *GAN_ARGS, "--kimg", "100",
-                             "--outdir", str(tmp_path / "run")], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    time.sleep(1.0)  # importing torch and building the networks: before the training loop
+    proc = _python(SLOW_SET_UP, "train-gan", *GAN_ARGS, "--outdir", str(tmp_path / "run"))
+    assert proc.stdout.readline().strip() == "setting up"
+    start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=20)
-    assert proc.returncode == -signal.SIGTERM
+    assert proc.returncode == -signal.SIGTERM and time.monotonic() - start < 10
 
 
 SLOW_STEP = """
