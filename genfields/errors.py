@@ -121,9 +121,9 @@ SEED = ranged(0, SEED_MAX)
 
 # Upper bounds of sizes and counts, so that a typo (1e30, an extra zero) is one line at parse time
 # rather than hours of swapping. Generous: each is far above what a run of the paper uses.
-BATCH_MAX = 4096  # images in one step: 4096 64x64 StyleGAN2 images already need tens of GB of activations
-IMAGES_MAX = 10_000_000  # images generated or rendered by one command (FFHQ has 70,000; the paper's sets 12,000)
-STEPS_MAX = 10_000_000  # optimiser steps (the paper's editor: 100,000)
+BATCH_MAX = 4096  # images in one step (StyleGAN2's FFHQ runs: 32)
+IMAGES_MAX = 10_000_000  # images generated or rendered by one command (FFHQ has 70,000)
+STEPS_MAX = 10_000_000  # optimiser steps (an editor's default run: 20,000)
 KIMG_MAX = 1_000_000  # thousands of images shown to a GAN (StyleGAN2's FFHQ runs: 25,000)
 SEEDS_MAX = 1_000_000  # seeds of one `generate` (each writes two files)
 WIDTH_MAX = 16_384  # units in one layer of a network in a config file or on the command line
