@@ -348,6 +348,7 @@ class RunFolder:
             return
         self._created = self._created or not self.path.exists()
         self._lock = FolderLock.acquire(self.path, LOCK_FILE, "run folder")
+        atexit.unregister(self.release)  # once, however often the folder is locked again
         atexit.register(self.release)
         at_command_end(self.release)
         if self._lock.stale_pid is not None and self._lock.stale_pid != os.getpid():
