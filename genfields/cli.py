@@ -20,8 +20,8 @@ import torch
 import typer
 
 from genfields.devices import KEEP_FREED_MEMORY_ENV, keep_freed_memory
-from genfields.errors import (AT_LEAST_1, DEBUG_ENV, SEED, ConfigError, cli_console, exclusive, one_line_group,
-                              output_file, output_folder, ranged)
+from genfields.errors import (DEBUG_ENV, SEED, WIDTH, ConfigError, cli_console, exclusive, one_line_group, output_file,
+                              output_folder, ranged)
 from genfields.stylegan2.cli import MODEL_HELP
 
 GenfieldsGroup = one_line_group()  # every error one line and exit 2 (genfields.errors)
@@ -58,8 +58,8 @@ def fields(
                                  "and (with --model) the effective field."),
     share: float = typer.Option(0.9, callback=ranged(0, 1, min_open=True),
                                 help="Energy share that defines the effective field, in (0, 1]."),
-    samples: int = typer.Option(4, callback=AT_LEAST_1, help="Samples averaged for the effective field."),
-    channels: int = typer.Option(16, callback=AT_LEAST_1,
+    samples: int = typer.Option(4, callback=ranged(1, 100_000), help="Samples averaged for the effective field."),
+    channels: int = typer.Option(16, callback=WIDTH,
                                  help="Random channels per layer averaged for the effective field."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per conv layer (a JSON list)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),

@@ -21,12 +21,13 @@ import os
 import shutil
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from genfields.errors import GenfieldsError
+from genfields.errors import GenfieldsError, check_output_folder, check_regular_file, short_message
 
 CHUNK = 1 << 20
 
@@ -179,14 +180,36 @@ PINS_FILE = "pins.json"
 def read_pins(root: Optional[Path] = None) -> dict[str, dict]:
     """The trust-on-first-use pins of the cache: asset name -> {sha256, size, filename, origin, pinned_at}."""
     path = (root or home()) / PINS_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
+    repair = "it records the digests trusted on first download: repair or delete it"
     try:
-        pins = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DownloadError(f"{path}: unreadable pin file ({exc}); it records the digests trusted on first "
-                            "download: repair or delete it") from None
-    return pins if isinstance(pins, dict) else {}
+        check_regular_file(path, "pin file")
+        pins = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, not UTF-8, not a regular file
+        raise DownloadError(f"{path}: unreadable pin file ({short_message(exc)}); {repair}") from None
+    if not isinstance(pins, dict):
+        raise DownloadError(f"{path}: corrupt pin file (a JSON {type(pins).__name__}, expected an object of "
+                            f"name -> pin); {repair}")
+    for name, pin in pins.items():
+        problem = _pin_problem(pin)
+        if problem:
+            raise DownloadError(f"{path}: corrupt pin of '{name}' ({problem}); {repair}")
+    return pins
+
+
+def _pin_problem(pin: object) -> str:
+    """What is wrong with one pin record ('' if nothing)."""
+    if not isinstance(pin, dict):
+        return f"a JSON {type(pin).__name__}, expected an object"
+    digest, size = pin.get("sha256"), pin.get("size")
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        return "sha256 is not 64 lower-case hex digits"
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return "size is not a byte count"
+    if not all(isinstance(pin.get(key, ""), str) for key in ("pinned_at", "origin", "filename")):
+        return "pinned_at, origin and filename must be text"
+    return ""
 
 
 def pin_of(asset: Asset, root: Optional[Path] = None) -> Optional[dict]:
@@ -307,6 +330,9 @@ def _fetch(asset: Asset, part: Path, timeout: float, progress: bool) -> None:
     from tqdm import tqdm
 
     start = part.stat().st_size if part.exists() else 0
+    if progress:
+        print(f"{asset.name}: connecting to {urllib.parse.urlsplit(asset.url).netloc} (giving up after "
+              f"{timeout:.0f} s without an answer)", file=sys.stderr, flush=True)
     try:
         response, resumed = _open_range(asset.url, start, timeout)
     except urllib.error.HTTPError as exc:
@@ -317,12 +343,17 @@ def _fetch(asset: Asset, part: Path, timeout: float, progress: bool) -> None:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(offline_message(asset, part.parent, f"cannot reach {asset.url}: {reason}")) from None
     offset = start if resumed else 0
-    with response, open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=_total_size(response, offset), initial=offset, unit="B", unit_scale=True,
-            desc=asset.filename, disable=not progress) as bar:
-        for block in iter(lambda: response.read(CHUNK), b""):
-            out.write(block)
-            bar.update(len(block))
+    try:
+        with response, open(part, "ab" if resumed else "wb") as out, tqdm(
+                total=_total_size(response, offset), initial=offset, unit="B", unit_scale=True,
+                desc=asset.filename, disable=not progress) as bar:
+            for block in iter(lambda: response.read(CHUNK), b""):
+                out.write(block)
+                bar.update(len(block))
+    except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+        raise DownloadError(f"{asset.name}: {asset.url} stopped sending ({short_message(exc)}); the "
+                            f"{part.stat().st_size if part.exists() else 0} bytes so far are kept in {part}: run "
+                            "the command again to resume") from None
 
 
 def _decompress(asset: Asset, archive: Path, target: Path) -> None:
@@ -333,7 +364,10 @@ def _decompress(asset: Asset, archive: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst, CHUNK)
 
 
-def download(asset: Asset, root: Optional[Path] = None, timeout: float = 60.0, progress: bool = True,
+READ_TIMEOUT = 30.0  # seconds without a byte before a download gives up (the part is kept for a resume)
+
+
+def download(asset: Asset, root: Optional[Path] = None, timeout: float = READ_TIMEOUT, progress: bool = True,
              force: bool = False) -> Path:
     """Fetch, verify and atomically install one component; a verified cached file is kept as is.
 
@@ -342,7 +376,11 @@ def download(asset: Asset, root: Optional[Path] = None, timeout: float = 60.0, p
     mismatch deletes them) and only then renamed to the final name.
     """
     root = root or home()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        check_output_folder(root, "the download folder (GENFIELDS_HOME)")
+        root.mkdir(parents=True, exist_ok=True)
+    except (OSError, GenfieldsError) as exc:
+        raise DownloadError(short_message(exc) if isinstance(exc, OSError) else str(exc)) from None
     path = asset_path(asset, root)
     if path.is_file() and not force and status(asset, root) in ("verified", "present"):
         if asset.verification == "none" and not pin_of(asset, root):

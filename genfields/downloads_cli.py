@@ -46,11 +46,11 @@ def download(
     Each file is resumed if interrupted, checked against its SHA-256 and renamed into place only
     when it matches. See docs/ffhq.md.
     """
+    selected = list(downloads.REGISTRY) if names == ["all"] else (names or [])
+    assets = [get_asset(name) for name in selected]  # unknown names fail before anything is listed or downloaded
     if list_ or not names:
         _print_status(as_json, verify=not no_verify)
         return
-    selected = list(downloads.REGISTRY) if names == ["all"] else names
-    assets = [get_asset(name) for name in selected]  # unknown names fail before anything downloads
     failed = []
     for asset in assets:
         try:

@@ -9,6 +9,9 @@ unwritable output is one line naming the option before any work starts:
     outdir: Path = typer.Option(..., callback=output_folder, help=...)
     out: Path = typer.Option(..., callback=output_file(".png", ".jpg"), help=...)
 
+Sizes and counts have upper bounds as well (BATCH, IMAGES, STEPS, KIMG, WIDTH, `threads_option`),
+so that a typo such as 1e30 is refused before anything is allocated or created.
+
 The callbacks raise `ConfigError` (not Click's own errors), so every refusal reads the same:
 `error: --batch must be >= 1, got 0`. `genfields.cli` turns whatever else a command raises into
 one line and exit status 2.
@@ -116,6 +119,41 @@ AT_LEAST_1 = ranged(1)
 AT_LEAST_2 = ranged(2)
 SEED = ranged(0, SEED_MAX)
 
+# Upper bounds of sizes and counts, so that a typo (1e30, an extra zero) is one line at parse time
+# rather than hours of swapping. Generous: each is far above what a run of the paper uses.
+BATCH_MAX = 4096  # images in one step (StyleGAN2's FFHQ runs: 32)
+IMAGES_MAX = 10_000_000  # images generated or rendered by one command (FFHQ has 70,000)
+STEPS_MAX = 10_000_000  # optimiser steps (an editor's default run: 20,000)
+KIMG_MAX = 1_000_000  # thousands of images shown to a GAN (StyleGAN2's FFHQ runs: 25,000)
+SEEDS_MAX = 1_000_000  # seeds of one `generate` (each writes two files)
+WIDTH_MAX = 16_384  # units in one layer of a network in a config file or on the command line
+MINUTES_MAX = 60 * 24 * 366  # a --max-minutes budget: a year
+
+BATCH = ranged(1, BATCH_MAX)
+BATCH_2 = ranged(2, BATCH_MAX)
+IMAGES = ranged(1, IMAGES_MAX)
+IMAGES_2 = ranged(2, IMAGES_MAX)
+STEPS = ranged(1, STEPS_MAX)
+KIMG = ranged(0, KIMG_MAX, min_open=True)
+EVERY_KIMG = ranged(0, KIMG_MAX)
+WIDTH = ranged(1, WIDTH_MAX)
+MINUTES = ranged(0, MINUTES_MAX, min_open=True)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_option(ctx, param, value: Optional[int]) -> Optional[int]:
+    """Typer callback: a thread count in [1, the CPU count] (more threads than CPUs only slow a run down)."""
+    if value is not None:
+        check_number(_option_name(param), value, 1, cpu_count())
+    return value
+
 
 def _option_name(param) -> str:
     opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]
@@ -123,13 +161,14 @@ def _option_name(param) -> str:
 
 
 # --- seeds ------------------------------------------------------------------------------------
-def parse_seeds(spec: str, option: str = "--seeds") -> list[int]:
+def parse_seeds(spec: str, option: str = "--seeds", max_count: int = SEEDS_MAX) -> list[int]:
     """NVIDIA's generate.py syntax: '0-7' -> [0..7]; '1,5,9'; mixed '0-3,10'.
 
     A range whose start is after its end ('5-2') and a seed given twice are refused (one file
     per seed: a repeated seed would only write the same file again).
     """
     seeds: list[int] = []
+    spans = []
     for part in spec.split(","):
         part = part.strip()
         lo, sep, hi = part.partition("-")
@@ -139,10 +178,16 @@ def parse_seeds(spec: str, option: str = "--seeds") -> list[int]:
             raise ConfigError(f"{option}: cannot read seeds '{spec}': use e.g. 0-7 or 1,5,9") from None
         if start > stop:
             raise ConfigError(f"{option}: range '{part}' is empty (start after end); write {stop}-{start}")
+        outside = [s for s in (start, stop) if not 0 <= s <= SEED_MAX]
+        if outside:
+            raise ConfigError(f"{option}: seeds must be in 0..{SEED_MAX}, got {outside[0]}")
+        spans.append((start, stop))
+    count = sum(stop - start + 1 for start, stop in spans)
+    if count > max_count:
+        raise ConfigError(f"{option}: '{spec}' is {count} seeds, more than the {max_count} one command takes; "
+                          "split the range")
+    for start, stop in spans:
         seeds += range(start, stop + 1)
-    bad = [s for s in seeds if not 0 <= s <= SEED_MAX]
-    if bad:
-        raise ConfigError(f"{option}: seeds must be in 0..{SEED_MAX}, got {bad[0]}")
     if len(set(seeds)) != len(seeds):
         seen: set[int] = set()
         repeated = [s for s in seeds if s in seen or seen.add(s)]
@@ -150,31 +195,69 @@ def parse_seeds(spec: str, option: str = "--seeds") -> list[int]:
     return seeds
 
 
+# --- input paths --------------------------------------------------------------------------------
+def check_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` if it is a regular file (or a link to one); refuses a FIFO, device or socket before anything opens it.
+
+    Opening a FIFO for reading blocks until a writer comes, which may be never.
+    """
+    import stat
+
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"no such {what}: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, device or socket)"
+        raise ConfigError(f"{path}: {kind}; give the {what} itself")
+    return path
+
+
 # --- output paths -------------------------------------------------------------------------------
-def _creatable(path: Path, option: str) -> None:
-    """Refuse `path` unless its nearest existing ancestor is a folder we can write a file in."""
+def _creatable(path: Path, option: str, shown: Optional[Path] = None) -> None:
+    """Refuse `path` unless its nearest existing ancestor is a folder we can write a file in (named as `shown`)."""
+    shown = path if shown is None else shown
     parent = path.parent
     while not parent.exists():
         if parent == parent.parent:
             break
         parent = parent.parent
     if not parent.is_dir():
-        raise ConfigError(f"{option} {path}: cannot be created ({parent} is a file, not a folder)")
+        raise ConfigError(f"{option} {shown}: cannot be created ({parent} is a file, not a folder)")
     try:
         fd, probe = tempfile.mkstemp(dir=parent, prefix=".genfields-probe-")
     except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot be created in {parent} ({exc.strerror or exc})") from None
+        where = "cannot be written" if shown == parent else f"cannot be created in {parent}"
+        raise ConfigError(f"{option} {shown}: {where} ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(probe)
+
+
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+NAME_ROOM = 24  # what our writers add to an output's name: a temporary `.NAME.PID.tmp`, `_panel`
+
+
+def _check_name(path: Path, option: str) -> None:
+    """Refuse a file name too long to be written under its temporary name; a symlink that leads nowhere."""
+    size = len(path.name.encode())
+    if size > NAME_MAX - NAME_ROOM:
+        raise ConfigError(f"{option} {path.name[:40]}...: a name of {size} bytes is too long (at most "
+                          f"{NAME_MAX - NAME_ROOM}, leaving room for the temporary name)")
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"{option} {path}: a symbolic link that leads nowhere (a loop or a missing target)")
 
 
 def check_output_folder(path: Path, option: str = "--outdir") -> Path:
     """An output folder: existing and writable, or creatable. Nothing is created here."""
     path = Path(path)
+    _check_name(path, option)
     if path.exists():
         if not path.is_dir():
             raise ConfigError(f"{option} {path}: exists and is not a folder")
-        _creatable(path / "probe", option)
+        _creatable(path / "probe", option, shown=path)
     else:
         _creatable(path, option)
     return path
@@ -188,8 +271,44 @@ def check_output_file(path: Path, option: str = "--out", suffixes: Iterable[str]
         raise ConfigError(f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}")
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    _check_name(path, option)
     _creatable(path, option)
     return path
+
+
+def check_free_space(path: Path, needed_bytes: int, what: str) -> None:
+    """Refuse work whose outputs (`needed_bytes`, an upper estimate) would not fit on the disk of `path`."""
+    import shutil
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # no figure to check against; the writes themselves fail cleanly
+    if needed_bytes > free:
+        raise ConfigError(f"{what} needs up to {needed_bytes / 1e6:.0f} MB, {folder} has {free / 1e6:.0f} MB free")
+
+
+def physical_memory() -> Optional[int]:
+    """Bytes of RAM of this machine (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(needed_bytes: int, what: str) -> None:
+    """Refuse work that would hold more than the machine's RAM (`needed_bytes`, a lower estimate)."""
+    total = physical_memory()
+    if total is not None and needed_bytes > total:
+        raise ConfigError(f"{what} would hold {_bytes(needed_bytes)} in memory, more than this machine's "
+                          f"{_bytes(total)}")
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def output_folder(ctx, param, value: Optional[Path]) -> Optional[Path]:
@@ -253,10 +372,41 @@ class LazyConsole:
 
 # --- one line per error: the command group ------------------------------------------------------------
 DEBUG_ENV = "GENFIELDS_DEBUG"
+_COMMAND_END: list[Callable[[], None]] = []
+
+
+def at_command_end(release: Callable[[], None]) -> None:
+    """Run `release` when the command ends, however it ends (a run folder's lock, an empty folder it made).
+
+    A refused command then leaves nothing behind even when it runs in-process (`launch`, tests),
+    where atexit would come too late.
+    """
+    _COMMAND_END.append(release)
+
+
+def _end_command() -> None:
+    while _COMMAND_END:
+        try:
+            _COMMAND_END.pop()()
+        except OSError:
+            pass
+
+
+CPP_BACKTRACE_MARKERS = ("Exception raised from ", "frame #0")  # where PyTorch's C++ backtrace starts
+
+
+def short_message(exc: BaseException) -> str:
+    """An exception's message without PyTorch's C++ backtrace; an OSError as its reason and file name."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = str(exc)
+    for marker in CPP_BACKTRACE_MARKERS:
+        text = text.split(marker, 1)[0]
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = short_message(exc)
     return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
@@ -299,7 +449,10 @@ def one_line_group():
             debug = "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
             args = [a for a in args if a != "--debug"]
             try:
-                result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                try:
+                    result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                finally:
+                    _end_command()
             except click_exceptions.NoArgsIsHelpError as exc:
                 print(exc.format_message(), file=sys.stderr)
                 raise CommandFailed("no command given", 2) from None

@@ -11,9 +11,9 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genfields.errors import GenfieldsError
+from genfields.errors import GenfieldsError, check_regular_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")  # the photos a folder is read for
 
@@ -45,18 +45,33 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # what save_image writes, by suffix
 
 
+def default_file_mode() -> int:
+    """The mode a new file gets from the process's umask (0644 under the usual 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def set_default_mode(path: str | os.PathLike) -> None:
+    """Give a written file the umask's mode: safetensors and mkstemp create theirs 0600, unlike their neighbours."""
+    os.chmod(path, default_file_mode())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary name beside `path` to write to; renamed onto `path` on success, removed on failure.
 
     The parent folder is created. A reader never sees a half-written file, and a failed write
-    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file.
+    (full disk, `path` is a folder, an exception in between) leaves no stray temporary file. The
+    file gets the umask's mode, whatever the writer created it with.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if tmp.exists():
+            set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -112,10 +127,15 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
 
     Refuses missing files, non-images, and non-RGB modes other than greyscale-free RGBA/P
     palettes that convert losslessly; a 16-bit or CMYK image is an error rather than a guess.
+    The EXIF orientation (a phone photo taken sideways) is applied, so the face is upright.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise ImageError(f"no such image: {path}")
+    try:
+        check_regular_file(path, "image")
+    except GenfieldsError as exc:
+        raise ImageError(str(exc)) from None
     try:
         with warnings.catch_warnings():  # PIL warns of large images; check_image_size refuses them instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -123,6 +143,7 @@ def load_image(path: str | os.PathLike, resolution: int | None = None) -> torch.
         with im:
             check_image_size(path, im.size)
             im.load()
+            im = ImageOps.exif_transpose(im)
             if im.mode not in ("RGB", "RGBA", "P"):
                 raise ImageError(f"{path}: image mode {im.mode} is not RGB (convert it to 8-bit RGB first)")
             im = im.convert("RGB")

@@ -14,12 +14,14 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from genfields.cli import app
+from genfields.errors import cpu_count
 
 runner = CliRunner()
 HAS_DLIB = importlib.util.find_spec("dlib") is not None
@@ -83,27 +85,60 @@ def inputs(tmp_path_factory) -> Path:
     editor_run = root / "editor-run"
     editor_run.mkdir()
     (editor_run / "config.json").write_text("{}")
+    _broken_loaders(root)
     return root
 
 
+def _broken_loaders(root: Path) -> None:
+    """Editor, dataset and perception folders whose files are truncated, empty, of the wrong type or too wide,
+    and inputs that are not regular files (issue 35)."""
+    from safetensors.torch import save_file
+
+    from genfields.editing.editor import editor_folder
+
+    shipped = editor_folder("synth64")
+    config = json.loads((shipped / "config.json").read_text())
+    weights = (shipped / "editor.safetensors").read_bytes()
+    for name, data in (("ed-trunc", weights[:1000]), ("ed-empty", b""), ("ed-int", None), ("ed-wide", None)):
+        (root / name).mkdir()
+        model = {**config["model"], "hidden": [1e7, 1e7]} if name == "ed-wide" else config["model"]
+        (root / name / "config.json").write_text(json.dumps({**config, "model": model}))
+        if data is None:
+            save_file({"net.0.weight": torch.zeros(2, dtype=torch.int64)}, str(root / name / "editor.safetensors"))
+        else:
+            (root / name / "editor.safetensors").write_bytes(data)
+    (root / "ds-trunc").mkdir()
+    (root / "ds-trunc" / "dataset.json").write_text(json.dumps({"format": "genfields-editing-dataset-v1",
+                                                                "config": {"preset": "tiny16"}}))
+    (root / "ds-trunc" / "data.safetensors").write_bytes(b"\x10\x00\x00")
+    (root / "ds-list").mkdir()
+    (root / "ds-list" / "dataset.json").write_text("[]")
+    (root / "net-wide").mkdir()
+    (root / "net-wide" / "config.json").write_text(json.dumps({"network": {"kind": "attributes", "width": 10 ** 9}}))
+    np.save(root / "nan_z.npy", np.full(512, np.nan, np.float32))
+    os.mkfifo(root / "fifo.pt")
+    os.mkfifo(root / "fifo.png")
+    os.symlink(root / "loop", root / "loop")
+
+
 def _files(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
+    return {str(p.relative_to(root)): p.lstat().st_size for p in sorted(root.rglob("*"))}
 
 
 ROWS = [
     # out-of-range numbers, named with their range
-    (["evaluate", "--preset", "tiny16", "--batch", "0"], "--batch must be >= 1, got 0"),
-    (["evaluate", "--preset", "tiny16", "--pairs", "1"], "--pairs must be >= 2, got 1"),
+    (["evaluate", "--preset", "tiny16", "--batch", "0"], "--batch must be in [1, 4096], got 0"),
+    (["evaluate", "--preset", "tiny16", "--pairs", "1"], "--pairs must be in [2, 10000000], got 1"),
     (["edit", "--attribute", "{in}/face.png", "--identity-seed", "-1"], "--identity-seed must be in [0, 4294967295]"),
     (["fields", "--arch", "tiny16", "--measure", "--share", "5"], "--share must be in (0, 1], got 5"),
-    (["fields", "--arch", "tiny16", "--measure", "--samples", "0"], "--samples must be >= 1, got 0"),
-    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--batch", "0"], "--batch must be >= 1, got 0"),
-    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--kimg", "-1"], "--kimg must be > 0, got -1"),
+    (["fields", "--arch", "tiny16", "--measure", "--samples", "0"], "--samples must be in [1, 100000], got 0"),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--batch", "0"], "--batch must be in [1, 4096], got 0"),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--kimg", "-1"], "--kimg must be in (0, 1000000], got -1"),
     (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--lr", "-1"], "--lr must be > 0, got -1"),
     (["gan-quality", "--model", "random:tiny16", "--n", "1"], "--n must be >= 2, got 1"),
     (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/ds", "--identities", "0"],
-     "--identities must be >= 1, got 0"),
-    (["synth-data", "--outdir", "{in}/sd", "--n", "4", "--workers", "-1"], "--workers must be >= 0, got -1"),
+     "--identities must be in [1, 10000000], got 0"),
+    (["synth-data", "--outdir", "{in}/sd", "--n", "4", "--workers", "-1"], "--workers must be in [0, 1024], got -1"),
     (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--trunc", "nan"],
      "--trunc must be a finite number, got nan"),
     (["train-editor", "--preset", "tiny16", "--outdir", "{in}/ed", "--lambda-id", "inf"],
@@ -140,13 +175,20 @@ ROWS = [
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--batch", "4"],
      "--resume: --batch 4 differs from the run's batch 8"),
     (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--lr", "0.1"], "--change lr_g=0.1"),
+    (["train-gan", "--resume", "--outdir", "{in}/gan-run", "--checkpoint-minutes", "5"],
+     "--checkpoint-minutes 5.0 differs from the run's checkpoint_minutes 10.0"),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--checkpoint-minutes", "0"],
+     "--checkpoint-minutes must be in (0, 527040], got 0"),
     (["train-gan", "--resume", "--overwrite", "--outdir", "{in}/gan-run"], "contradict each other"),
-    (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"], "holds a run (config.json)"),
+    (["train-editor", "--preset", "tiny16", "--outdir", "{in}/editor-run"],
+     "holds a run that stopped before its first checkpoint (config.json): nothing to resume; replace it with "
+     "--overwrite"),
     (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/dataset"], "holds a dataset (dataset.json)"),
     (["train-perception", "--net", "lnd", "--outdir", "{in}/perception-run", "--resume", "--batch", "32"],
      "--resume: --batch 32 differs from the run's batch 64"),
-    (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"], "holds a run (config.json)"),
-    (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be >= 2, got 1"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/editor-run", "--steps", "1"],
+     "holds a run that stopped before its first checkpoint (config.json)"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--batch", "1"], "--batch must be in [2, 4096], got 1"),
     # hostile or broken checkpoints: refused before allocating or running anything
     (["info", "--model", "{in}/wide"], "w_dim must be in 1..8192, got 100000"),
     (["info", "--model", "{in}/filter"], "resample_filter must be 1..16 numbers"),
@@ -159,6 +201,51 @@ ROWS = [
     (["detect", "{in}/huge.png"], "huge.png: above the 64-megapixel limit"),
     (["align", "{in}/huge.png", "--out", "{in}/h.png"], "above the 64-megapixel limit"),
     (["detect", "{in}/nosuch.png"], "no such image"),
+    # issue 35: upper bounds at parse time (nothing allocated, nothing created)
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--batch", "1" + "0" * 30],
+     "--batch must be in [1, 4096], got 1" + "0" * 30),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--kimg", "1e30"], "--kimg must be in (0, 1000000]"),
+    (["train-editor", "--preset", "tiny16", "--outdir", "{in}/new", "--steps", "1" + "0" * 30],
+     "--steps must be in [1, 10000000]"),
+    (["evaluate", "--preset", "tiny16", "--pairs", "1" + "0" * 30], "--pairs must be in [2, 10000000]"),
+    (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/ds", "--identities", "1" + "0" * 30],
+     "--identities must be in [1, 10000000]"),
+    (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/ds", "--threads", "1000"],
+     f"--threads must be in [1, {cpu_count()}], got 1000"),
+    (["train-perception", "--net", "lnd", "--outdir", "{in}/p", "--threads", "1000"], "--threads must be in [1, "),
+    (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--seeds", "0-4294967295"],
+     "--seeds: '0-4294967295' is 4294967296 seeds, more than the 1000000 one command takes"),
+    (["generate", "--model", "random:tiny16", "--outdir", "{in}/gen", "--seeds", "0-999999"],
+     "grid.png of 1000000 images at 16x16 would hold 3.1 GB in memory; pass --no-grid, or fewer seeds"),
+    (["synth-data", "--outdir", "{in}/sd", "--n", "1" + "0" * 20], "--n must be in [1, 10000000]"),
+    (["synth-data", "--outdir", "{in}/sd", "--n", "1000", "--res", "4096"],
+     "a shard of 1000 faces at 4096x4096 would hold 50.3 GB in memory; lower --shard-size"),
+    (["fields", "--arch", "tiny16", "--measure", "--channels", "1" + "0" * 20], "--channels must be in [1, 16384]"),
+    # issue 35: output names and paths
+    (["detect", "{in}/face.png", "--out", "{in}/" + "x" * 240 + ".png"], "is too long (at most 231"),
+    (["train-gan", "--arch", "tiny16", "--outdir", "{in}/loop"], "--outdir {in}/loop: a symbolic link that leads "
+     "nowhere"),
+    # issue 35: every loader names its file; non-regular files refused before opening
+    (["info", "--model", "{in}/fifo.pt"], "{in}/fifo.pt: not a regular file (a FIFO, device or socket)"),
+    (["detect", "{in}/fifo.png"], "{in}/fifo.png: not a regular file"),
+    (["edit", "--editor", "{in}/ed-trunc", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
+      "{in}/e.png"], "{in}/ed-trunc/editor.safetensors: truncated or corrupt safetensors file"),
+    (["edit", "--editor", "{in}/ed-empty", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
+      "{in}/e.png"], "{in}/ed-empty/editor.safetensors: truncated or corrupt safetensors file"),
+    (["edit", "--editor", "{in}/ed-int", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
+      "{in}/e.png"], "{in}/ed-int/editor.safetensors: tensor net.0.weight is torch.int64, not torch.float32"),
+    (["edit", "--editor", "{in}/ed-wide", "--attribute", "{in}/face.png", "--identity-seed", "1", "--out",
+      "{in}/e.png"], "{in}/ed-wide/config.json: not an editor configuration (hidden width must be in [1, 16384], "
+     "got 10000000)"),
+    (["train-editor", "--preset", "tiny16", "--dataset", "{in}/ds-trunc", "--outdir", "{in}/ed-out"],
+     "{in}/ds-trunc/data.safetensors: truncated or corrupt dataset (Error while deserializing header"),
+    (["train-editor", "--preset", "tiny16", "--dataset", "{in}/ds-list", "--outdir", "{in}/ed-out"],
+     "{in}/ds-list/dataset.json: unknown dataset format 'list'"),
+    (["fd-scale", "--net", "{in}/net-wide"], "{in}/net-wide/config.json: cannot load the perception network's "
+     "config (width must be in [1, 1024], got 1000000000)"),
+    (["download", "nope", "--list"], "unknown component 'nope'"),
+    (["edit", "--identity-z", "{in}/nan_z.npy", "--attribute", "{in}/face.png", "--out", "{in}/e.png"],
+     "{in}/nan_z.npy: z holds 512 NaN or infinite values; all 512 must be finite"),
 ]
 DLIB_ROWS = [
     (["detect", "{in}/one.png", "--backend", "dlib"], "a 1x1 image is too small to hold a face"),

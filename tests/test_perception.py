@@ -197,6 +197,6 @@ def test_train_perception_command_runs_and_reports_json(tmp_path, cache):
     assert model.config.depth == 3 and len(model.net.trunk) == 4 * 3  # three conv layers per stage
     assert "3 conv layers per stage" in (tmp_path / "run" / "final" / "MODEL_CARD.md").read_text()
     depth0 = CliRunner().invoke(_standalone(), args[:-5] + ["--depth", "0", "--cache", cache])
-    assert depth0.exit_code == 2 and "--depth must be >= 1" in depth0.output
+    assert depth0.exit_code == 2 and "--depth must be in [1, 64], got 0" in depth0.output
     bad = CliRunner().invoke(_standalone(), args[:2] + ["ears"] + args[3:])
     assert bad.exit_code == 2 and "--net must be one of" in bad.output

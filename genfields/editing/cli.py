@@ -20,16 +20,18 @@ import torch
 import typer
 
 from genfields.devices import AMP_HELP, DEVICE_HELP, resolve_device
-from genfields.errors import (AT_LEAST_1, AT_LEAST_2, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError,
-                              given_options, output_file, output_folder)
+from genfields.errors import (BATCH, FINITE, IMAGES, IMAGES_2, MINUTES, NON_NEGATIVE, POSITIVE, SEED, STEPS, STEPS_MAX,
+                              ConfigError, check_memory, given_options, output_file, output_folder, ranged,
+                              threads_option)
 from genfields.imageio import atomic_write_text
 from genfields.stylegan2.cli import MODEL_HELP
 
 DEVICE_OPTION = typer.Option("cpu", "--device", help=DEVICE_HELP)
 AMP_OPTION = typer.Option(False, "--amp", help=AMP_HELP + " Off by default.")
+DATASET_ROW_FLOATS = 512  # at least what make-dataset records per image besides z (embedding, F_attr, landmarks, pose)
 
 
-THREADS_OPTION = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads.")
+THREADS_OPTION = typer.Option(None, callback=threads_option, help="Intra-op threads (at most the CPU count).")
 
 
 def _threads(n: Optional[int]) -> None:
@@ -42,9 +44,9 @@ def make_dataset(
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
                              help="Output folder (dataset.json, data.safetensors, preview.png)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    identities: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+    identities: Optional[int] = typer.Option(None, callback=IMAGES,
                                              help="Identity images (default: the preset's; synth64 9000)."),
-    attributes: Optional[int] = typer.Option(None, callback=AT_LEAST_1,
+    attributes: Optional[int] = typer.Option(None, callback=IMAGES,
                                              help="Attribute images (default: the preset's; synth64 3000)."),
     truncation: float = typer.Option(1.0, callback=FINITE, help="Truncation psi of the generated set."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the recorded z."),
@@ -73,7 +75,11 @@ def make_dataset(
     cfg = DatasetConfig(preset=p.name, generator=model or p.generator, perception=p.perception,
                         identities=identities or p.identities, attributes=attributes or p.attribute_images,
                         truncation=truncation, seed=seed, amp=amp)
-    run(cfg, load_generator(cfg.generator, dev), load_perception(cfg.perception, dev), out, device=dev)
+    G = load_generator(cfg.generator, dev)
+    rows = cfg.identities + cfg.attributes
+    check_memory(rows * (G.z_dim + DATASET_ROW_FLOATS) * 4, f"--identities {cfg.identities} and --attributes "
+                 f"{cfg.attributes} ({rows} records)")
+    run(cfg, G, load_perception(cfg.perception, dev), out, device=dev, overwrite=overwrite)
     typer.echo(f"wrote {cfg.identities} identity and {cfg.attributes} attribute records with S statistics to {out}")
 
 
@@ -86,9 +92,9 @@ def train_editor(
     outdir: Optional[Path] = typer.Option(None, callback=output_folder,
                                           help="Run folder (default runs/train-editor-<preset>-<config>)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Training steps (default: the preset's; on "
+    steps: Optional[int] = typer.Option(None, callback=STEPS, help="Training steps (default: the preset's; on "
                                         "--resume: the run's own, or a new length recorded in its history)."),
-    batch: int = typer.Option(6, callback=AT_LEAST_1, help="Global batch (split across torchrun processes)."),
+    batch: int = typer.Option(6, callback=BATCH, help="Global batch (split across torchrun processes)."),
     lr_start: Optional[float] = typer.Option(None, callback=POSITIVE,
                                              help="Initial learning rate (default: the preset's)."),
     lr_end: Optional[float] = typer.Option(None, callback=POSITIVE,
@@ -116,15 +122,18 @@ def train_editor(
     init: Optional[str] = typer.Option(None, help="Start from this trained editor (shipped name or folder) instead "
                                        "of from zero: a fine-tune, e.g. with other loss weights."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the weights and every batch."),
-    sample_every: int = typer.Option(500, callback=NON_NEGATIVE,
+    sample_every: int = typer.Option(500, callback=ranged(0, STEPS_MAX),
                                      help="Write a sample grid every this many steps (0 = never)."),
     threads: Optional[int] = THREADS_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir exactly (its own config; "
                                 "only --steps, --max-minutes, --threads and --device may differ)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, deleting "
                                    "its checkpoint, metrics, samples and final editor."),
-    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+    max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Save and stop cleanly after this many minutes."),
+    checkpoint_minutes: float = typer.Option(10.0, callback=MINUTES, help="Save a checkpoint every this many "
+                                             "minutes (the first one after at most 2 minutes, so that a run killed "
+                                             "early loses little)."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " A run may resume on another device."),
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " Off by default; recorded in the run's config "
                              "(a resumed run keeps its setting)."),
@@ -144,7 +153,7 @@ def train_editor(
             "mask_mode": "model.mask_mode", "lambda_id": "loss.identity", "lambda_attr": "loss.attribute",
             "lambda_rec": "loss.reconstruction", "style_reg": "loss.style_reg", "init": "init", "seed": "seed",
             "sample_every": "sample_every", "amp": "amp", "adversarial": "loss.adversarial", "lr_disc": "lr_disc",
-            "train_attributes": "model.train_attributes"}
+            "train_attributes": "model.train_attributes", "checkpoint_minutes": "checkpoint_minutes"}
     given = {keys[name]: (f"--{name.replace('_', '-')}", str(value) if isinstance(value, Path) else value)
              for name, value in given_options(ctx, keys).items()}
     cfg = None
@@ -159,6 +168,7 @@ def train_editor(
             model_changes["train_attributes"] = train_attributes
         cfg.model = dataclasses.replace(cfg.model, **model_changes)
         cfg.loss = override_loss_weights(cfg.loss, config, lambda_id, lambda_attr, lambda_rec, style_reg, adversarial)
+        cfg.checkpoint_minutes = checkpoint_minutes
     outdir = outdir or Path(f"runs/train-editor-{preset}-{config}")
     trainer = run(cfg, outdir, resume=resume, steps=steps, max_minutes=max_minutes, device=dev, overwrite=overwrite,
                   given=given if resume else None)
@@ -194,8 +204,11 @@ def read_z(path: Path, z_dim: int) -> torch.Tensor:
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"{path}: cannot read z (a .npy, or a .npz with key 'z': {exc})") from None
     z = np.asarray(z, dtype=np.float32).reshape(-1)
-    if z.shape[0] != z_dim or not np.isfinite(z).all():
-        raise ConfigError(f"{path}: z must hold {z_dim} finite numbers, got {z.shape[0]}")
+    if z.shape[0] != z_dim:
+        raise ConfigError(f"{path}: z must hold {z_dim} numbers, got {z.shape[0]}")
+    if not np.isfinite(z).all():
+        raise ConfigError(f"{path}: z holds {int((~np.isfinite(z)).sum())} NaN or infinite values; all {z_dim} "
+                          "must be finite")
     return torch.from_numpy(z)[None]
 
 
@@ -286,9 +299,9 @@ def evaluate(
     preset: str = typer.Option("synth64", help="Editing preset: its attribute images and real set."),
     editor: Optional[str] = typer.Option(None, help="Shipped editor name or folder (default: the preset name)."),
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
-    pairs: int = typer.Option(1000, callback=AT_LEAST_2, help="Identity/attribute pairs (FD needs at least 2)."),
+    pairs: int = typer.Option(1000, callback=IMAGES_2, help="Identity/attribute pairs (FD needs at least 2)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the identities and of the attribute renders."),
-    batch: int = typer.Option(50, callback=AT_LEAST_1, help="Pairs per batch."),
+    batch: int = typer.Option(50, callback=BATCH, help="Pairs per batch."),
     layers: Optional[str] = typer.Option(None, help="Apply dS only to these conv layers."),
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
     threads: Optional[int] = THREADS_OPTION,
@@ -299,7 +312,8 @@ def evaluate(
                                           "nothing is trained against) and report the loss networks' scores as "
                                           "*_loss_net; --no-judges: the loss networks only. Default: judges when the "
                                           "perception preset has them (synth)."),
-    per_pair_steps: int = typer.Option(0, callback=NON_NEGATIVE, help="Score the per-pair optimum instead of the "
+    per_pair_steps: int = typer.Option(0, callback=ranged(0, STEPS_MAX), help="Score the per-pair optimum instead "
+                                       "of the "
                                        "editor: dS optimised "
                                        "for each pair from zero by this many Adam steps with the editor's losses "
                                        "(beyond the paper; slow). 0: the editor itself."),

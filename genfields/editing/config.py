@@ -10,9 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from genfields.errors import ConfigError, dataclass_from_dict
+from genfields.errors import (BATCH_MAX, MINUTES_MAX, STEPS_MAX, WIDTH_MAX, ConfigError, check_number,
+                              dataclass_from_dict)
 
 KINDS = ("style", "wspace")
+LAYERS_MAX = 64  # hidden layers of an editor network
+STYLE_DIM_MAX = 1_000_000  # channels of S (or w) of the generator an editor is for
+PARAMS_MAX = 1e9  # parameters of an editor network (the paper's: about 12 million)
 MASK_MODES = ("train", "inference")
 IDENTITY_INPUTS = ("none", "f_attr", "styles")
 
@@ -42,6 +46,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.hidden = tuple(int(h) for h in self.hidden)
         self.disc_hidden = tuple(int(h) for h in self.disc_hidden)
+        self._check_sizes()
         if self.kind not in KINDS:
             raise ConfigError(f"unknown model kind '{self.kind}' (choose from {', '.join(KINDS)})")
         if self.mask_mode not in MASK_MODES:
@@ -55,6 +60,23 @@ class ModelConfig:
             raise ConfigError("a trainable attribute encoder and the F_attr(I_id) identity input do not combine")
         if self.kind == "wspace" and self.identity_input != "none":
             raise ConfigError("the identity inputs F_attr(I_id) / S_id are for M_ref (style kind), not the W baseline")
+
+    def _check_sizes(self) -> None:
+        """Refuse widths out of bounds (a hostile or mistyped config.json) before any network is built."""
+        for name in ("hidden", "disc_hidden"):
+            widths = getattr(self, name)
+            if len(widths) > LAYERS_MAX:
+                raise ConfigError(f"{name} must have at most {LAYERS_MAX} layers, got {len(widths)}")
+            for width in widths:
+                check_number(f"{name} width", width, 1, WIDTH_MAX)
+        for name in ("f_id_dim", "f_attr_dim"):
+            check_number(name, int(getattr(self, name)), 1, WIDTH_MAX)
+        for name in ("s_dim", "w_dim"):
+            check_number(name, int(getattr(self, name)), 0, STYLE_DIM_MAX)
+        widths = [self.f_attr_dim + self.f_id_dim + self.s_dim, *self.hidden, max(self.s_dim, self.w_dim, 1)]
+        params = sum(a * b for a, b in zip(widths, widths[1:]))
+        if params > PARAMS_MAX:
+            raise ConfigError(f"the network would hold about {params:.2g} parameters, more than {PARAMS_MAX:.0e}")
 
     @property
     def identity_dim(self) -> int:
@@ -117,9 +139,11 @@ class TrainConfig:
             self.model = ModelConfig(**self.model)
         if isinstance(self.loss, dict):
             self.loss = LossConfig(**self.loss)
-        for name in ("steps", "batch", "cross_ratio"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        bounds = (("steps", STEPS_MAX), ("batch", BATCH_MAX), ("cross_ratio", 1000), ("sample_every", STEPS_MAX),
+                  ("log_every", STEPS_MAX))
+        for name, most in bounds:  # a run's config.json is read back on --resume: bounded like the options
+            check_number(name, int(getattr(self, name)), 0 if name == "sample_every" else 1, most)
+        check_number("checkpoint_minutes", float(self.checkpoint_minutes), 0, MINUTES_MAX, min_open=True)
         if not 0 < self.lr_end <= self.lr_start:
             raise ConfigError(f"need 0 < lr_end <= lr_start, got {self.lr_start} -> {self.lr_end}")
 

@@ -25,15 +25,17 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from genfields.devices import amp_forward, module_device, resolve_device
-from genfields.errors import CheckpointError, ConfigError
+from genfields.errors import CheckpointError, ConfigError, check_regular_file, short_message
 from genfields.imageio import atomic_path, atomic_write_text, list_images, load_image, make_grid, save_image
 from genfields.perception import PerceptionSet
 from genfields.stylegan2 import Generator
+from genfields.training import FolderLock
 
 from .regularizer import StyleStatistics
 
 FORMAT = "genfields-editing-dataset-v1"
 PERCEIVED = ("embedding", "f_attr", "landmarks", "pose")
+DATASET_LOCK = "dataset.lock"  # held while make-dataset writes the folder
 
 
 @dataclass
@@ -95,11 +97,13 @@ def generate(G: Generator, z: torch.Tensor, truncation: float = 1.0,
 
 
 def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: str | os.PathLike,
-                 progress: bool = True, device: str | torch.device | None = None) -> Path:
+                 progress: bool = True, device: str | torch.device | None = None, overwrite: bool = True) -> Path:
     """Generate and perceive the identity and attribute sets; write them with the S statistics.
 
     `device` moves G and the networks there (in place; None: stay where G is); z is drawn on the
-    CPU and the results come back to it, so the set does not depend on the device.
+    CPU and the results come back to it, so the set does not depend on the device. The folder is
+    locked (`dataset.lock`) while it is written; without `overwrite`, a dataset found there, at
+    the start or when the set is about to be written (another process finished first), is refused.
     """
     from genfields.perception.judges import refuse_judges
 
@@ -109,7 +113,23 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
         G.to(device)
         nets.to(device)
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock.acquire(outdir, DATASET_LOCK, "dataset folder")
+    try:
+        _refuse_finished(outdir, overwrite)
+        _write_dataset(cfg, G, nets, outdir, progress, overwrite)
+    finally:
+        lock.release()
+    return outdir
+
+
+def _refuse_finished(outdir: Path, overwrite: bool) -> None:
+    if not overwrite and (outdir / "dataset.json").exists():
+        raise ConfigError(f"{outdir} holds a dataset (dataset.json); choose another --outdir, or replace it with "
+                          "--overwrite")
+
+
+def _write_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: Path, progress: bool,
+                   overwrite: bool) -> None:
     z = torch.randn(cfg.identities + cfg.attributes, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
     moments_S, moments_w = MomentAccumulator(), MomentAccumulator()
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in PERCEIVED}
@@ -124,6 +144,7 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
     tensors = {"z_id": z[:cfg.identities], "z_attr": z[cfg.identities:], **stats.tensors()}
     for k, v in data.items():
         tensors[f"id_{k}"], tensors[f"attr_{k}"] = v[:cfg.identities], v[cfg.identities:]
+    _refuse_finished(outdir, overwrite)  # again: the lock keeps other writers out, not a user's copy
     with atomic_path(outdir / "data.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": FORMAT})
     meta = {"format": FORMAT, "config": dataclasses.asdict(cfg), "s_dim": G.layout.dim, "w_dim": G.config.w_dim,
@@ -131,7 +152,6 @@ def make_dataset(cfg: DatasetConfig, G: Generator, nets: PerceptionSet, outdir: 
     atomic_write_text(outdir / "dataset.json", json.dumps(meta, indent=1) + "\n")  # after the data: a folder with it is whole
     preview = torch.cat([z[:16], z[cfg.identities:cfg.identities + 8]])
     save_image(make_grid(generate(G, preview, cfg.truncation, cfg.amp)[2].cpu(), cols=8), outdir / "preview.png")
-    return outdir
 
 
 @dataclass
@@ -157,15 +177,26 @@ class GeneratedSet:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
+        meta_path, data_path = self.folder / "dataset.json", self.folder / "data.safetensors"
+        if not meta_path.exists():
+            raise CheckpointError(f"{self.folder}: not a make-dataset folder (no dataset.json)")
         try:
-            self.meta = json.loads((self.folder / "dataset.json").read_text())
-            self.tensors = load_file(str(self.folder / "data.safetensors"))
-        except (OSError, json.JSONDecodeError, Exception) as exc:
-            raise CheckpointError(f"{self.folder}: not a make-dataset folder ({exc})") from None
-        if self.meta.get("format") != FORMAT:
-            raise CheckpointError(f"{self.folder}: unknown dataset format {self.meta.get('format')!r}")
-        self.config = DatasetConfig(**self.meta["config"])
-        self.stats = StyleStatistics.from_tensors(self.tensors)
+            self.meta = json.loads(check_regular_file(meta_path, "dataset description").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{meta_path}: cannot read the dataset description ({short_message(exc)})") from None
+        if not isinstance(self.meta, dict) or self.meta.get("format") != FORMAT:
+            found = self.meta.get("format") if isinstance(self.meta, dict) else type(self.meta).__name__
+            raise CheckpointError(f"{meta_path}: unknown dataset format {found!r} (expected {FORMAT})")
+        try:
+            self.config = DatasetConfig(**self.meta["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{meta_path}: not a dataset description ({short_message(exc)})") from None
+        check_regular_file(data_path, "dataset")
+        try:
+            self.tensors = load_file(str(data_path))
+            self.stats = StyleStatistics.from_tensors(self.tensors)
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
+            raise CheckpointError(f"{data_path}: truncated or corrupt dataset ({short_message(exc)})") from None
 
     @property
     def num_identities(self) -> int:

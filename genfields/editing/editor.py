@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genfields.devices import amp_forward, module_device, resolve_device
-from genfields.errors import CheckpointError, ConfigError
+from genfields.errors import CheckpointError, ConfigError, check_regular_file, short_message
+from genfields.imageio import set_default_mode
 from genfields.models import MODELS_DIR
 from genfields.perception import LandmarksPose, PerceptionSet, load_perception
 from genfields.stylegan2 import Generator, load_generator
@@ -153,6 +155,7 @@ class Editor(nn.Module):
     def prepare(self, z: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
         """The identity side of edits of identities z [B, z_dim] towards attribute images [B, 3, H, W]
         (a single one is broadcast): S_id, I_id and what the perception networks see in I_id and I_attr."""
+        z = self._check_z(z)
         w_id, S_id = self.identity_styles(z)
         return self.prepare_codes(w_id, S_id, attribute_images)
 
@@ -160,6 +163,15 @@ class Editor(nn.Module):
     def prepare_codes(self, w_id: torch.Tensor, S_id: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
         """`prepare` for identities given by their codes: w+ [B, num_ws, w_dim] and S [B, dim S] (e.g. an
         inverted photo's, `genfields.editing.inversion`)."""
+        G = self.G
+        if w_id.ndim != 3 or tuple(w_id.shape[1:]) != (G.num_ws, G.config.w_dim) or w_id.shape[0] == 0:
+            raise ConfigError(f"w_id must be [B, {G.num_ws}, {G.config.w_dim}] with B >= 1, got {list(w_id.shape)}")
+        if tuple(S_id.shape) != (w_id.shape[0], G.layout.dim):
+            raise ConfigError(f"S_id must be [{w_id.shape[0]}, {G.layout.dim}], got {list(S_id.shape)}")
+        if attribute_images.ndim != 4 or attribute_images.shape[1] != 3 or attribute_images.shape[0] == 0:
+            raise ConfigError(f"attribute_images must be [B, 3, H, W] with B >= 1, got {list(attribute_images.shape)}")
+        if not (torch.isfinite(attribute_images).all() and torch.isfinite(w_id).all() and torch.isfinite(S_id).all()):
+            raise ConfigError("w_id, S_id or attribute_images contain NaN or infinite values")
         w_id, S_id = w_id.to(self.device), S_id.to(self.device)
         attribute_images = attribute_images.to(self.device)
         if attribute_images.shape[0] == 1 and w_id.shape[0] > 1:
@@ -183,6 +195,16 @@ class Editor(nn.Module):
         image = self.synthesize(S_out, w_out)
         return edit_result(inputs, image, S_out - inputs.styles, self.perceive(self.nets.identity, image),
                            self.perceive(self.nets.landmarks, image))
+
+    def _check_z(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, z_dim] of finite numbers, B >= 1 (a notebook user's input, checked where it comes in)."""
+        if not torch.is_tensor(z):
+            raise ConfigError(f"z must be a tensor [B, {self.G.z_dim}], got {type(z).__name__}")
+        if z.ndim != 2 or z.shape[1] != self.G.z_dim or z.shape[0] == 0:
+            raise ConfigError(f"z must be [B, {self.G.z_dim}] with B >= 1, got {list(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ConfigError("z contains NaN or infinite values")
+        return z
 
     def edit(self, z: torch.Tensor, attribute_images: torch.Tensor, layers: str | None = None,
              gf: str | None = None) -> EditResult:
@@ -210,6 +232,7 @@ def save_editor(editor: Editor, folder: str | os.PathLike, extra: dict | None = 
     tensors = {k: v.detach().cpu().contiguous() for k, v in editor.network.state_dict().items()}
     tmp = folder / "editor.safetensors.tmp"
     save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    set_default_mode(tmp)
     os.replace(tmp, folder / "editor.safetensors")
     meta = {**editor.meta, **(extra or {}), "format": FORMAT, "model": dataclasses.asdict(editor.config),
             "truncation": editor.truncation}
@@ -233,21 +256,44 @@ def editor_folder(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_editor_network(name_or_path: str | os.PathLike) -> tuple[MRef | WMapper, ModelConfig, dict]:
-    """An editor folder's trained network (on the CPU), its configuration and its metadata."""
+    """An editor folder's trained network (on the CPU), its configuration and its metadata.
+
+    Every refusal is one CheckpointError naming the file at fault: config.json (unreadable, another
+    format, widths out of bounds: checked before anything is allocated) or editor.safetensors
+    (truncated, empty, not safetensors, tensors of the wrong type or shape).
+    """
     folder = editor_folder(name_or_path)
+    config_path = check_regular_file(folder / "config.json", "editor config")
+    weights = check_regular_file(folder / "editor.safetensors", "editor weights")
     try:
-        meta = json.loads((folder / "config.json").read_text())
-        tensors = load_file(str(folder / "editor.safetensors"), device="cpu")
+        meta = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: cannot read the editor's config ({short_message(exc)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{config_path}: unknown editor format {found!r} (expected {FORMAT})")
+    try:
         config = ModelConfig(**meta["model"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{folder}: cannot read the editor ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{folder}: unknown editor format {meta.get('format')!r}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: not an editor configuration ({short_message(exc)})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tensors = load_file(str(weights), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
+        raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({short_message(exc)})") from None
     network = build_network(config)
+    expected = network.state_dict()
+    wrong = [name for name, t in tensors.items()
+             if name in expected and t.is_floating_point() != expected[name].is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{weights}: tensor {wrong[0]} is {tensors[wrong[0]].dtype}, not "
+                              f"{expected[wrong[0]].dtype}")
     try:
         network.load_state_dict(tensors)
     except RuntimeError as exc:
-        raise CheckpointError(f"{folder}: weights do not fit the configuration ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(f"{weights}: weights do not fit the configuration in {config_path.name} "
+                              f"({short_message(exc).split('. ')[0]})") from None
     return network, config, meta
 
 

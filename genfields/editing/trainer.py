@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +30,7 @@ from genfields.imageio import save_image
 from genfields.perception import PerceptionSet, load_perception
 from genfields.stylegan2 import Generator, load_generator
 from genfields.training import (
+    CheckpointClock,
     Distributed,
     RunFolder,
     StopWatch,
@@ -200,7 +200,7 @@ def resolve_config(cfg: TrainConfig | None, run: RunFolder, resume: bool, steps:
     as changed at the checkpoint's step `at_step`), else `cfg`, with `steps` if given."""
     if resume:
         if not run.has_checkpoint():
-            raise ConfigError(f"--resume: no checkpoint in {run.path}")
+            raise run.nothing_to_resume()
         saved = TrainConfig.from_dict(run.read_config())
         if steps is None or steps == saved.steps:
             return saved
@@ -249,6 +249,8 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
         run.start_fresh(overwrite, outputs=("samples", "final", "status.json"))
     elif given and run.has_checkpoint():
         check_resume_options(run.read_config(), given, where=str(run.path / "config.json"))
+    if resume and run.has_checkpoint():
+        run.resume_lock()
     tensors, state = run.load_checkpoint() if resume and run.has_checkpoint() else ({}, {})
     cfg = resolve_config(cfg, run, resume, steps, at_step=state.get("step", 0))
     if not cfg.dataset:
@@ -270,10 +272,12 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
     trainer.save()
     done = trainer.step >= cfg.steps
     if dist.is_main:
+        run.check_still_ours()
         trainer.write_samples(f"step{trainer.step:06d}")
         if done:
             save_editor(trainer.editor, run.path / "final", {"train": cfg.to_dict(), "dataset": str(cfg.dataset)})
         (run.path / "status.json").write_text(json.dumps({"step": trainer.step, "done": done}, indent=1) + "\n")
+        run.release()
     dist.barrier()
     return trainer
 
@@ -281,7 +285,7 @@ def train_editor(cfg: TrainConfig | None, outdir: str | Path, resume: bool = Fal
 def _loop(trainer: EditorTrainer, watch: StopWatch, progress: bool) -> None:
     """Steps until done or out of time: log, sample and checkpoint on schedule."""
     cfg, run = trainer.cfg, trainer.run
-    last_save = time.monotonic()
+    checkpoints = CheckpointClock(cfg.checkpoint_minutes)
     bar = tqdm(total=cfg.steps, initial=trainer.step, unit="step", disable=not progress, dynamic_ncols=True)
     while trainer.step < cfg.steps and not watch.should_stop():
         stats = trainer.train_step()
@@ -292,7 +296,6 @@ def _loop(trainer: EditorTrainer, watch: StopWatch, progress: bool) -> None:
             bar.set_postfix(loss=f"{stats['loss']:.4f}", stage=stats["stage"][:5])
         if trainer.dist.is_main and cfg.sample_every and trainer.step % cfg.sample_every == 0:
             trainer.write_samples(f"step{trainer.step:06d}")
-        if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
+        if checkpoints.due():
             trainer.save()
-            last_save = time.monotonic()
     bar.close()

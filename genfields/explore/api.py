@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from genfields.errors import GenfieldsError
+from genfields.errors import SEED_MAX, GenfieldsError
 from genfields.imageio import ImageError
 from genfields.stylegan2.network import NOISE_MODES
 
 from .catalogue import Catalogue
 from .checks import Payload, RequestError, check_box, check_text, shown
-from .session import MAX_CHANNEL_VALUE, MAX_TOP, MIX_GROUPS, REGION_PROBES, SEED_MAX, Explorer, View
+from .session import MAX_CHANNEL_VALUE, MAX_TOP, MIX_GROUPS, REGION_PROBES, Explorer, View
 
 MAX_CHANNEL_NAME = 40
 MAX_LINK = 4000

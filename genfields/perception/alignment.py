@@ -15,6 +15,7 @@ as `genfields.perception.real.dlib_face` returns them.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -153,13 +154,29 @@ def align_images(source: Path, out: Path, size: int = 256) -> tuple[list[Path], 
         raise ImageError(f"{source}: no photos ({', '.join(IMAGE_SUFFIXES)})")
     if out.suffix.lower() == ".png":
         raise ImageError(f"{out}: aligning a folder needs an output folder, not an image file name")
+    names = aligned_names(photos)
     written, failed = [], {}
     for photo in photos:
         try:
-            written.append(save_image(align_photo(to_uint8(load_image(photo))[0], size).image, out / f"{photo.stem}.png"))
+            written.append(save_image(align_photo(to_uint8(load_image(photo))[0], size).image, out / names[photo]))
         except (ImageError, NoFaceError) as exc:
             failed[photo] = str(exc)
     return written, failed
+
+
+def aligned_names(photos: list[Path]) -> dict[Path, str]:
+    """The output name of each photo: `<stem>.png`, or `<stem>_<suffix>.png` where photos share a stem.
+
+    `face.png` and `face.webp` in one folder would otherwise both be written to `face.png`, the
+    second replacing the first. Names are compared without case (a case-insensitive disk clashes too).
+    """
+    stems = Counter(photo.stem.casefold() for photo in photos)
+    names = {photo: (f"{photo.stem}_{photo.suffix[1:].lower()}.png" if stems[photo.stem.casefold()] > 1
+                     else f"{photo.stem}.png") for photo in photos}
+    clashes = [name for name, n in Counter(name.casefold() for name in names.values()).items() if n > 1]
+    if clashes:
+        raise ImageError(f"{photos[0].parent}: several photos would be aligned to {clashes[0]}; rename them first")
+    return names
 
 
 # --- photos given to a command: find the face first ----------------------------------------------

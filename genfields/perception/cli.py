@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from genfields.errors import (AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, GenfieldsError, given_options,
-                              one_line_group, output_file, output_folder, ranged)
+from genfields.errors import (BATCH_2, IMAGES, IMAGES_2, MINUTES, POSITIVE, SEED, STEPS, ConfigError, GenfieldsError,
+                              given_options, one_line_group, output_file, output_folder, ranged, threads_option)
 from genfields.errors import exit_with_error as fail
 
 
@@ -21,21 +21,21 @@ def train_perception(
     net: str = typer.Option(..., "--net", help="Which network: lnd (landmarks+pose), id (identity), attr (attributes)."),
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder,
                              help="Run folder (config, metrics.jsonl, checkpoint, final/)."),
-    steps: int = typer.Option(6000, callback=AT_LEAST_1, help="Training steps."),
-    batch: int = typer.Option(64, callback=AT_LEAST_2, help="Batch size (identity: pairs of views of batch/2 people)."),
+    steps: int = typer.Option(6000, callback=STEPS, help="Training steps."),
+    batch: int = typer.Option(64, callback=BATCH_2, help="Batch size (identity: pairs of views of batch/2 people)."),
     lr: float = typer.Option(3e-3, callback=POSITIVE, help="Peak AdamW learning rate."),
-    ids: int = typer.Option(5000, callback=AT_LEAST_1, help="People in the training renders."),
-    views: int = typer.Option(5, callback=AT_LEAST_1, help="Views per person in the training renders."),
-    heldout_ids: int = typer.Option(400, callback=AT_LEAST_1, help="Unseen people in the held-out renders."),
-    width: int = typer.Option(32, callback=AT_LEAST_1, help="Channels of the first CNN stage."),
-    depth: int = typer.Option(2, callback=AT_LEAST_1, help="Conv layers per CNN stage (the first one strides)."),
+    ids: int = typer.Option(5000, callback=IMAGES, help="People in the training renders."),
+    views: int = typer.Option(5, callback=ranged(1, 1000), help="Views per person in the training renders."),
+    heldout_ids: int = typer.Option(400, callback=IMAGES, help="Unseen people in the held-out renders."),
+    width: int = typer.Option(32, callback=ranged(1, 1024), help="Channels of the first CNN stage."),
+    depth: int = typer.Option(2, callback=ranged(1, 64), help="Conv layers per CNN stage (the first one strides)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the training renders, initial weights and batches."),
-    threads: int = typer.Option(1, callback=AT_LEAST_1, help="Intra-op threads."),
+    threads: int = typer.Option(1, callback=threads_option, help="Intra-op threads (at most the CPU count)."),
     cache: Optional[Path] = typer.Option(None, help="Folder for the cached renders (default ~/.cache/genfields)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run "
                                    "(deletes its checkpoint, metrics and final/)."),
-    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+    max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Stop (and checkpoint) after this many minutes."),
     as_json: bool = typer.Option(False, "--json", help="Print the held-out results as JSON."),
 ) -> None:
@@ -134,7 +134,7 @@ def align(
 
 def fd_scale(
     net: str = typer.Option("synth_attributes", help="A shipped attribute network name or its folder."),
-    n: int = typer.Option(4096, callback=AT_LEAST_2, help="Renders to measure the per-feature std on."),
+    n: int = typer.Option(4096, callback=IMAGES_2, help="Renders to measure the per-feature std on."),
 ) -> None:
     """Measure and store the per-feature std that standardises FD features (fd_scale.safetensors)."""
     from .shipped import FD_SCALE_SEED, write_fd_scale

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genfields.errors import WIDTH_MAX, ConfigError, check_number
 from genfields.synthface import EXPRESSION, IDENTITY, LIGHT
 
 from .data import FACE_CODES
@@ -37,6 +38,15 @@ class NetConfig:
     feature_dim: int = 256
     embedding_dim: int = 128
     depth: int = 2  # conv-BN-ReLU layers per stage (the first one strides)
+
+    def __post_init__(self) -> None:
+        """Refuse sizes out of bounds (a hostile or mistyped config.json) before anything is allocated."""
+        for name, most in (("input_res", 4096), ("width", 1024), ("feature_dim", WIDTH_MAX),
+                           ("embedding_dim", WIDTH_MAX), ("depth", 64)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            check_number(name, value, 1, most)
 
     def to_dict(self) -> dict:
         return asdict(self)

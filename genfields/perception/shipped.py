@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from genfields.errors import CheckpointError, ConfigError
+from genfields.errors import CheckpointError, ConfigError, GenfieldsError, check_regular_file, short_message
+from genfields.imageio import set_default_mode
 from genfields.models import MODELS_DIR
 
 from .interfaces import AttributeEncoder, FeatureNetwork, IdentityEncoder, LandmarkPoseEstimator
@@ -123,20 +125,33 @@ def load_network(name: str | os.PathLike, role: str | None = None) -> torch.nn.M
     from .judges import ROLE, refuse_judge
 
     folder = network_folder(name)
+    config_path = check_regular_file(folder / "config.json", "network config")
+    weights = folder / "model.safetensors"
     try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{folder}: cannot load perception network ({exc})") from None
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON {type(config).__name__}, not an object")
+        net_config = NetConfig(**config["network"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{config_path}: cannot load the perception network's config "
+                              f"({short_message(exc)})") from None
     if role != ROLE:
         refuse_judge(str(name), config)
     elif config.get("role") != ROLE:
         raise ConfigError(f"perception network '{name}' is not a judge (it may be a loss network)")
+    check_regular_file(weights, "network weights")
     try:
-        tensors = load_file(str(folder / "model.safetensors"))
-        model = build_network(NetConfig(**config["network"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tensors = load_file(str(weights))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
+        raise CheckpointError(f"{weights}: truncated or corrupt safetensors file ({short_message(exc)})") from None
+    model = build_network(net_config)
+    try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    except (OSError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{folder}: cannot load perception network ({exc})") from None
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights}: weights do not fit the configuration in {config_path.name} "
+                              f"({short_message(exc).split('. ')[0]})") from None
     model.is_judge = role == ROLE
     return model.eval().requires_grad_(False)
 
@@ -175,6 +190,7 @@ def write_fd_scale(name: str | os.PathLike, n: int = 4096, res: int = 64, seed: 
     scale = measure_fd_scale(load_network(folder), n, res, seed)
     path = folder / FD_SCALE_FILE
     save_file({"scale": scale}, str(path), metadata={"renders": str(n), "res": str(res), "seed": str(seed)})
+    set_default_mode(path)
     return path
 
 
@@ -184,6 +200,8 @@ def load_fd_scale(name: str | os.PathLike) -> torch.Tensor | None:
     if not path.is_file():
         return None
     try:
-        return load_file(str(path))["scale"]
-    except (OSError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: cannot read the FD feature scale ({exc})") from None
+        return load_file(str(check_regular_file(path, "FD feature scale")))["scale"]
+    except GenfieldsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types, all meaning a bad file
+        raise CheckpointError(f"{path}: cannot read the FD feature scale ({short_message(exc)})") from None

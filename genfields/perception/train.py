@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from genfields.errors import ConfigError, dataclass_from_dict
-from genfields.training import (RunFolder, StopWatch, check_resume_options, load_module_tensors,
+from genfields.training import (CheckpointClock, RunFolder, StopWatch, check_resume_options, load_module_tensors,
                                 load_optimizer_tensors, module_tensors, optimizer_tensors, step_generator)
 
 from .augment import degrade
@@ -188,8 +187,9 @@ def train_perception(cfg: PerceptionTrainConfig, outdir: str | Path, resume: boo
         check_resume_options(run.read_config(), given, where=str(run.path / "config.json"))
     if resume and run.has_checkpoint():
         cfg = dataclasses.replace(PerceptionTrainConfig.from_dict(run.read_config()), steps=cfg.steps)
+        run.resume_lock()
     elif resume:
-        raise ConfigError(f"--resume: no checkpoint in {outdir}")
+        raise run.nothing_to_resume()
     torch.set_num_threads(cfg.threads)
     trainer = PerceptionTrainer(cfg, load_view_set(cfg.train_spec(), cfg.cache or None, progress=progress))
     if resume:
@@ -199,7 +199,7 @@ def train_perception(cfg: PerceptionTrainConfig, outdir: str | Path, resume: boo
     else:
         run.write_config(cfg)
     watch = StopWatch(max_minutes)
-    last_save = time.monotonic()
+    checkpoints = CheckpointClock(cfg.checkpoint_minutes)
     bar = tqdm(total=cfg.steps, initial=trainer.step, unit="step", disable=not progress, dynamic_ncols=True)
     while trainer.step < cfg.steps and not watch.should_stop():
         stats = trainer.train_step()
@@ -211,13 +211,14 @@ def train_perception(cfg: PerceptionTrainConfig, outdir: str | Path, resume: boo
             run.log({"step": trainer.step, "lr": trainer.learning_rate(), "time_s": round(watch.elapsed, 1),
                      **{k: round(v, 5) for k, v in stats.items()}})
             bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()})
-        if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
+        if checkpoints.due():
             trainer_save(run, trainer)
-            last_save = time.monotonic()
     bar.close()
     trainer_save(run, trainer)
     if trainer.step >= cfg.steps:
+        run.check_still_ours()
         finish(run, trainer, progress)
+    run.release()
     return trainer
 
 

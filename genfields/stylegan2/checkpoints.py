@@ -24,7 +24,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from genfields.errors import CheckpointError, ConfigError, GenfieldsError
+from genfields.errors import CheckpointError, ConfigError, GenfieldsError, check_regular_file
+from genfields.imageio import set_default_mode
 from genfields.models import MODELS_DIR
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.network import Generator
@@ -78,6 +79,7 @@ def _random_generator(spec: str) -> Generator:
 def _load_path(path: Path, channel_multiplier: int | None) -> Generator:
     if path.is_dir():
         return load_own(path)
+    check_regular_file(path, "checkpoint")
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -259,8 +261,9 @@ def load_own(path: str | os.PathLike) -> Generator:
     """Our format: a folder with config.json + model.safetensors, or the .safetensors file."""
     path = Path(path)
     weights = path / "model.safetensors" if path.is_dir() else path
-    if not weights.is_file():
+    if not weights.exists():
         raise CheckpointError(f"{path}: no model.safetensors here")
+    check_regular_file(weights, "checkpoint")
     try:
         with safe_open(str(weights), framework="pt") as f:
             meta = f.metadata() or {}
@@ -303,6 +306,7 @@ def _load_state(G: Generator, tensors: dict[str, torch.Tensor], source: str) -> 
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    set_default_mode(tmp)
     os.replace(tmp, path)
 
 

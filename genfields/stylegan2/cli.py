@@ -15,14 +15,18 @@ import numpy as np
 import torch
 import typer
 
-from genfields.errors import (AT_LEAST_1, FINITE, NON_NEGATIVE, POSITIVE, SEED, ConfigError, check_output_folder,
-                              cli_console, given_options, output_folder, parse_seeds)
+from genfields.errors import (BATCH, EVERY_KIMG, FINITE, KIMG, MINUTES, NON_NEGATIVE, POSITIVE, SEED, ConfigError,
+                              check_free_space, check_output_folder, cli_console, given_options, output_folder,
+                              parse_seeds, ranged)
 
 console = cli_console()
 NOISE_MODES = ("const", "random", "none")
 
 MODEL_HELP = ("A shipped model name (e.g. synth64), random:<arch>[:seed] for random weights, or a path to an "
               "NVIDIA .pkl, a rosinality .pt, or a genfields checkpoint folder/.safetensors.")
+
+
+GRID_BYTES_MAX = 2_000_000_000  # images `generate` keeps in memory for its grid
 
 
 def generate(
@@ -48,6 +52,13 @@ def generate(
     if noise_mode not in NOISE_MODES:
         raise ConfigError(f"--noise-mode must be one of {', '.join(NOISE_MODES)}, got '{noise_mode}'")
     G = load_generator(model)
+    res = G.config.img_resolution
+    per_seed = 2 * (3 * res * res + 4 * (G.z_dim + G.config.w_dim * G.num_ws + G.layout.dim))  # PNG, npz, grid share
+    check_free_space(outdir, len(seed_list) * per_seed, f"--seeds {seeds} ({len(seed_list)} images)")
+    grid_bytes = len(seed_list) * 3 * res * res * 4  # the images kept in memory for grid.png
+    if grid and grid_bytes > GRID_BYTES_MAX:
+        raise ConfigError(f"grid.png of {len(seed_list)} images at {res}x{res} would hold {grid_bytes / 1e9:.1f} GB in "
+                          "memory; pass --no-grid, or fewer seeds")
     outdir.mkdir(parents=True, exist_ok=True)
     images = []
     with torch.no_grad():
@@ -101,9 +112,9 @@ def train_gan_command(
     arch: str = typer.Option("synth64", help="Generator architecture (paper256, synth64, tiny16, ...)."),
     outdir: Optional[Path] = typer.Option(None, callback=output_folder,
                                           help="Run folder (default runs/train-gan-<arch>-seed<seed>)."),
-    kimg: Optional[float] = typer.Option(None, callback=POSITIVE, help="Total training length in thousands of "
+    kimg: Optional[float] = typer.Option(None, callback=KIMG, help="Total training length in thousands of "
                                          "real images shown (default 300; on --resume: the run's own)."),
-    batch: int = typer.Option(32, callback=AT_LEAST_1, help="Global batch size (split across torchrun processes)."),
+    batch: int = typer.Option(32, callback=BATCH, help="Global batch size (split across torchrun processes)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the weights, the data order and every random draw."),
     data: str = typer.Option("render", help="'render' (synthetic faces on the fly) or a synth-data folder."),
     r1_gamma: float = typer.Option(0.1, callback=NON_NEGATIVE, help="R1 regularisation weight."),
@@ -112,19 +123,22 @@ def train_gan_command(
                                     "StyleGAN2 uses 2, every 4 steps on half the batch)."),
     lr_mapping_scale: float = typer.Option(1.0, callback=POSITIVE, help="Multiplies the mapping network's learning "
                                            "rate (on top of its 0.01 equalised-lr multiplier)."),
-    mbstd_group: int = typer.Option(4, callback=AT_LEAST_1, help="Minibatch-std group size of D."),
-    mapping_layers: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Override the mapping depth."),
+    mbstd_group: int = typer.Option(4, callback=BATCH, help="Minibatch-std group size of D."),
+    mapping_layers: Optional[int] = typer.Option(None, callback=ranged(1, 64), help="Override the mapping depth."),
     bf16: bool = typer.Option(True, help="bfloat16 autocast for the main passes (CPU)."),
-    sample_kimg: float = typer.Option(5.0, callback=NON_NEGATIVE, help="Write a sample grid every this many kimg "
+    sample_kimg: float = typer.Option(5.0, callback=EVERY_KIMG, help="Write a sample grid every this many kimg "
                                       "(0 = never)."),
-    snapshot_kimg: float = typer.Option(25.0, callback=NON_NEGATIVE, help="Write a G_ema snapshot every this many "
+    snapshot_kimg: float = typer.Option(25.0, callback=EVERY_KIMG, help="Write a G_ema snapshot every this many "
                                         "kimg (0 = never)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint, exactly "
                                 "(its stored configuration; only --kimg, --change and --max-minutes may differ)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run, "
                                    "deleting its checkpoint, metrics, samples and snapshots."),
-    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+    max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Save and stop cleanly after this many minutes."),
+    checkpoint_minutes: float = typer.Option(10.0, callback=MINUTES, help="Save a checkpoint every this many "
+                                             "minutes (the first one after at most 2 minutes, so that a run killed "
+                                             "early loses little; on --resume: --change checkpoint_minutes=N)."),
     change: Optional[list[str]] = typer.Option(None, help="With --resume: change the recipe from here on, e.g. "
                                                "--change r1_gamma=0.2 --change bf16=false (recorded in config.json's "
                                                "history; lr_g, lr_d, r1_gamma, pl_weight, style_mixing, ema_kimg, "
@@ -140,7 +154,7 @@ def train_gan_command(
     cfg = GANTrainConfig(arch=arch, generator=generator, batch=batch, total_kimg=300.0 if kimg is None else kimg,
                          seed=seed, data=data, r1_gamma=r1_gamma, lr_g=lr, lr_d=lr, pl_weight=pl_weight, bf16=bf16,
                          lr_mapping_scale=lr_mapping_scale, mbstd_group=mbstd_group,
-                         sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg)
+                         sample_kimg=sample_kimg, snapshot_kimg=snapshot_kimg, checkpoint_minutes=checkpoint_minutes)
     outdir = check_output_folder(outdir or Path(f"runs/train-gan-{arch}-seed{seed}"))
     changes = {}
     for item in change or []:
@@ -151,7 +165,8 @@ def train_gan_command(
     keys = {"arch": "arch", "batch": "batch", "kimg": "total_kimg", "seed": "seed", "data": "data",
             "r1_gamma": "r1_gamma", "pl_weight": "pl_weight", "lr_mapping_scale": "lr_mapping_scale",
             "mbstd_group": "mbstd_group", "mapping_layers": "generator.mapping_layers",
-            "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg"}
+            "bf16": "bf16", "sample_kimg": "sample_kimg", "snapshot_kimg": "snapshot_kimg",
+            "checkpoint_minutes": "checkpoint_minutes"}
     given = {key: (f"--{name.replace('_', '-')}", value)
              for name, value in given_options(ctx, keys).items() for key in [keys[name]]}
     if "lr" in given_options(ctx, ["lr"]):

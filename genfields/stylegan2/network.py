@@ -65,8 +65,12 @@ class MappingNetwork(nn.Module):
     def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
                 update_w_avg: bool = False) -> torch.Tensor:
         """Map z [B, z_dim] to w [B, num_ws, w_dim], truncated towards w_avg by `truncation_psi`."""
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ConfigError(f"z must have shape [B, {self.z_dim}], got {list(z.shape)}")
+        if z.ndim != 2 or z.shape[1] != self.z_dim or z.shape[0] == 0:
+            raise ConfigError(f"z must have shape [B, {self.z_dim}] with B >= 1, got {list(z.shape)}")
+        if not math.isfinite(truncation_psi):
+            raise ConfigError(f"truncation_psi must be a finite number, got {truncation_psi}")
+        if truncation_cutoff is not None and not 0 <= truncation_cutoff <= self.num_ws:
+            raise ConfigError(f"truncation_cutoff must be in 0..{self.num_ws}, got {truncation_cutoff}")
         x = ops.normalize_2nd_moment(z.to(self.w_avg.dtype))
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
@@ -240,9 +244,9 @@ class Generator(nn.Module):
     def _per_layer_w(self, w: torch.Tensor) -> torch.Tensor:
         if w.ndim == 2:
             w = w.unsqueeze(1).expand(-1, self.num_ws, -1)
-        if w.ndim != 3 or w.shape[1:] != (self.num_ws, self.config.w_dim):
-            raise ConfigError(f"w must be [B, {self.config.w_dim}] or [B, {self.num_ws}, {self.config.w_dim}], "
-                              f"got {list(w.shape)}")
+        if w.ndim != 3 or w.shape[1:] != (self.num_ws, self.config.w_dim) or w.shape[0] == 0:
+            raise ConfigError(f"w must be [B, {self.config.w_dim}] or [B, {self.num_ws}, {self.config.w_dim}] with "
+                              f"B >= 1, got {list(w.shape)}")
         return w
 
     def styles(self, w: torch.Tensor) -> torch.Tensor:
@@ -268,8 +272,10 @@ class Generator(nn.Module):
         styles, demodulation and the image stay float32): faster on a CPU, with the error against
         float32 given in docs/benchmarks.md. The default computes in S's dtype.
         """
-        if S.ndim != 2:
-            raise ConfigError(f"S must be [B, {self.layout.dim}], got {list(S.shape)}")
+        if S.ndim != 2 or S.shape[1] != self.layout.dim or S.shape[0] == 0:
+            raise ConfigError(f"S must be [B, {self.layout.dim}] with B >= 1, got {list(S.shape)}")
+        if w.shape[:1] != S.shape[:1]:
+            raise ConfigError(f"S and w must hold the same batch: S has {S.shape[0]}, w has {list(w.shape)[:1] or 0}")
         if not torch.isfinite(S).all():
             raise ConfigError("S contains NaN or infinite values")
         if dtype is None or dtype == S.dtype:

@@ -32,8 +32,9 @@ from genfields.stylegan2.checkpoints import save_generator
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
 from genfields.stylegan2.discriminator import Discriminator
 from genfields.stylegan2.network import Generator
-from genfields.training import (Distributed, RunFolder, StopWatch, check_resume_options, load_module_tensors,
-                                load_optimizer_tensors, module_tensors, optimizer_tensors, step_generator)
+from genfields.training import (CheckpointClock, Distributed, RunFolder, StopWatch, check_resume_options,
+                                load_module_tensors, load_optimizer_tensors, module_tensors, optimizer_tensors,
+                                step_generator)
 
 SAMPLE_SEED = 123456
 
@@ -428,6 +429,7 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
         saved = GANTrainConfig.from_dict(stored)
         new_kimg = given.pop("total_kimg", (None, saved.total_kimg))[1]
         check_resume_options(stored, given, CHANGEABLE, where=str(run.path / "config.json"))
+        run.resume_lock()
         tensors, state = run.load_checkpoint()
         cfg = saved.with_changes(changes or {}, state["images_seen"])
         if new_kimg != saved.total_kimg:  # config.json records the length in effect, and when it changed
@@ -440,7 +442,7 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
         if changes or new_kimg != saved.total_kimg:
             run.write_config(cfg)
     elif resume:
-        raise ConfigError(f"--resume: no checkpoint in {outdir}")
+        raise run.nothing_to_resume()
     elif changes:
         raise ConfigError("--change applies to a resumed run; a new run takes the options themselves")
     else:
@@ -459,7 +461,7 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
             save_image(make_grid(trainer.data.batch(0, 32), cols=8), run.path / "samples" / "reals.png")
             trainer.write_samples("fakes_init")
     watch = StopWatch(max_minutes, dist)
-    last_save = time.monotonic()
+    checkpoints = CheckpointClock(cfg.checkpoint_minutes)
     # counted in images (exact integers: kimg fractions summed past the total), shown in kimg
     bar = tqdm(total=trainer.total_steps * cfg.batch, initial=trainer.images_seen, unit="kimg", unit_scale=1e-3,
                disable=not (progress and dist.is_main), dynamic_ncols=True, smoothing=0.1)
@@ -483,12 +485,12 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
             trainer.write_samples(mark_name("fakes", after, cfg.sample_kimg))
         if dist.is_main and crossed(before, after, cfg.snapshot_kimg):
             trainer.write_snapshot(mark_name("kimg", after, cfg.snapshot_kimg))
-        if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
+        if checkpoints.due():
             trainer.save()
-            last_save = time.monotonic()
     bar.close()
     trainer.save()
     if dist.is_main:
+        run.check_still_ours()
         trainer.write_samples(f"fakes{trainer.images_seen // 1000:06d}")
         if trainer.step >= trainer.total_steps:
             save_generator(trainer.G_ema, run.path / "final", extra={"images_seen": str(trainer.images_seen)})
@@ -496,5 +498,6 @@ def train_gan(cfg: GANTrainConfig, outdir: str | Path, resume: bool = False, max
             {"step": trainer.step, "images_seen": trainer.images_seen, "done": trainer.step >= trainer.total_steps,
              "stopped_by": "signal" if watch.signalled else ("time" if trainer.step < trainer.total_steps else "done")},
             indent=1) + "\n")
+        run.release()
     dist.barrier()
     return trainer
