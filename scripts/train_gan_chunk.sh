@@ -13,7 +13,8 @@ MINUTES="$3"
 shift 3
 "$REPO/scripts/gan_checkpoint_sync.sh" restore "$NAME"  # a fresh machine continues from the committed checkpoint
 RESUME=""
-[ -f "$RUN/checkpoint/state.json" ] && RESUME="--resume"
+# a checkpoint, or one left as checkpoint.old/ by a crash between the two renames of a save
+{ [ -f "$RUN/checkpoint/state.json" ] || [ -f "$RUN/checkpoint.old/state.json" ]; } && RESUME="--resume"
 mkdir -p "$(dirname "$RUN")"
 cd "$(dirname "$RUN")"
 # torchrun's agent kills its workers when it is signalled itself, before they can save: forward
