@@ -92,17 +92,6 @@ def test_probe_changes_exactly_the_exact_field(explorer):
     assert off["changed_box"] is None and off["peak"] == 0  # scaling by 1 changes nothing
 
 
-def test_energy_square_is_centred_on_the_unit():
-    from genfields.explore.session import _energy_square_side
-
-    energy = torch.zeros(32, 48, dtype=torch.float64)
-    energy[19:22, 9:12] = 1.0  # a 3x3 block around x 10, y 20
-    assert _energy_square_side(energy, 10, 20, share=1.0) == 3
-    energy[20, 10] = 100.0
-    assert _energy_square_side(energy, 10, 20, share=0.9) == 1
-    assert _energy_square_side(energy, 9.5, 19.5, share=1.0) == 4  # between pixels: even sides
-
-
 def test_channel_ranking_predicts_the_slider(explorer):
     """The top channel at a pixel, moved by one std, moves that pixel about as much as its first-order effect."""
     from genfields.explore import call

@@ -213,3 +213,17 @@ def test_the_shipped_synth64_fields_are_what_the_measurement_gives_today():
     G = load_generator("synth64")
     stored = json.loads((MODELS_DIR / "synth64" / FIELDS_FILE).read_text())
     assert stored == json.loads(json.dumps(field_table(G.layout, G, measure=True)))
+
+
+def test_the_centred_square_is_centred_on_any_pixel_of_any_map():
+    """The effective field's measure, for the exact table (centre of a square map) and explore (anywhere)."""
+    from genfields.fields import centred_square_side
+
+    energy = torch.zeros(32, 48, dtype=torch.float64)
+    energy[19:22, 9:12] = 1.0  # a 3x3 block around x 10, y 20
+    assert centred_square_side(energy, 20, 10, share=1.0) == 3
+    energy[20, 10] = 100.0
+    assert centred_square_side(energy, 20, 10, share=0.9) == 1
+    assert centred_square_side(energy, 19.5, 9.5, share=1.0) == 4  # between pixels: even sides
+    square = torch.ones(5, 5, dtype=torch.float64)
+    assert centred_square_side(square, 2, 2, share=1.0) == 5 and centred_square_side(square, 2, 2, share=0.3) == 3

@@ -392,7 +392,7 @@ def invert(
                                 help="Writes <name>.safetensors (w, w+, S, settings, the generator's digest) and "
                                 "<name>.png (the reconstruction) per image."),
     space: str = typer.Option("s", help="The last stage: w (NVIDIA's projector's space), wplus, or s (W -> W+ -> S)."),
-    steps: int = typer.Option(300, callback=AT_LEAST_1, help="Adam steps in all, shared among the stages."),
+    steps: int = typer.Option(300, callback=STEPS, help="Adam steps in all, shared among the stages."),
     align: bool = typer.Option(True, "--align/--no-align", help="Find and align the face first (--no-align: the "
                                "image is used as it is; it must be square)."),
     perceptual: float = typer.Option(0.0, callback=NON_NEGATIVE, help="Weight of the perceptual term (the landmark "

@@ -17,7 +17,8 @@ from typing import Optional
 import torch
 import typer
 from genfields.devices import DEVICE_HELP, resolve_device
-from genfields.errors import AT_LEAST_1, AT_LEAST_2, POSITIVE, SEED, ConfigError, cli_console, output_folder
+from genfields.errors import (AT_LEAST_1, AT_LEAST_2, IMAGES_2, POSITIVE, SEED, STEPS, ConfigError, cli_console,
+                              output_folder)
 from genfields.stylegan2.cli import MODEL_HELP
 
 console = cli_console()
@@ -75,7 +76,7 @@ def gan_quality_command(
     model: Optional[str] = typer.Option(None, help=MODEL_HELP),
     run: Optional[Path] = typer.Option(None, help="A train-gan run folder: evaluate every snapshot in it "
                                        "(appends quality.jsonl, draws curves.png)."),
-    n: int = typer.Option(2000, callback=AT_LEAST_2,
+    n: int = typer.Option(2000, callback=IMAGES_2,
                           help="Images per set (GAN samples, renders, and the second render set)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of the GAN samples."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -86,8 +87,8 @@ def gan_quality_command(
                                 "folder)."),
     probe_every: float = typer.Option(250.0, callback=POSITIVE, help="With --edit-probe --run: probe the snapshots "
                                       "at multiples of this many kimg not probed yet."),
-    edit_pairs: int = typer.Option(200, callback=AT_LEAST_2, help="With --edit-probe: pairs of the per-pair optimum."),
-    optimum_steps: int = typer.Option(60, callback=AT_LEAST_1, help="With --edit-probe: Adam steps per pair."),
+    edit_pairs: int = typer.Option(200, callback=IMAGES_2, help="With --edit-probe: pairs of the per-pair optimum."),
+    optimum_steps: int = typer.Option(60, callback=STEPS, help="With --edit-probe: Adam steps per pair."),
     probe_editor: str = typer.Option("synth64-paper", help="With --edit-probe: the editor whose losses and perception "
                                      "networks the per-pair optimum uses."),
     outdir: Optional[Path] = typer.Option(None, callback=output_folder, help="With --edit-probe --model: where "
