@@ -1,0 +1,123 @@
+"""Realism of a set of images as distances between feature sets: FD and KID, each with a bootstrap interval.
+
+Generic over feature arrays [N, D] (any network's features; NumPy or torch), so a GAN quality probe
+and the editing evaluation share one implementation:
+
+    >>> from genfields.perception.realism import fd, kid, fd_difference, kid_difference
+    >>> fd(generated, reference)                    # Interval(value, lo, hi, level, resamples)
+    >>> kid(generated, reference).value             # unbiased MMD^2, cubic polynomial kernel
+    >>> fd_difference(editor_a, editor_b, reference)  # FD(a) - FD(b), rows of a and b = the same pairs
+
+- FD: the Fréchet distance of Gaussians fitted to the two sets (`metrics.frechet_distance`; FID when
+  the features are InceptionV3's pool features). Biased upward at small N: compare FDs of equal N only.
+- KID (Binkowski et al. 2018, "Demystifying MMD GANs"): the unbiased estimator of the squared MMD with
+  the kernel k(x, y) = (x . y / D + 1)^3; its expectation does not depend on N, so sets of different
+  sizes compare.
+Intervals resample each set with replacement independently (`bootstrap`) and recompute the distance on
+every draw; for a difference of two editors on the same pairs their rows are drawn together and the
+reference once per draw, so what they share cancels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bootstrap import LEVEL, SEED, Interval, bootstrap
+from .metrics import feature_statistics, frechet_distance
+
+RESAMPLES = 200  # draws of FD and KID (each FD draw costs two eigen-decompositions of D x D)
+KID_DEGREE = 3
+
+
+def as_features(x) -> np.ndarray:
+    """[N, D] float64 features from a NumPy array or a torch tensor; N >= 2 (FD needs a covariance)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"features must be [N, D] with N >= 2, got shape {x.shape}")
+    return x
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = KID_DEGREE) -> np.ndarray:
+    """k(x, y) = (x . y / D + 1)^degree for every row of x against every row of y."""
+    return (x @ y.T / x.shape[1] + 1.0) ** degree
+
+
+def fd_value(a, b) -> float:
+    """FD of two feature sets (no interval)."""
+    return frechet_distance(*feature_statistics(as_features(a)), *feature_statistics(as_features(b)))
+
+
+def kid_value(a, b) -> float:
+    """The unbiased squared MMD of two feature sets under the cubic polynomial kernel (no interval)."""
+    x, y = as_features(a), as_features(b)
+    return _KernelSums(x, y).kid(np.ones(len(x)), np.ones(len(y)))
+
+
+def fd(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
+    """FD of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
+    x, y = as_features(a), as_features(b)
+    return bootstrap(lambda i, j: frechet_distance(*feature_statistics(x[i]), *feature_statistics(y[j])),
+                     [len(x), len(y)], resamples, level, seed)
+
+
+def kid(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
+    """KID of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
+    x, y = as_features(a), as_features(b)
+    sums = _KernelSums(x, y)
+    return bootstrap(lambda i, j: sums.kid(_counts(i, len(x)), _counts(j, len(y))), [len(x), len(y)],
+                     resamples, level, seed)
+
+
+def fd_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
+    """FD(a1, b) - FD(a2, b), where row i of a1 and of a2 come from the same pair i (two editors on the same
+    pairs): the pairs are drawn together, the reference `b` independently."""
+    x1, x2, y = as_features(a1), as_features(a2), as_features(b)
+    _same_pairs(x1, x2)
+
+    def statistic(i, j):
+        ref = feature_statistics(y[j])
+        return frechet_distance(*feature_statistics(x1[i]), *ref) - frechet_distance(*feature_statistics(x2[i]), *ref)
+
+    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed)
+
+
+def kid_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
+    """KID(a1, b) - KID(a2, b) of two editors on the same pairs (see `fd_difference`)."""
+    x1, x2, y = as_features(a1), as_features(a2), as_features(b)
+    _same_pairs(x1, x2)
+    s1, s2 = _KernelSums(x1, y), _KernelSums(x2, y)
+
+    def statistic(i, j):
+        ci, cj = _counts(i, len(x1)), _counts(j, len(y))
+        return s1.kid(ci, cj) - s2.kid(ci, cj)
+
+    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed)
+
+
+class _KernelSums:
+    """The kernel matrices of two sets, so that KID of any resample is a few matrix-vector products:
+    a draw is the count of each row in it, and the sum over the draw's ordered pairs i != j of positions is
+    c K c - c . diag(K) (a row drawn twice meets itself off the positional diagonal, as in a new sample)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        if x.shape[1] != y.shape[1]:
+            raise ValueError(f"feature sets of different dimensions: {x.shape[1]} and {y.shape[1]}")
+        self.kxx, self.kyy, self.kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+        self.dxx, self.dyy = np.diag(self.kxx).copy(), np.diag(self.kyy).copy()
+
+    def kid(self, cx: np.ndarray, cy: np.ndarray) -> float:
+        m, n = cx.sum(), cy.sum()
+        xx = (cx @ self.kxx @ cx - cx @ self.dxx) / (m * (m - 1))
+        yy = (cy @ self.kyy @ cy - cy @ self.dyy) / (n * (n - 1))
+        return float(xx + yy - 2 * (cx @ self.kxy @ cy) / (m * n))
+
+
+def _counts(indices: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(indices, minlength=n).astype(np.float64)
+
+
+def _same_pairs(x1: np.ndarray, x2: np.ndarray) -> None:
+    if x1.shape != x2.shape:
+        raise ValueError(f"a paired difference needs the features of the same pairs, got {x1.shape} and {x2.shape}")
