@@ -15,7 +15,11 @@ and the editing evaluation share one implementation:
   sizes compare.
 Intervals resample each set with replacement independently (`bootstrap`) and recompute the distance on
 every draw; for a difference of two editors on the same pairs their rows are drawn together and the
-reference once per draw, so what they share cancels.
+reference once per draw, so what they share cancels. A draw repeats rows, which biases both distances
+upward (FD: fewer distinct points per covariance; KID: a row meets its own copy), so the intervals are
+the draws' percentile intervals recentred on the value (`bootstrap(recentre=True)`): the spread a new
+draw of pairs gives, around the number reported. KID's draws also leave out the kernel of a row with its
+own copies, as a new sample would have no such pair.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def fd(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED)
     """FD of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
     x, y = as_features(a), as_features(b)
     return bootstrap(lambda i, j: frechet_distance(*feature_statistics(x[i]), *feature_statistics(y[j])),
-                     [len(x), len(y)], resamples, level, seed)
+                     [len(x), len(y)], resamples, level, seed, recentre=True)
 
 
 def kid(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
@@ -67,7 +71,7 @@ def kid(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED
     x, y = as_features(a), as_features(b)
     sums = _KernelSums(x, y)
     return bootstrap(lambda i, j: sums.kid(_counts(i, len(x)), _counts(j, len(y))), [len(x), len(y)],
-                     resamples, level, seed)
+                     resamples, level, seed, recentre=True)
 
 
 def fd_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
@@ -80,7 +84,7 @@ def fd_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, s
         ref = feature_statistics(y[j])
         return frechet_distance(*feature_statistics(x1[i]), *ref) - frechet_distance(*feature_statistics(x2[i]), *ref)
 
-    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed)
+    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed, recentre=True)
 
 
 def kid_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
@@ -93,13 +97,13 @@ def kid_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, 
         ci, cj = _counts(i, len(x1)), _counts(j, len(y))
         return s1.kid(ci, cj) - s2.kid(ci, cj)
 
-    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed)
+    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed, recentre=True)
 
 
 class _KernelSums:
-    """The kernel matrices of two sets, so that KID of any resample is a few matrix-vector products:
-    a draw is the count of each row in it, and the sum over the draw's ordered pairs i != j of positions is
-    c K c - c . diag(K) (a row drawn twice meets itself off the positional diagonal, as in a new sample)."""
+    """The kernel matrices of two sets, so that KID of any resample is a few matrix-vector products: a draw
+    is the count c_i of each row in it; within a set its pairs of distinct rows sum to c K c - sum c_i^2 K_ii
+    over m^2 - sum c_i^2 of them (with all counts 1, the unbiased estimator's sum over i != j)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         if x.shape[1] != y.shape[1]:
@@ -109,8 +113,8 @@ class _KernelSums:
 
     def kid(self, cx: np.ndarray, cy: np.ndarray) -> float:
         m, n = cx.sum(), cy.sum()
-        xx = (cx @ self.kxx @ cx - cx @ self.dxx) / (m * (m - 1))
-        yy = (cy @ self.kyy @ cy - cy @ self.dyy) / (n * (n - 1))
+        xx = (cx @ self.kxx @ cx - (cx * cx) @ self.dxx) / (m * m - cx @ cx)
+        yy = (cy @ self.kyy @ cy - (cy * cy) @ self.dyy) / (n * n - cy @ cy)
         return float(xx + yy - 2 * (cx @ self.kxy @ cy) / (m * n))
 
 
