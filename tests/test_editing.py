@@ -219,7 +219,7 @@ def test_evaluation_reports_method_and_unedited(tmp_path, tiny_set):
     results = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=3)
     assert set(results) == {"method", "unedited", "pose_leak", "judged_by"}
     for side in ("method", "unedited"):
-        assert set(results[side]) == {"identity", "expression", "pose", "fd"}
+        assert set(results[side]) == {"identity", "expression", "pose", "fd", "kid"}
     assert results["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
     assert results["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1.0, abs=1e-6)
     assert results["judged_by"].startswith("loss networks")

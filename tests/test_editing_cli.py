@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genfields.cli import app
+from genfields.editing.evaluate import PairValues
 from genfields.imageio import save_image
 from genfields.perception.judges import judges_available
 from genfields.synthface import render_batch
@@ -78,16 +79,29 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
-    plain = {"identity", "expression", "pose", "fd"}
+    plain = {"identity", "expression", "pose", "fd", "kid"}
     if judges_available("synth"):
-        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute",
+                             "intervals"}
         assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net",
                                                "landmark_disagreement", "tearing"}
         assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
     else:
-        assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "intervals"}
     assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
-    assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
+    assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0,  # the file says how
+                                                            "pairs_file": "eval.pairs.npz"}
+    values = PairValues.load(run / "eval.pairs.npz")  # every per-pair value beside the JSON
+    for side in ("method", "unedited"):
+        assert set(values.metrics[side]) == set(data[side]) - {"fd", "kid", "tearing"}
+        for name, per_pair in values.metrics[side].items():
+            assert per_pair.shape == (4,) and per_pair.mean() == pytest.approx(data[side][name], rel=1e-5, abs=1e-7)
+            ci = data["intervals"][side][name]
+            assert ci["lo"] <= ci["value"] <= ci["hi"] and ci["value"] == pytest.approx(data[side][name])
+        assert set(data["intervals"][side]) >= {"fd", "kid"}
+        assert data["intervals"][side]["fd"]["value"] == pytest.approx(data[side]["fd"])
+    assert values.features["method"].shape[0] == values.features["real"].shape[0] == 4
+    assert values.angles["output"].shape == (4, 3) and values.meta["pairs"] == 4
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
     assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout

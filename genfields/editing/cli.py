@@ -266,7 +266,8 @@ def evaluate(
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
     threads: Optional[int] = THREADS_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".json"),
-                                       help="Also write the results as JSON here (checked before the work starts)."),
+                                       help="Also write the results as JSON here (checked before the work starts), "
+                                       "and every per-pair value beside it in <stem>.pairs.npz."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     judges: Optional[bool] = typer.Option(None, "--judges/--no-judges", help="Score with the judges (networks "
                                           "nothing is trained against) and report the loss networks' scores as "
@@ -291,7 +292,7 @@ def evaluate(
     from genfields.perception.judges import judges_available, load_judges
 
     from .editor import load_editor
-    from .evaluate import evaluate_editor
+    from .evaluate import evaluate_pairs, pairs_path
     from .presets import get_preset
 
     _threads(threads)
@@ -317,16 +318,20 @@ def evaluate(
     perception = ed.meta.get("perception", p.perception)
     use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
     referees = load_judges(perception, dev, pose_judge) if use_judges else None
-    results = evaluate_editor(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
-    if out is not None:  # with how it was measured
-        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")
+    results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
+    results["intervals"] = values.intervals(seed=seed)
+    if out is not None:  # with how it was measured, and every per-pair value beside it
+        values.meta |= {"editor": editor or preset, "layers": layers, "gf": gf, "per_pair_steps": per_pair_steps}
+        values.save(pairs_path(out))
+        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed,
+                                           "pairs_file": pairs_path(out).name}, indent=1) + "\n")
     if as_json:
         typer.echo(json.dumps(results))
         return
     for side in ("method", "unedited"):
-        r = results[side]
+        r, ci = results[side], results["intervals"][side]
         line = (f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  pose {r['pose']:.2f}  "
-                f"FD {r['fd']:.2f}")
+                f"FD {r['fd']:.2f} [{ci['fd']['lo']:.2f}, {ci['fd']['hi']:.2f}]  KID {r['kid']:.4f}")
         if "identity_loss_net" in r:
             line += (f"  | loss nets: identity {r['identity_loss_net']:.3f}  expression "
                      f"{r['expression_loss_net']:.4f}  pose {r['pose_loss_net']:.2f}")
@@ -340,4 +345,5 @@ def evaluate(
         typer.echo(f"tearing (landmark disagreement of the outputs minus the unedited images'): "
                    f"{results['method']['tearing']:+.4f}; on the attribute images "
                    f"{results['landmark_disagreement_attribute']:.4f}")
-    typer.echo(f"judged by: {results['judged_by']}")
+    typer.echo(f"judged by: {results['judged_by']}; [lo, hi]: 95% bootstrap intervals (pairs resampled), every "
+               f"interval in --json's `intervals`" + (f"; per-pair values in {pairs_path(out)}" if out else ""))

@@ -5,7 +5,8 @@
   image resolution (lower is better);
 - pose: mean squared error of yaw, pitch and roll of I_attr and I_out, in degrees^2 (lower);
 - fd: Fréchet distance of the outputs' FD features to a real set (renders for synth64): FD, not
-  FID, unless the feature network is InceptionV3.
+  FID, unless the feature network is InceptionV3;
+- kid: the kernel inception distance of the same features (unbiased at small N; `perception.realism`).
 The `unedited` baseline scores the identity image itself as if it were the output.
 
 Judges and loss networks: with `judges` (`genfields.perception.judges`, networks nothing is trained
@@ -26,6 +27,12 @@ Pose leak: per angle (yaw, pitch, roll), the output angles are regressed on the 
 identity's angles (all by the judge), out = c + b_attr * attr + b_id * id, least squares over the
 pairs. A perfect pose transfer has b_attr = 1, b_id = 0; an edit that keeps part of the identity's
 own head pose has b_id > 0 (the unedited image has b_id = 1, b_attr = 0).
+Per-pair values: `evaluate_pairs` also returns every per-pair metric of both sides, by every judge and
+loss network, the FD features of the outputs, the unedited images and the real set, and the judge's
+angles (`PairValues`); `PairValues.save` writes them as one compressed NumPy file (`<json stem>.pairs.npz`
+beside `genfields evaluate --out`'s JSON), and `PairValues.intervals` gives each mean, FD and KID its 95%
+bootstrap interval (pairs resampled; `perception.bootstrap`, `perception.realism`).
+
 Edits run on the editor's device (with its `amp` setting); the FD features always run in float32,
 so that FD/FID stay comparable with and without mixed precision.
 """
@@ -33,7 +40,9 @@ so that FD/FID stay comparable with and without mixed precision.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +50,8 @@ from tqdm import tqdm
 
 from genfields.devices import resolve_device
 from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
+from genfields.perception import realism
+from genfields.perception.bootstrap import RESAMPLES, mean_interval, paired_difference
 from genfields.perception.judges import Judges
 from genfields.training import step_generator
 
@@ -142,11 +153,84 @@ class SharedPairs:
     key: tuple | None = None
     batches: dict[int, dict] = field(default_factory=dict)
     real_stats: tuple | None = None
+    real_features: np.ndarray | None = None
 
     def bind(self, key: tuple) -> None:
         """Keep what is stored if it was made under `key`, else clear it."""
         if key != self.key:
-            self.key, self.batches, self.real_stats = key, {}, None
+            self.key, self.batches, self.real_stats, self.real_features = key, {}, None, None
+
+
+PAIRS_SUFFIX = ".pairs.npz"
+SIDES = ("method", "unedited")
+
+
+@dataclass
+class PairValues:
+    """Every per-pair value of one evaluation: `metrics[side][name]` [N] for side method and unedited (the
+    judges' and the loss networks' metrics, the landmark disagreement, extra pose judges), the FD features
+    `features[name]` [N, D] of the outputs (`method`), the unedited images and the `real` set, and the angles
+    [N, 3] (yaw, pitch, roll) of the attribute, identity and output images by the judge (or the loss network)."""
+
+    metrics: dict[str, dict[str, np.ndarray]]
+    features: dict[str, np.ndarray]
+    angles: dict[str, np.ndarray]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def pairs(self) -> int:
+        return len(self.features["method"])
+
+    def save(self, path: str | Path) -> Path:
+        """One compressed NumPy file: `metrics.<side>.<name>`, `features.<name>`, `angles.<name>` (float32) and
+        `meta` (a JSON string)."""
+        arrays = {f"metrics.{side}.{k}": v.astype(np.float32) for side in SIDES for k, v in self.metrics[side].items()}
+        arrays |= {f"features.{k}": v.astype(np.float32) for k, v in self.features.items()}
+        arrays |= {f"angles.{k}": v.astype(np.float32) for k, v in self.angles.items()}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), **arrays)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PairValues":
+        with np.load(path, allow_pickle=False) as data:
+            groups: dict[str, dict] = {"metrics": {side: {} for side in SIDES}, "features": {}, "angles": {}}
+            for key in data.files:
+                if key == "meta":
+                    continue
+                kind, _, name = key.partition(".")
+                if kind == "metrics":
+                    side, _, name = name.partition(".")
+                    groups["metrics"][side][name] = data[key].astype(np.float64)
+                else:
+                    groups[kind][name] = data[key].astype(np.float64)
+            return cls(**groups, meta=json.loads(str(data["meta"])))
+
+    def intervals(self, resamples: int = RESAMPLES, realism_resamples: int = realism.RESAMPLES,
+                  seed: int = 0) -> dict[str, dict[str, dict]]:
+        """Each side's metric means, FD and KID with their 95% bootstrap intervals ({side: {name: Interval
+        dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
+        unedited images'."""
+        out: dict[str, dict[str, dict]] = {}
+        for side in SIDES:
+            out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
+            out[side]["fd"] = realism.fd(self.features[side], self.features["real"], realism_resamples,
+                                         seed=seed).to_dict()
+            out[side]["kid"] = realism.kid(self.features[side], self.features["real"], realism_resamples,
+                                           seed=seed).to_dict()
+        if "landmark_disagreement" in self.metrics["method"]:
+            out["method"]["tearing"] = paired_difference(self.metrics["method"]["landmark_disagreement"],
+                                                         self.metrics["unedited"]["landmark_disagreement"],
+                                                         resamples, seed=seed).to_dict()
+        return out
+
+
+def pairs_path(json_path: str | Path) -> Path:
+    """Where the per-pair values of an evaluation written to `json_path` go: `<stem>.pairs.npz` beside it."""
+    path = Path(json_path)
+    return path.with_name(path.stem + PAIRS_SUFFIX)
 
 
 def weights_digest(*modules: torch.nn.Module) -> str:
@@ -167,19 +251,28 @@ def _shared_key(editor: Editor, preset: EditingPreset, pairs: int, seed: int, ba
             weights_digest(base.G, *base.nets.networks()))
 
 
-@torch.no_grad()
 def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
                     device: str | torch.device | None = None, judges: Judges | None = None,
                     shared: SharedPairs | None = None) -> dict:
-    """Mean metrics of `pairs` edits and of the unedited identities, and FD of both to real images;
+    """Mean metrics of `pairs` edits and of the unedited identities, and FD and KID of both to real images;
     with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
     of the two and its excess over the unedited images (`tearing`), and the pose leak. `shared` keeps the
     editor-independent half for the next editor evaluated on the same pairs (`SharedPairs`).
+    `evaluate_pairs` returns the per-pair values too.
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
     """
+    return evaluate_pairs(editor, preset, pairs, seed, batch, layers, gf, progress, device, judges, shared)[0]
+
+
+@torch.no_grad()
+def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
+                   layers: str | None = None, gf: str | None = None, progress: bool = False,
+                   device: str | torch.device | None = None, judges: Judges | None = None,
+                   shared: SharedPairs | None = None) -> tuple[dict, PairValues]:
+    """`evaluate_editor`'s results and the per-pair values behind them (`PairValues`)."""
     if device is not None:
         editor.to(resolve_device(device))
     if judges is not None:
@@ -188,10 +281,10 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     if shared is not None:
         shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges))
     z = torch.randn(pairs, G.z_dim, generator=step_generator(seed, 0, stream=EVAL_STREAM))
-    sums = {"method": {}, "unedited": {}}
+    per_pair: dict[str, dict[str, list]] = {"method": {}, "unedited": {}}
     features = {"method": [], "unedited": []}
     angles = {"attribute": [], "identity": [], "output": []}
-    attribute_disagreement = 0.0
+    attribute_disagreement = []
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
         cached = shared.batches.get(start) if shared is not None else None
         if cached is None:
@@ -206,7 +299,7 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
         by_side = result_metrics(result)
         if judges is not None:
             judged, seen = judge_metrics(judges, result, cached["judged"])
-            attribute_disagreement += float(seen.pop("attribute_disagreement").cpu().double().sum())
+            attribute_disagreement.append(seen.pop("attribute_disagreement").cpu().double())
             by_side = {side: {**judged[side], **{k + LOSS_NET_SUFFIX: v for k, v in by_side[side].items()}}
                        for side in by_side}
         else:
@@ -216,26 +309,33 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
             angles[k].append(v.cpu().double())
         for side, metrics in by_side.items():
             for k, v in metrics.items():
-                sums[side][k] = sums[side].get(k, 0.0) + float(v.cpu().double().sum())  # no float64 on MPS
+                per_pair[side].setdefault(k, []).append(v.cpu().double())  # no float64 on MPS
         features["method"].append(fd_features(editor, result.image))
         features["unedited"].append(cached["unedited_features"])
     real_stats = shared.real_stats if shared is not None else None
-    if real_stats is None:
+    real = shared.real_features if shared is not None else None
+    if real_stats is None or real is None:
         real = torch.cat([fd_features(editor, attribute_images(preset.attributes, min(batch, pairs - s), res,
                                                                preset.fd_render_seed + seed, s))
-                          for s in range(0, pairs, batch)])
+                          for s in range(0, pairs, batch)]).double().numpy()
         real_stats = feature_statistics(real)
         if shared is not None:
-            shared.real_stats = real_stats
+            shared.real_stats, shared.real_features = real_stats, real
+    values = PairValues(metrics={side: {k: torch.cat(v).numpy() for k, v in per_pair[side].items()} for side in SIDES},
+                        features={"method": torch.cat(features["method"]).double().numpy(),
+                                  "unedited": torch.cat(features["unedited"]).double().numpy(), "real": real},
+                        angles={k: torch.cat(v).numpy() for k, v in angles.items()})
     out = {}
-    for side in ("method", "unedited"):
-        out[side] = {k: v / pairs for k, v in sums[side].items()}
-        out[side]["fd"] = frechet_distance(*feature_statistics(torch.cat(features[side])), *real_stats)
+    for side in SIDES:
+        out[side] = {k: float(v.sum()) / pairs for k, v in values.metrics[side].items()}
+        out[side]["fd"] = frechet_distance(*feature_statistics(values.features[side]), *real_stats)
+        out[side]["kid"] = realism.kid_value(values.features[side], real)
     if judges is not None:
         out["method"]["tearing"] = out["method"]["landmark_disagreement"] - out["unedited"]["landmark_disagreement"]
-        out["landmark_disagreement_attribute"] = attribute_disagreement / pairs
-    a, i, o = (torch.cat(angles[k]).numpy() for k in ("attribute", "identity", "output"))
+        out["landmark_disagreement_attribute"] = float(torch.cat(attribute_disagreement).sum()) / pairs
+    a, i, o = (values.angles[k] for k in ("attribute", "identity", "output"))
     if pairs >= 4:
         out["pose_leak"] = {"method": pose_leak(a, i, o), "unedited": pose_leak(a, i, i)}
     out["judged_by"] = dict(judges.names) if judges is not None else "loss networks (no judges for this preset)"
-    return out
+    values.meta = {"pairs": pairs, "seed": seed, "preset": preset.name, "judged_by": out["judged_by"]}
+    return out, values

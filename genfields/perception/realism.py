@@ -113,6 +113,8 @@ class _KernelSums:
 
     def kid(self, cx: np.ndarray, cy: np.ndarray) -> float:
         m, n = cx.sum(), cy.sum()
+        if m * m == cx @ cx or n * n == cy @ cy:
+            return float("nan")  # a draw of one distinct row has no pair of rows (dropped from the interval)
         xx = (cx @ self.kxx @ cx - (cx * cx) @ self.dxx) / (m * m - cx @ cx)
         yy = (cy @ self.kyy @ cy - (cy * cy) @ self.dyy) / (n * n - cy @ cy)
         return float(xx + yy - 2 * (cx @ self.kxy @ cy) / (m * n))
