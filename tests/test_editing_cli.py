@@ -102,6 +102,9 @@ def test_evaluate_prints_method_and_unedited(run):
         assert data["intervals"][side]["fd"]["value"] == pytest.approx(data[side]["fd"])
     assert values.features["method"].shape[0] == values.features["real"].shape[0] == 4
     assert values.angles["output"].shape == (4, 3) and values.meta["pairs"] == 4
+    assert values.impostor.shape == (4,) and (values.impostor < 1 - 1e-4).all()  # other people
+    assert data["intervals"]["method"]["identity_over_impostor"]["value"] == pytest.approx(
+        data["method"]["identity"] - values.impostor.mean(), abs=1e-5)
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
     assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout

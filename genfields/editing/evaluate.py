@@ -51,7 +51,7 @@ from tqdm import tqdm
 from genfields.devices import resolve_device
 from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
 from genfields.perception import realism
-from genfields.perception.bootstrap import RESAMPLES, mean_interval, paired_difference
+from genfields.perception.bootstrap import RESAMPLES, Interval, mean_interval, paired_difference
 from genfields.perception.judges import Judges
 from genfields.training import step_generator
 
@@ -176,6 +176,12 @@ class PairValues:
     features: dict[str, np.ndarray]
     angles: dict[str, np.ndarray]
     meta: dict = field(default_factory=dict)
+    impostor: np.ndarray | None = None  # [N] identity similarity of pair i's identity image to pair i+1's
+
+    def identity_over_impostor(self, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+        """The outputs' identity similarity minus the similarity of another person (`impostor`), paired:
+        above 0 beyond noise where the outputs still look like their identity (`rules.collapsed`)."""
+        return paired_difference(self.metrics["method"]["identity"], self.impostor, resamples, seed=seed)
 
     @property
     def pairs(self) -> int:
@@ -187,6 +193,8 @@ class PairValues:
         arrays = {f"metrics.{side}.{k}": v.astype(np.float32) for side in SIDES for k, v in self.metrics[side].items()}
         arrays |= {f"features.{k}": v.astype(np.float32) for k, v in self.features.items()}
         arrays |= {f"angles.{k}": v.astype(np.float32) for k, v in self.angles.items()}
+        if self.impostor is not None:
+            arrays["impostor"] = self.impostor.astype(np.float32)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), **arrays)
@@ -198,7 +206,7 @@ class PairValues:
         with np.load(path, allow_pickle=False) as data:
             groups: dict[str, dict] = {"metrics": {side: {} for side in SIDES}, "features": {}, "angles": {}}
             for key in data.files:
-                if key == "meta":
+                if key in ("meta", "impostor"):
                     continue
                 kind, _, name = key.partition(".")
                 if kind == "metrics":
@@ -206,13 +214,14 @@ class PairValues:
                     groups["metrics"][side][name] = data[key].astype(np.float64)
                 else:
                     groups[kind][name] = data[key].astype(np.float64)
-            return cls(**groups, meta=json.loads(str(data["meta"])))
+            impostor = data["impostor"].astype(np.float64) if "impostor" in data.files else None
+            return cls(**groups, meta=json.loads(str(data["meta"])), impostor=impostor)
 
     def intervals(self, resamples: int = RESAMPLES, realism_resamples: int = realism.RESAMPLES,
                   seed: int = 0) -> dict[str, dict[str, dict]]:
         """Each side's metric means, FD and KID with their 95% bootstrap intervals ({side: {name: Interval
         dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
-        unedited images'."""
+        unedited images', and its identity over the impostor level (`identity_over_impostor`)."""
         out: dict[str, dict[str, dict]] = {}
         for side in SIDES:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
@@ -220,11 +229,19 @@ class PairValues:
                                          seed=seed).to_dict()
             out[side]["kid"] = realism.kid(self.features[side], self.features["real"], realism_resamples,
                                            seed=seed).to_dict()
+        if self.impostor is not None:
+            out["method"]["identity_over_impostor"] = self.identity_over_impostor(resamples, seed).to_dict()
         if "landmark_disagreement" in self.metrics["method"]:
             out["method"]["tearing"] = paired_difference(self.metrics["method"]["landmark_disagreement"],
                                                          self.metrics["unedited"]["landmark_disagreement"],
                                                          resamples, seed=seed).to_dict()
         return out
+
+
+def impostor_similarity(embeddings: torch.Tensor) -> np.ndarray:
+    """[N] cosine similarity of each identity embedding to the next one's (cyclic): another person, since the
+    identities are drawn independently; the level below which an output keeps nothing of its identity."""
+    return torch.nn.functional.cosine_similarity(embeddings, embeddings.roll(-1, 0), dim=-1).double().numpy()
 
 
 def pairs_path(json_path: str | Path) -> Path:
@@ -284,7 +301,7 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
     per_pair: dict[str, dict[str, list]] = {"method": {}, "unedited": {}}
     features = {"method": [], "unedited": []}
     angles = {"attribute": [], "identity": [], "output": []}
-    attribute_disagreement = []
+    attribute_disagreement, identity_embeddings = [], []
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
         cached = shared.batches.get(start) if shared is not None else None
         if cached is None:
@@ -307,6 +324,7 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
                     "output": result.output.pose}
         for k, v in seen.items():
             angles[k].append(v.cpu().double())
+        identity_embeddings.append((cached["judged"]["identity"] if judges is not None else result.identity).cpu())
         for side, metrics in by_side.items():
             for k, v in metrics.items():
                 per_pair[side].setdefault(k, []).append(v.cpu().double())  # no float64 on MPS
@@ -324,7 +342,8 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
     values = PairValues(metrics={side: {k: torch.cat(v).numpy() for k, v in per_pair[side].items()} for side in SIDES},
                         features={"method": torch.cat(features["method"]).double().numpy(),
                                   "unedited": torch.cat(features["unedited"]).double().numpy(), "real": real},
-                        angles={k: torch.cat(v).numpy() for k, v in angles.items()})
+                        angles={k: torch.cat(v).numpy() for k, v in angles.items()},
+                        impostor=impostor_similarity(torch.cat(identity_embeddings).float()))
     out = {}
     for side in SIDES:
         out[side] = {k: float(v.sum()) / pairs for k, v in values.metrics[side].items()}
