@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from genfields.perception.realism import fd, fd_difference, fd_value, kid, kid_difference, kid_value
+from genfields.perception.metrics import feature_statistics, frechet_distance
+from genfields.perception.realism import _frechet, fd, fd_difference, fd_value, kid, kid_difference, kid_value
 
 
 def test_kid_by_hand_in_one_dimension():
@@ -70,3 +71,13 @@ def test_features_must_be_a_matrix_of_two_rows_or_more():
         fd(np.ones(5), np.ones((5, 1)))
     with pytest.raises(ValueError, match=r"\[N, D\]"):
         kid(np.ones((1, 3)), np.ones((5, 3)))
+
+
+def test_the_bootstrap_frechet_equals_the_projects_and_survives_a_singular_covariance():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(50, 8)), rng.normal(size=(60, 8)) * 1.3 + 0.2
+    assert _frechet(*feature_statistics(a), *feature_statistics(b)) == pytest.approx(
+        frechet_distance(*feature_statistics(a), *feature_statistics(b)), rel=1e-9)
+    few = rng.normal(size=(4, 8))  # rank 3 covariance: no Cholesky
+    assert _frechet(*feature_statistics(few), *feature_statistics(b)) == pytest.approx(
+        frechet_distance(*feature_statistics(few), *feature_statistics(b)), rel=1e-9)

@@ -53,6 +53,20 @@ def fd_value(a, b) -> float:
     return frechet_distance(*feature_statistics(as_features(a)), *feature_statistics(as_features(b)))
 
 
+def _frechet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """`frechet_distance` for the bootstrap's many draws: with sigma1 = L L^T (Cholesky), L^T sigma2 L has the
+    eigenvalues of sigma1 sigma2, so one eigenvalue solve replaces two eigen-decompositions (twice as fast);
+    a singular sigma1 (fewer distinct rows than dimensions) takes `frechet_distance`'s way."""
+    try:
+        chol = np.linalg.cholesky(sigma1)
+    except np.linalg.LinAlgError:
+        return frechet_distance(mu1, sigma1, mu2, sigma2)
+    inner = chol.T @ sigma2 @ chol
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * cross)
+
+
 def kid_value(a, b) -> float:
     """The unbiased squared MMD of two feature sets under the cubic polynomial kernel (no interval)."""
     x, y = as_features(a), as_features(b)
@@ -62,7 +76,7 @@ def kid_value(a, b) -> float:
 def fd(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
     """FD of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
     x, y = as_features(a), as_features(b)
-    return bootstrap(lambda i, j: frechet_distance(*feature_statistics(x[i]), *feature_statistics(y[j])),
+    return bootstrap(lambda i, j: _frechet(*feature_statistics(x[i]), *feature_statistics(y[j])),
                      [len(x), len(y)], resamples, level, seed, recentre=True)
 
 
@@ -82,7 +96,7 @@ def fd_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, s
 
     def statistic(i, j):
         ref = feature_statistics(y[j])
-        return frechet_distance(*feature_statistics(x1[i]), *ref) - frechet_distance(*feature_statistics(x2[i]), *ref)
+        return _frechet(*feature_statistics(x1[i]), *ref) - _frechet(*feature_statistics(x2[i]), *ref)
 
     return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed, recentre=True)
 
