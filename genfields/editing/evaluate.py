@@ -187,11 +187,12 @@ class PairValues:
     def pairs(self) -> int:
         return len(self.features["method"])
 
-    def save(self, path: str | Path) -> Path:
-        """One compressed NumPy file: `metrics.<side>.<name>`, `features.<name>`, `angles.<name>` (float32) and
-        `meta` (a JSON string)."""
+    def save(self, path: str | Path, features: bool = True) -> Path:
+        """One compressed NumPy file: `metrics.<side>.<name>`, `features.<name>` (unless not `features`: they
+        are most of the file), `angles.<name>`, `impostor` (float32) and `meta` (a JSON string)."""
         arrays = {f"metrics.{side}.{k}": v.astype(np.float32) for side in SIDES for k, v in self.metrics[side].items()}
-        arrays |= {f"features.{k}": v.astype(np.float32) for k, v in self.features.items()}
+        if features:
+            arrays |= {f"features.{k}": v.astype(np.float32) for k, v in self.features.items()}
         arrays |= {f"angles.{k}": v.astype(np.float32) for k, v in self.angles.items()}
         if self.impostor is not None:
             arrays["impostor"] = self.impostor.astype(np.float32)
@@ -218,17 +219,19 @@ class PairValues:
             return cls(**groups, meta=json.loads(str(data["meta"])), impostor=impostor)
 
     def intervals(self, resamples: int = RESAMPLES, realism_resamples: int = realism.RESAMPLES,
-                  seed: int = 0) -> dict[str, dict[str, dict]]:
+                  seed: int = 0, sides: tuple[str, ...] = SIDES) -> dict[str, dict[str, dict]]:
         """Each side's metric means, FD and KID with their 95% bootstrap intervals ({side: {name: Interval
         dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
         unedited images', and its identity over the impostor level (`identity_over_impostor`)."""
         out: dict[str, dict[str, dict]] = {}
-        for side in SIDES:
+        for side in sides:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
             out[side]["fd"] = realism.fd(self.features[side], self.features["real"], realism_resamples,
                                          seed=seed).to_dict()
             out[side]["kid"] = realism.kid(self.features[side], self.features["real"], realism_resamples,
                                            seed=seed).to_dict()
+        if "method" not in sides:
+            return out
         if self.impostor is not None:
             out["method"]["identity_over_impostor"] = self.identity_over_impostor(resamples, seed).to_dict()
         if "landmark_disagreement" in self.metrics["method"]:
