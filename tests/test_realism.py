@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from genfields.perception.metrics import feature_statistics, frechet_distance
-from genfields.perception.realism import _frechet, fd, fd_difference, fd_value, kid, kid_difference, kid_value
+from genfields.perception.realism import (_frechet, difference_of_draws, fd, fd_difference, fd_draws, fd_value, kid,
+                                         kid_difference, kid_value)
 
 
 def test_kid_by_hand_in_one_dimension():
@@ -81,3 +82,12 @@ def test_the_bootstrap_frechet_equals_the_projects_and_survives_a_singular_covar
     few = rng.normal(size=(4, 8))  # rank 3 covariance: no Cholesky
     assert _frechet(*feature_statistics(few), *feature_statistics(b)) == pytest.approx(
         frechet_distance(*feature_statistics(few), *feature_statistics(b)), rel=1e-9)
+
+
+def test_differences_from_draws_kept_per_editor_equal_the_paired_bootstrap():
+    rng = np.random.default_rng(8)
+    ref, pairs = rng.normal(size=(80, 3)), rng.normal(size=(80, 3))
+    a, b = fd_draws(pairs + 0.5, ref, 40, seed=2), fd_draws(pairs, ref, 40, seed=2)
+    assert difference_of_draws(a, b) == fd_difference(pairs + 0.5, pairs, ref, 40, seed=2)
+    with pytest.raises(ValueError, match="drawn differently"):
+        difference_of_draws(a, fd_draws(pairs, ref, 30, seed=2))

@@ -51,7 +51,7 @@ from tqdm import tqdm
 from genfields.devices import resolve_device
 from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
 from genfields.perception import realism
-from genfields.perception.bootstrap import RESAMPLES, Interval, mean_interval, paired_difference
+from genfields.perception.bootstrap import RESAMPLES, Interval, interval_from_draws, mean_interval, paired_difference
 from genfields.perception.judges import Judges
 from genfields.training import step_generator
 
@@ -177,6 +177,17 @@ class PairValues:
     angles: dict[str, np.ndarray]
     meta: dict = field(default_factory=dict)
     impostor: np.ndarray | None = None  # [N] identity similarity of pair i's identity image to pair i+1's
+    _draws: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def realism_draws(self, kind: str, side: str = "method", resamples: int = realism.RESAMPLES,
+                      seed: int = 0) -> tuple[float, np.ndarray]:
+        """FD or KID (`kind`) of a side's features to the real set and its bootstrap draws, computed once: two
+        evaluations of the same pairs drawn with one seed pair up (`realism.difference_of_draws`)."""
+        key = (kind, side, resamples, seed)
+        if key not in self._draws:
+            draws = {"fd": realism.fd_draws, "kid": realism.kid_draws}[kind]
+            self._draws[key] = draws(self.features[side], self.features["real"], resamples, seed)
+        return self._draws[key]
 
     def identity_over_impostor(self, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
         """The outputs' identity similarity minus the similarity of another person (`impostor`), paired:
@@ -226,10 +237,9 @@ class PairValues:
         out: dict[str, dict[str, dict]] = {}
         for side in sides:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
-            out[side]["fd"] = realism.fd(self.features[side], self.features["real"], realism_resamples,
-                                         seed=seed).to_dict()
-            out[side]["kid"] = realism.kid(self.features[side], self.features["real"], realism_resamples,
-                                           seed=seed).to_dict()
+            for kind in ("fd", "kid"):
+                draws = self.realism_draws(kind, side, realism_resamples, seed)
+                out[side][kind] = interval_from_draws(*draws, recentre=True).to_dict()
         if "method" not in sides:
             return out
         if self.impostor is not None:

@@ -37,17 +37,17 @@ class Comparisons:
 
     def __init__(self, values: dict[str, PairValues], fd_resamples: int = realism.RESAMPLES):
         self.values, self.fd_resamples = values, fd_resamples
-        self._fd: dict[tuple[str, str], object] = {}
 
     def metric(self, a: str, b: str, key: str):
         return paired_difference(self.values[a].metrics["method"][key], self.values[b].metrics["method"][key])
 
     def fd(self, a: str, b: str):
-        if (a, b) not in self._fd:
-            va, vb = self.values[a], self.values[b]
-            self._fd[(a, b)] = realism.fd_difference(va.features["method"], vb.features["method"],
-                                                     va.features["real"], self.fd_resamples)
-        return self._fd[(a, b)]
+        """FD(a) - FD(b) on the same pairs and real set, from each row's FD draws (computed once per row)."""
+        va, vb = self.values[a], self.values[b]
+        if va.pairs != vb.pairs or not np.array_equal(va.features["real"], vb.features["real"]):
+            raise ValueError(f"rows {a} and {b} were not evaluated on the same pairs")
+        return realism.difference_of_draws(va.realism_draws("fd", resamples=self.fd_resamples),
+                                           vb.realism_draws("fd", resamples=self.fd_resamples))
 
 
 def matched_check(comparisons: Comparisons, claim: str, method: list[str], baseline: list[str], key: str) -> RuleCheck:

@@ -77,27 +77,46 @@ def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float,
     return float(lo), float(hi)
 
 
-def bootstrap(statistic: Statistic, sizes: Sequence[int], resamples: int = RESAMPLES, level: float = LEVEL,
-              seed: int = SEED, recentre: bool = False) -> Interval:
-    """`statistic(*indices)` on the full samples (of `sizes`) and its percentile interval over `resamples`
-    draws, each sample resampled with replacement independently of the others.
+def bootstrap_draws(statistic: Statistic, sizes: Sequence[int], resamples: int = RESAMPLES,
+                    seed: int = SEED) -> tuple[float, np.ndarray]:
+    """`statistic(*indices)` on the full samples (of `sizes`) and on each of `resamples` draws, each sample
+    resampled with replacement independently of the others. The draws depend only on `sizes`, `resamples`
+    and `seed`: statistics of two editors on the same pairs, drawn with one seed, see the same draws, so the
+    draws of their difference are the differences of their draws."""
+    value = float(statistic(*(np.arange(n) for n in sizes)))
+    if resamples < 1:
+        return value, np.zeros(0)
+    rng = np.random.default_rng(seed)
+    draws = [resample_indices(n, resamples, rng) for n in sizes]
+    return value, np.array([statistic(*(d[r] for d in draws)) for r in range(resamples)], dtype=np.float64)
+
+
+def interval_from_draws(value: float, draws: np.ndarray, level: float = LEVEL, recentre: bool = False) -> Interval:
+    """The percentile interval of bootstrap draws around `value`.
 
     `recentre` moves the draws' percentile interval by the draws' median minus the value: for statistics
     that a draw with repeated rows biases (FD, KID: a repeated feature vector sits closer to itself than a
     new sample would), the spread of the draws is kept and centred on the value itself."""
     if not 0 < level < 1:
         raise ValueError(f"the interval's level must be in (0, 1), got {level}")
-    value = float(statistic(*(np.arange(n) for n in sizes)))
-    if resamples < 1:
+    draws = np.asarray(draws, dtype=np.float64)
+    if not draws.size:
         return Interval(value, float("nan"), float("nan"), level, 0)
-    rng = np.random.default_rng(seed)
-    draws = [resample_indices(n, resamples, rng) for n in sizes]
-    values = np.array([statistic(*(d[r] for d in draws)) for r in range(resamples)], dtype=np.float64)
-    lo, hi = percentile_interval(values, level)
-    if recentre:
-        shift = float(np.median(values[np.isfinite(values)])) - value if np.isfinite(values).any() else 0.0
+    lo, hi = percentile_interval(draws, level)
+    finite = draws[np.isfinite(draws)]
+    if recentre and finite.size:
+        shift = float(np.median(finite)) - value
         lo, hi = lo - shift, hi - shift
-    return Interval(value, lo, hi, level, resamples)
+    return Interval(value, lo, hi, level, len(draws))
+
+
+def bootstrap(statistic: Statistic, sizes: Sequence[int], resamples: int = RESAMPLES, level: float = LEVEL,
+              seed: int = SEED, recentre: bool = False) -> Interval:
+    """`statistic(*indices)` on the full samples and its percentile interval over `resamples` draws
+    (`bootstrap_draws`, `interval_from_draws`)."""
+    if not 0 < level < 1:
+        raise ValueError(f"the interval's level must be in (0, 1), got {level}")
+    return interval_from_draws(*bootstrap_draws(statistic, sizes, resamples, seed), level, recentre)
 
 
 def mean_interval(values: np.ndarray, resamples: int = RESAMPLES, level: float = LEVEL,

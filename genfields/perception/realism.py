@@ -7,6 +7,7 @@ and the editing evaluation share one implementation:
     >>> fd(generated, reference)                    # Interval(value, lo, hi, level, resamples)
     >>> kid(generated, reference).value             # unbiased MMD^2, cubic polynomial kernel
     >>> fd_difference(editor_a, editor_b, reference)  # FD(a) - FD(b), rows of a and b = the same pairs
+    >>> difference_of_draws(fd_draws(a, ref), fd_draws(b, ref))   # the same, from draws kept per editor
 
 - FD: the Fréchet distance of Gaussians fitted to the two sets (`metrics.frechet_distance`; FID when
   the features are InceptionV3's pool features). Biased upward at small N: compare FDs of equal N only.
@@ -17,7 +18,7 @@ Intervals resample each set with replacement independently (`bootstrap`) and rec
 every draw; for a difference of two editors on the same pairs their rows are drawn together and the
 reference once per draw, so what they share cancels. A draw repeats rows, which biases both distances
 upward (FD: fewer distinct points per covariance; KID: a row meets its own copy), so the intervals are
-the draws' percentile intervals recentred on the value (`bootstrap(recentre=True)`): the spread a new
+the draws' percentile intervals recentred on the value (`interval_from_draws(recentre=True)`): the spread a new
 draw of pairs gives, around the number reported. KID's draws also leave out the kernel of a row with its
 own copies, as a new sample would have no such pair.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bootstrap import LEVEL, SEED, Interval, bootstrap
+from .bootstrap import LEVEL, SEED, Interval, bootstrap_draws, interval_from_draws
 from .metrics import feature_statistics, frechet_distance
 
 RESAMPLES = 200  # draws of FD and KID (each FD draw costs two eigen-decompositions of D x D)
@@ -73,45 +74,53 @@ def kid_value(a, b) -> float:
     return _KernelSums(x, y).kid(np.ones(len(x)), np.ones(len(y)))
 
 
+def fd_draws(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, np.ndarray]:
+    """FD of `a` to `b` and its bootstrap draws (both sets resampled; `bootstrap_draws`)."""
+    x, y = as_features(a), as_features(b)
+    return bootstrap_draws(lambda i, j: _frechet(*feature_statistics(x[i]), *feature_statistics(y[j])),
+                           [len(x), len(y)], resamples, seed)
+
+
+def kid_draws(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, np.ndarray]:
+    """KID of `a` to `b` and its bootstrap draws (both sets resampled)."""
+    x, y = as_features(a), as_features(b)
+    sums = _KernelSums(x, y)
+    return bootstrap_draws(lambda i, j: sums.kid(_counts(i, len(x)), _counts(j, len(y))), [len(x), len(y)],
+                           resamples, seed)
+
+
 def fd(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
     """FD of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
-    x, y = as_features(a), as_features(b)
-    return bootstrap(lambda i, j: _frechet(*feature_statistics(x[i]), *feature_statistics(y[j])),
-                     [len(x), len(y)], resamples, level, seed, recentre=True)
+    return interval_from_draws(*fd_draws(a, b, resamples, seed), level, recentre=True)
 
 
 def kid(a, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
     """KID of features `a` to `b`, with its bootstrap interval (both sets resampled)."""
-    x, y = as_features(a), as_features(b)
-    sums = _KernelSums(x, y)
-    return bootstrap(lambda i, j: sums.kid(_counts(i, len(x)), _counts(j, len(y))), [len(x), len(y)],
-                     resamples, level, seed, recentre=True)
+    return interval_from_draws(*kid_draws(a, b, resamples, seed), level, recentre=True)
+
+
+def difference_of_draws(first: tuple[float, np.ndarray], second: tuple[float, np.ndarray],
+                        level: float = LEVEL) -> Interval:
+    """The interval of a difference from the (value, draws) of its two terms, drawn with the same seed on sets
+    of the same sizes (`fd_draws`, `kid_draws` of two editors on the same pairs and the same reference): the
+    draws pair up, so this equals `fd_difference` / `kid_difference` without recomputing either distance."""
+    (v1, d1), (v2, d2) = first, second
+    if d1.shape != d2.shape:
+        raise ValueError(f"the two terms were drawn differently: {d1.shape} and {d2.shape} draws")
+    return interval_from_draws(v1 - v2, d1 - d2, level, recentre=True)
 
 
 def fd_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
     """FD(a1, b) - FD(a2, b), where row i of a1 and of a2 come from the same pair i (two editors on the same
     pairs): the pairs are drawn together, the reference `b` independently."""
-    x1, x2, y = as_features(a1), as_features(a2), as_features(b)
-    _same_pairs(x1, x2)
-
-    def statistic(i, j):
-        ref = feature_statistics(y[j])
-        return _frechet(*feature_statistics(x1[i]), *ref) - _frechet(*feature_statistics(x2[i]), *ref)
-
-    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed, recentre=True)
+    _same_pairs(as_features(a1), as_features(a2))
+    return difference_of_draws(fd_draws(a1, b, resamples, seed), fd_draws(a2, b, resamples, seed), level)
 
 
 def kid_difference(a1, a2, b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
     """KID(a1, b) - KID(a2, b) of two editors on the same pairs (see `fd_difference`)."""
-    x1, x2, y = as_features(a1), as_features(a2), as_features(b)
-    _same_pairs(x1, x2)
-    s1, s2 = _KernelSums(x1, y), _KernelSums(x2, y)
-
-    def statistic(i, j):
-        ci, cj = _counts(i, len(x1)), _counts(j, len(y))
-        return s1.kid(ci, cj) - s2.kid(ci, cj)
-
-    return bootstrap(statistic, [len(x1), len(y)], resamples, level, seed, recentre=True)
+    _same_pairs(as_features(a1), as_features(a2))
+    return difference_of_draws(kid_draws(a1, b, resamples, seed), kid_draws(a2, b, resamples, seed), level)
 
 
 class _KernelSums:
