@@ -302,7 +302,7 @@ def test_per_pair_optimum_improves_on_zero_and_is_scored_by_evaluate(tmp_path, t
 
     assert objective(more, more.edit(z, attrs)) < objective(few, few.edit(z, attrs))
     results = evaluate_editor(few, TINY, pairs=4, seed=0, batch=2)
-    assert set(results["method"]) == {"identity", "expression", "pose", "fd"}
+    assert set(results["method"]) == {"identity", "expression", "pose", "fd", "kid"}
     with pytest.raises(ConfigError, match="steps"):
         PairOptimumConfig(steps=0)
 

@@ -224,7 +224,7 @@ def test_evaluate_reports_judges_loss_nets_and_the_pose_leak(tmp_path):
     results = evaluate_editor(load_editor(tmp_path / "run" / "final"), tiny, pairs=6, seed=0, batch=3,
                               judges=load_judges("synth"))
     keys = {"identity", "expression", "pose", "identity_loss_net", "expression_loss_net", "pose_loss_net", "fd",
-            "landmark_disagreement"}
+            "kid", "landmark_disagreement"}
     assert set(results["method"]) == keys | {"tearing"} and set(results["unedited"]) == keys
     assert results["method"]["tearing"] == pytest.approx(results["method"]["landmark_disagreement"]
                                                          - results["unedited"]["landmark_disagreement"])
