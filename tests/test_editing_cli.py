@@ -84,8 +84,9 @@ def test_evaluate_prints_method_and_unedited(run):
         assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute",
                              "intervals"}
         assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net",
-                                               "landmark_disagreement", "tearing"}
-        assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
+                                               "landmark_disagreement", "tearing", "pose_3ddfa"}  # 3DDFA_V2 by default
+        assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks",
+                                     "pose_3ddfa": "3ddfa"}
     else:
         assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "intervals"}
     assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
@@ -108,6 +109,10 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
     assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout
+    if judges_available("synth"):
+        plain_judges = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                              "--batch", "4", "--pose-judge", "none", "--json")
+        assert "pose_3ddfa" not in json.loads(plain_judges.stdout)["method"]
     bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                               "--pose-judge", "nonesuch"])
     assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output

@@ -281,15 +281,17 @@ def evaluate(
                                                   "this .safetensors file, rewritten after every batch; a rerun "
                                                   "resumes from it, and `genfields reproduce` reads the shipped one "
                                                   "(genfields/models/editing/<editor>/pair_optimum.safetensors)."),
-    pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
-                                             "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
+    pose_judge: Optional[str] = typer.Option(None, help="The pose judge beside the synthetic one (a name registered "
+                                             "in genfields.perception.judges.POSE_JUDGES): adds pose_<name>. Default "
+                                             "with judges: 3ddfa, the real 3DDFA_V2, read first; 'none': no extra "
+                                             "pose judge."),
     device: str = DEVICE_OPTION,
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " The FD features always run in float32. Off by "
                              "default."),
 ) -> None:
     """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline; by the judges
     and by the loss networks, with the pose-leak regression (b_attr, b_id per angle)."""
-    from genfields.perception.judges import judges_available, load_judges
+    from genfields.perception.judges import PRIMARY_POSE_JUDGE, judges_available, load_judges
 
     from .editor import load_editor
     from .evaluate import evaluate_pairs, pairs_path
@@ -316,8 +318,9 @@ def evaluate(
             ed.solved = (SolvedPairs.load(per_pair_store, key) if per_pair_store.is_file()
                          else SolvedPairs.empty(key, per_pair_store))
     perception = ed.meta.get("perception", p.perception)
-    use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
-    referees = load_judges(perception, dev, pose_judge) if use_judges else None
+    use_judges = (judges_available(perception) or pose_judge not in (None, "none")) if judges is None else judges
+    pose_name = PRIMARY_POSE_JUDGE if pose_judge is None else (None if pose_judge == "none" else pose_judge)
+    referees = load_judges(perception, dev, pose_name) if use_judges else None
     results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
     results["intervals"] = values.intervals(seed=seed)
     if out is not None:  # with how it was measured, and every per-pair value beside it
@@ -332,6 +335,7 @@ def evaluate(
         r, ci = results[side], results["intervals"][side]
         line = (f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  pose {r['pose']:.2f}  "
                 f"FD {r['fd']:.2f} [{ci['fd']['lo']:.2f}, {ci['fd']['hi']:.2f}]  KID {r['kid']:.4f}")
+        line += "".join(f"  pose {k[5:]} {r[k]:.2f}" for k in r if k.startswith("pose_") and k != "pose_loss_net")
         if "identity_loss_net" in r:
             line += (f"  | loss nets: identity {r['identity_loss_net']:.3f}  expression "
                      f"{r['expression_loss_net']:.4f}  pose {r['pose_loss_net']:.2f}")
