@@ -40,6 +40,8 @@ from .data import VIEW_SEED_OFFSET, ViewSetSpec
 from .interfaces import IdentityEncoder, LandmarkPoseEstimator
 
 ROLE = "judge"
+REALISM_ROLE = "realism"  # the independent realism network (`realism_net.py`): an instrument, refused like a judge
+INSTRUMENT_ROLES = {ROLE: "a judge", REALISM_ROLE: "a realism instrument"}
 JUDGES = {"identity": "judge_identity", "landmarks": "judge_landmarks"}  # per preset "synth"
 JUDGE_TRAIN_SEEDS = {"judge_identity": 50_000, "judge_landmarks": 60_000}
 JUDGE_ARCH = {"width": 24, "depth": 3}  # the loss networks: width 32, depth 2
@@ -72,14 +74,16 @@ def check_disjoint(spec: ViewSetSpec, reserved: tuple[range, ...] = RESERVED_STR
 
 
 def is_judge_config(config: dict) -> bool:
-    return config.get("role") == ROLE
+    """A judge's or another instrument's config (`INSTRUMENT_ROLES`)."""
+    return config.get("role") in INSTRUMENT_ROLES
 
 
 def refuse_judge(name: str, config: dict) -> None:
-    """The one-line refusal of a judge where a loss network or an input is loaded."""
+    """The one-line refusal of a judge (or the realism instrument) where a loss network or an input is loaded."""
     if is_judge_config(config):
-        raise ConfigError(f"perception network '{name}' is a judge: judges only score editors (genfields "
-                          f"evaluate) and are never loss networks or inputs")
+        raise ConfigError(f"perception network '{name}' is {INSTRUMENT_ROLES[config['role']]}: judges and "
+                          f"instruments only score editors (genfields evaluate, reproduce) and are never loss "
+                          f"networks or inputs")
 
 
 def is_judge(module: torch.nn.Module) -> bool:
