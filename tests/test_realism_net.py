@@ -81,3 +81,21 @@ def test_it_is_refused_as_a_loss_network_or_an_input(smoke, tmp_path):
     (tmp_path / "config.json").write_text('{"role": "judge"}')
     with pytest.raises(ConfigError, match="not a realism network"):
         load_realism_network(tmp_path)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from genfields.perception import realism_net
+    from genfields.training import StopWatch
+
+    cfg = RealismTrainConfig(steps=3, batch=2, heldout=4, width=8, feature_dim=8)
+    whole = train_realism_network(cfg, tmp_path / "whole", progress=False)
+    calls = []
+    monkeypatch.setattr(StopWatch, "should_stop", lambda self: calls.append(1) or len(calls) > 2)  # after 2 steps
+    assert train_realism_network(cfg, tmp_path / "cut", progress=False) is None
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match="--resume"):
+        train_realism_network(cfg, tmp_path / "cut", progress=False)  # a fresh run refuses the folder
+    resumed = train_realism_network(cfg, tmp_path / "cut", resume=True, progress=False)
+    a, b = realism_net.load_realism_network(whole), realism_net.load_realism_network(resumed)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(x, y, atol=1e-6), name

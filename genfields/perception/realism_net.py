@@ -14,13 +14,14 @@ It is an instrument, never a loss or an input: its `config.json` says `"role": "
 `load_network` refuses like a judge's, and the loaded module is marked so that `refuse_judges` (editor
 construction, make-dataset) refuses it too. Only `load_realism_network` loads it.
 
-    genfields train-realism-net --out runs/realism --steps 3000      # then ship runs/realism/final
+    genfields train-realism-net --out runs/realism --steps 3000 [--max-minutes M] [--resume]   # -> runs/realism/final
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from torch import nn
 from tqdm import tqdm
 
 from genfields.errors import CheckpointError, ConfigError
-from genfields.training import step_generator
+from genfields.training import (RunFolder, StopWatch, load_module_tensors, load_optimizer_tensors, module_tensors,
+                                optimizer_tensors, step_generator)
 
 from .interfaces import FeatureNetwork, resize_input
 from .judges import REALISM_ROLE
@@ -184,25 +186,62 @@ def labelled_batch(n: int, res: int, seed: int, start: int, gen: torch.Generator
     return corrupt(images, labels, gen), labels
 
 
-def train_realism_network(cfg: RealismTrainConfig, out: str | Path, progress: bool = True,
-                          command: str = "") -> Path:
-    """Train the artifact classifier and write `out/final/` (weights, config with its role, model card)."""
+def learning_rate(cfg: "RealismTrainConfig", step: int) -> float:
+    """Linear warm-up over the first tenth of the steps, then cosine decay to zero."""
+    warm = max(1, cfg.steps // 10)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
+
+
+def train_realism_network(cfg: RealismTrainConfig, out: str | Path, resume: bool = False,
+                          max_minutes: float | None = None, progress: bool = True, command: str = "",
+                          overwrite: bool = False) -> Path | None:
+    """Train (or `resume`) the artifact classifier in the run folder `out` (config, metrics.jsonl, checkpoint);
+    when every step is done, write `out/final/` (weights, config with its role, model card) and return it,
+    else (stopped by `max_minutes` or a signal, checkpointed) None. Each step's renders and artifacts depend
+    only on (seed, step), so a resumed run continues as an uninterrupted one would."""
+    run = RunFolder(out)
+    if not resume:
+        run.start_fresh(overwrite, outputs=("final",))
+        run.write_config(cfg)
+    elif not run.has_checkpoint():
+        raise ConfigError(f"--resume: no checkpoint in {out}")
+    else:
+        cfg = dataclasses.replace(RealismTrainConfig(**run.read_config()), steps=cfg.steps)
     torch.manual_seed(cfg.seed)
     net = ArtifactNet(ArtifactNetConfig(input_res=cfg.res, width=cfg.width, feature_dim=cfg.feature_dim))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    start, losses = time.monotonic(), []
-    for step in tqdm(range(cfg.steps), disable=not progress, desc="train-realism-net", unit="step"):
-        images, labels = labelled_batch(cfg.batch, cfg.res, cfg.seed, step * cfg.batch,
-                                        step_generator(cfg.seed, step))
+    step = 0
+    if resume:
+        tensors, state = run.load_checkpoint()
+        load_module_tensors("model", net, tensors)
+        load_optimizer_tensors("opt", opt, tensors, state["opt"])
+        step = int(state["step"])
+        run.truncate_log("step", step)
+    watch, losses = StopWatch(max_minutes), []
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="train-realism-net", unit="step")
+    while step < cfg.steps and not watch.should_stop():
+        images, labels = labelled_batch(cfg.batch, cfg.res, cfg.seed, step * cfg.batch, step_generator(cfg.seed, step))
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         loss = F.cross_entropy(net.classify(images), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
+        step += 1
         losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % 20 == 0 or step == cfg.steps:
+            run.log({"step": step, "loss": round(sum(losses[-20:]) / len(losses[-20:]), 5),
+                     "lr": learning_rate(cfg, step - 1), "time_s": round(watch.elapsed, 1)})
+    bar.close()
+    opt_tensors, opt_state = optimizer_tensors("opt", opt)
+    run.save_checkpoint({**module_tensors("model", net), **opt_tensors}, {"step": step, "opt": opt_state})
+    if step < cfg.steps:
+        return None
     results = heldout_accuracy(net.eval(), cfg)
-    results |= {"final_loss": sum(losses[-20:]) / len(losses[-20:]), "seconds": round(time.monotonic() - start, 1)}
+    results["final_loss"] = sum(losses[-20:]) / len(losses[-20:]) if losses else None
     return export_realism_network(net, Path(out) / "final", asdict(cfg), results, command)
 
 
@@ -243,7 +282,7 @@ as a loss network or input, like a judge; only `realism_net.load_realism_network
   {net['feature_dim']} features; E_attr: conv-BN-ReLU with a fully connected layer over the 4x4 map) and data
   (synthface stream {train['seed']}, disjoint from every other set).
 - **Training**: {train['steps']} steps of batch {train['batch']} (fresh renders each step, each with a random
-  artifact), AdamW lr {train['lr']}, one-cycle schedule. Command: `{config.get('command') or 'genfields train-realism-net'}`
+  artifact), AdamW lr {train['lr']}, linear warm-up over a tenth of the steps, then cosine decay. Command: `{config.get('command') or 'genfields train-realism-net'}`
 - **Held-out** ({res['heldout_images']} renders of stream {HELDOUT_SEED}): artifact accuracy {res['accuracy']:.3f}
   ({per}); chance {1 / len(config['artifacts']):.2f}.
 - **Limits**: trained on renders and hand-made artifacts; what it says of GAN samples is what these artifacts
