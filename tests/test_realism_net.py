@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,3 +100,47 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     a, b = realism_net.load_realism_network(whole), realism_net.load_realism_network(resumed)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.allclose(x, y, atol=1e-6), name
+
+
+def test_evaluate_scores_realism_with_the_instrument_beside_fd(smoke):
+    from genfields.editing import get_preset
+    from genfields.editing.config import ModelConfig
+    from genfields.editing.editor import new_editor
+    from genfields.editing.evaluate import evaluate_pairs
+    from genfields.editing.regularizer import StyleStatistics
+    from genfields.stylegan2 import load_generator
+
+    G = load_generator("random:tiny16:1")
+    stats = StyleStatistics(torch.zeros(G.layout.dim), torch.ones(G.layout.dim), torch.zeros(G.config.w_dim),
+                            torch.ones(G.config.w_dim))
+    editor = new_editor(G, load_perception("synth"), ModelConfig(hidden=(8,)), stats)
+    tiny = get_preset("tiny16")
+    results, values = evaluate_pairs(editor, tiny, pairs=4, batch=4, realism_net=load_realism_network(smoke))
+    assert values.features["method_realism"].shape == (4, 16) and values.features["real_realism"].shape == (4, 16)
+    assert results["method"]["fd_realism"] == pytest.approx(
+        realism.fd_value(values.features["method_realism"], values.features["real_realism"]))
+    assert values.realism_space == "_realism" and "kid_realism" in values.intervals(realism_resamples=5)["unedited"]
+    plain, plain_values = evaluate_pairs(editor, tiny, pairs=4, batch=4)
+    assert "fd_realism" not in plain["method"] and plain_values.realism_space == ""
+    assert plain["method"]["fd"] == pytest.approx(results["method"]["fd"])
+
+
+def test_the_report_compares_realism_in_the_instruments_features_where_both_rows_have_them():
+    from genfields.editing.evaluate import PairValues
+    from genfields.evaluation.report_rules import Comparisons
+
+    rng = np.random.default_rng(0)
+    real, real_r = rng.normal(size=(30, 4)), rng.normal(size=(30, 3))
+
+    def row(shift: float, instrument: bool) -> PairValues:
+        feats = {"method": rng.normal(size=(30, 4)) + shift, "unedited": rng.normal(size=(30, 4)), "real": real}
+        if instrument:
+            feats |= {"method_realism": rng.normal(size=(30, 3)) - shift, "real_realism": real_r}
+        return PairValues(metrics={"method": {}, "unedited": {}}, features=feats, angles={})
+
+    a, b, c = row(1.0, True), row(0.0, True), row(0.0, False)
+    both = Comparisons({"a": a, "b": b, "c": c}, fd_resamples=20)
+    assert both.fd("a", "b").value == pytest.approx(realism.fd_value(a.features["method_realism"], real_r)
+                                                    - realism.fd_value(b.features["method_realism"], real_r))
+    assert both.fd("a", "c").value == pytest.approx(realism.fd_value(a.features["method"], real)
+                                                    - realism.fd_value(c.features["method"], real))

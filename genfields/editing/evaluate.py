@@ -49,7 +49,7 @@ import torch
 from tqdm import tqdm
 
 from genfields.devices import resolve_device
-from genfields.perception import LandmarksPose, feature_statistics, frechet_distance
+from genfields.perception import FeatureNetwork, LandmarksPose, feature_statistics, frechet_distance
 from genfields.perception import realism
 from genfields.perception.bootstrap import RESAMPLES, Interval, interval_from_draws, mean_interval, paired_difference
 from genfields.perception.judges import Judges
@@ -153,7 +153,7 @@ class SharedPairs:
     key: tuple | None = None
     batches: dict[int, dict] = field(default_factory=dict)
     real_stats: tuple | None = None
-    real_features: np.ndarray | None = None
+    real_features: dict[str, np.ndarray] | None = None
 
     def bind(self, key: tuple) -> None:
         """Keep what is stored if it was made under `key`, else clear it."""
@@ -163,6 +163,7 @@ class SharedPairs:
 
 PAIRS_SUFFIX = ".pairs.npz"
 SIDES = ("method", "unedited")
+REALISM = "_realism"  # suffix of the independent realism network's features and distances (`fd_realism`)
 
 
 @dataclass
@@ -180,14 +181,20 @@ class PairValues:
     _draws: dict = field(default_factory=dict, repr=False, compare=False)
 
     def realism_draws(self, kind: str, side: str = "method", resamples: int = realism.RESAMPLES,
-                      seed: int = 0) -> tuple[float, np.ndarray]:
+                      seed: int = 0, space: str = "") -> tuple[float, np.ndarray]:
         """FD or KID (`kind`) of a side's features to the real set and its bootstrap draws, computed once: two
-        evaluations of the same pairs drawn with one seed pair up (`realism.difference_of_draws`)."""
-        key = (kind, side, resamples, seed)
+        evaluations of the same pairs drawn with one seed pair up (`realism.difference_of_draws`). `space`:
+        "" for the FD network's features, `REALISM` for the independent realism network's."""
+        key = (kind, side, resamples, seed, space)
         if key not in self._draws:
             draws = {"fd": realism.fd_draws, "kid": realism.kid_draws}[kind]
-            self._draws[key] = draws(self.features[side], self.features["real"], resamples, seed)
+            self._draws[key] = draws(self.features[side + space], self.features["real" + space], resamples, seed)
         return self._draws[key]
+
+    @property
+    def realism_space(self) -> str:
+        """The feature space realism is read in: the independent realism network's where measured, else ""."""
+        return REALISM if "method" + REALISM in self.features else ""
 
     def identity_over_impostor(self, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
         """The outputs' identity similarity minus the similarity of another person (`impostor`), paired:
@@ -238,8 +245,9 @@ class PairValues:
         for side in sides:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
             for kind in ("fd", "kid"):
-                draws = self.realism_draws(kind, side, realism_resamples, seed)
-                out[side][kind] = interval_from_draws(*draws, recentre=True).to_dict()
+                for space in {"", self.realism_space}:
+                    draws = self.realism_draws(kind, side, realism_resamples, seed, space)
+                    out[side][kind + space] = interval_from_draws(*draws, recentre=True).to_dict()
         if "method" not in sides:
             return out
         if self.impostor is not None:
@@ -255,6 +263,19 @@ def impostor_similarity(embeddings: torch.Tensor) -> np.ndarray:
     """[N] cosine similarity of each identity embedding to the next one's (cyclic): another person, since the
     identities are drawn independently; the level below which an output keeps nothing of its identity."""
     return torch.nn.functional.cosine_similarity(embeddings, embeddings.roll(-1, 0), dim=-1).double().numpy()
+
+
+def real_feature_sets(editor: Editor, preset: EditingPreset, pairs: int, seed: int, batch: int,
+                      realism_net: FeatureNetwork | None) -> dict[str, np.ndarray]:
+    """The real set's FD features (`real`) and, with `realism_net`, its realism features (`real_realism`)."""
+    res = editor.G.config.img_resolution
+    found: dict[str, list] = {"real": [], "real" + REALISM: []}
+    for s in range(0, pairs, batch):
+        images = attribute_images(preset.attributes, min(batch, pairs - s), res, preset.fd_render_seed + seed, s)
+        found["real"].append(fd_features(editor, images))
+        if realism_net is not None:
+            found["real" + REALISM].append(realism_features(realism_net, images))
+    return {k: torch.cat(v).double().numpy() for k, v in found.items() if v}
 
 
 def pairs_path(json_path: str | Path) -> Path:
@@ -275,33 +296,43 @@ def weights_digest(*modules: torch.nn.Module) -> str:
 
 
 def _shared_key(editor: Editor, preset: EditingPreset, pairs: int, seed: int, batch: int,
-                judges: Judges | None) -> tuple:
+                judges: Judges | None, realism_net: FeatureNetwork | None = None) -> tuple:
     base = getattr(editor, "editor", editor)  # the per-pair optimum wraps an editor
     return (preset.name, pairs, seed, batch, base.truncation, base.amp, str(base.device), id(judges),
-            weights_digest(base.G, *base.nets.networks()))
+            id(realism_net), weights_digest(base.G, *base.nets.networks()))
+
+
+def realism_features(net: FeatureNetwork | None, images: torch.Tensor) -> torch.Tensor | None:
+    """The independent realism network's features (float32, on the CPU) of images, or None without one."""
+    if net is None:
+        return None
+    return net(images.to(next(net.parameters()).device)).float().cpu()
 
 
 def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
                     device: str | torch.device | None = None, judges: Judges | None = None,
-                    shared: SharedPairs | None = None) -> dict:
+                    shared: SharedPairs | None = None, realism_net: FeatureNetwork | None = None) -> dict:
     """Mean metrics of `pairs` edits and of the unedited identities, and FD and KID of both to real images;
     with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
     of the two and its excess over the unedited images (`tearing`), and the pose leak. `shared` keeps the
     editor-independent half for the next editor evaluated on the same pairs (`SharedPairs`).
-    `evaluate_pairs` returns the per-pair values too.
+    `evaluate_pairs` returns the per-pair values too. With `realism_net` (the independent realism network,
+    `perception.realism_net`), also `fd_realism` and `kid_realism` in its features.
 
     Runs on the editor's device; `device` moves the editor there first (in place). Identities and
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
     """
-    return evaluate_pairs(editor, preset, pairs, seed, batch, layers, gf, progress, device, judges, shared)[0]
+    return evaluate_pairs(editor, preset, pairs, seed, batch, layers, gf, progress, device, judges, shared,
+                          realism_net)[0]
 
 
 @torch.no_grad()
 def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, seed: int = 0, batch: int = 50,
                    layers: str | None = None, gf: str | None = None, progress: bool = False,
                    device: str | torch.device | None = None, judges: Judges | None = None,
-                   shared: SharedPairs | None = None) -> tuple[dict, PairValues]:
+                   shared: SharedPairs | None = None,
+                   realism_net: FeatureNetwork | None = None) -> tuple[dict, PairValues]:
     """`evaluate_editor`'s results and the per-pair values behind them (`PairValues`)."""
     if device is not None:
         editor.to(resolve_device(device))
@@ -309,10 +340,12 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
         judges.to(editor.device)
     G, res = editor.G, editor.G.config.img_resolution
     if shared is not None:
-        shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges))
+        shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges, realism_net))
+    if realism_net is not None:
+        realism_net.to(editor.device)
     z = torch.randn(pairs, G.z_dim, generator=step_generator(seed, 0, stream=EVAL_STREAM))
     per_pair: dict[str, dict[str, list]] = {"method": {}, "unedited": {}}
-    features = {"method": [], "unedited": []}
+    features = {"method": [], "unedited": [], "method" + REALISM: [], "unedited" + REALISM: []}
     angles = {"attribute": [], "identity": [], "output": []}
     attribute_disagreement, identity_embeddings = [], []
     for start in tqdm(range(0, pairs, batch), disable=not progress, unit="batch", desc="evaluate"):
@@ -322,7 +355,8 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
             attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
             inputs = editor.prepare(z[start:start + n], attrs)
             cached = {"inputs": inputs, "judged": judge_inputs(judges, inputs) if judges else None,
-                      "unedited_features": fd_features(editor, inputs.identity_image)}
+                      "unedited_features": fd_features(editor, inputs.identity_image),
+                      "unedited_realism": realism_features(realism_net, inputs.identity_image)}
             if shared is not None:
                 shared.batches[start] = cached
         result = editor.edit_prepared(cached["inputs"], layers=layers, gf=gf)
@@ -343,18 +377,19 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
                 per_pair[side].setdefault(k, []).append(v.cpu().double())  # no float64 on MPS
         features["method"].append(fd_features(editor, result.image))
         features["unedited"].append(cached["unedited_features"])
+        if realism_net is not None:
+            features["method" + REALISM].append(realism_features(realism_net, result.image))
+            features["unedited" + REALISM].append(cached["unedited_realism"])
     real_stats = shared.real_stats if shared is not None else None
-    real = shared.real_features if shared is not None else None
-    if real_stats is None or real is None:
-        real = torch.cat([fd_features(editor, attribute_images(preset.attributes, min(batch, pairs - s), res,
-                                                               preset.fd_render_seed + seed, s))
-                          for s in range(0, pairs, batch)]).double().numpy()
-        real_stats = feature_statistics(real)
+    reals = shared.real_features if shared is not None else None
+    if real_stats is None or reals is None:
+        reals = real_feature_sets(editor, preset, pairs, seed, batch, realism_net)
+        real_stats = feature_statistics(reals["real"])
         if shared is not None:
-            shared.real_stats, shared.real_features = real_stats, real
+            shared.real_stats, shared.real_features = real_stats, reals
+    real = reals["real"]
     values = PairValues(metrics={side: {k: torch.cat(v).numpy() for k, v in per_pair[side].items()} for side in SIDES},
-                        features={"method": torch.cat(features["method"]).double().numpy(),
-                                  "unedited": torch.cat(features["unedited"]).double().numpy(), "real": real},
+                        features={**{k: torch.cat(v).double().numpy() for k, v in features.items() if v}, **reals},
                         angles={k: torch.cat(v).numpy() for k, v in angles.items()},
                         impostor=impostor_similarity(torch.cat(identity_embeddings).float()))
     out = {}
@@ -362,6 +397,9 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
         out[side] = {k: float(v.sum()) / pairs for k, v in values.metrics[side].items()}
         out[side]["fd"] = frechet_distance(*feature_statistics(values.features[side]), *real_stats)
         out[side]["kid"] = realism.kid_value(values.features[side], real)
+        if realism_net is not None:
+            for kind, value in (("fd", realism.fd_value), ("kid", realism.kid_value)):
+                out[side][kind + REALISM] = value(values.features[side + REALISM], reals["real" + REALISM])
     if judges is not None:
         out["method"]["tearing"] = out["method"]["landmark_disagreement"] - out["unedited"]["landmark_disagreement"]
         out["landmark_disagreement_attribute"] = float(torch.cat(attribute_disagreement).sum()) / pairs

@@ -42,12 +42,14 @@ class Comparisons:
         return paired_difference(self.values[a].metrics["method"][key], self.values[b].metrics["method"][key])
 
     def fd(self, a: str, b: str):
-        """FD(a) - FD(b) on the same pairs and real set, from each row's FD draws (computed once per row)."""
+        """FD(a) - FD(b) on the same pairs and real set, from each row's FD draws (computed once per row); in the
+        independent realism network's features where both rows have them, else the FD network's."""
         va, vb = self.values[a], self.values[b]
         if va.pairs != vb.pairs or not np.array_equal(va.features["real"], vb.features["real"]):
             raise ValueError(f"rows {a} and {b} were not evaluated on the same pairs")
-        return realism.difference_of_draws(va.realism_draws("fd", resamples=self.fd_resamples),
-                                           vb.realism_draws("fd", resamples=self.fd_resamples))
+        space = va.realism_space if va.realism_space == vb.realism_space else ""
+        return realism.difference_of_draws(va.realism_draws("fd", resamples=self.fd_resamples, space=space),
+                                           vb.realism_draws("fd", resamples=self.fd_resamples, space=space))
 
 
 def matched_check(comparisons: Comparisons, claim: str, method: list[str], baseline: list[str], key: str) -> RuleCheck:

@@ -44,7 +44,9 @@ from genfields.evaluation.report_figures import ImageRow, Overlay, plot_image_ro
 from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsity, reuse, sparsity_histogram
 from genfields.fields import exact_field_intervals, field_table, figure2_layers, plot_generative_fields
 from genfields.imageio import save_image
-from genfields.perception import PerceptionSet
+from genfields.perception import FeatureNetwork, PerceptionSet
+from genfields.perception.realism_net import SHIPPED_NAME as REALISM_NAME
+from genfields.perception.realism_net import shipped_realism_network
 from genfields.perception.judges import PRIMARY_POSE_JUDGE, Judges, judges_available, load_judges, render_pose_floor
 from genfields.stylegan2 import StyleLayout, seed_to_z
 
@@ -166,15 +168,17 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     # --- Tables 1 and 2 -------------------------------------------------------------------------------
     judges = (load_judges(preset.perception, device, pose=REPORT_POSE_JUDGE)
               if judges_available(preset.perception) else None)
+    realism_net = shipped_realism_network() if preset.perception == "synth" else None
     shared = SharedPairs()  # every editor is scored on the same pairs: their identity side is computed once
     evals, pair_values = {}, {}
     for name in ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"]):
         evals[name], pair_values[name] = evaluate_row(source.get(name).editor, preset, sizes, seed, progress, judges,
-                                                      shared)
+                                                      shared, realism_net)
     for name in (*EXTENSION_NAMES, *OPERATING_POINTS):  # optional rows: only editors that were trained
         found = source.find(name)
         if found is not None:
-            evals[name], pair_values[name] = evaluate_row(found.editor, preset, sizes, seed, progress, judges, shared)
+            evals[name], pair_values[name] = evaluate_row(found.editor, preset, sizes, seed, progress, judges, shared,
+                                                          realism_net)
     if sizes.pair_steps:
         evals[PAIR_OPTIMUM] = evaluate_pair_optimum(base, preset, sizes, seed, progress, judges, shared)
     table1 = table1_numbers(evals)
@@ -197,7 +201,8 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     for r in ranges:
         ed = source.get(f"gf{r.config}", r.convs).editor
         result, table3_values[str(r.config)] = evaluate_pairs(ed, preset, sizes.tests, seed, sizes.batch,
-                                                              progress=progress, judges=judges, shared=shared)
+                                                              progress=progress, judges=judges, shared=shared,
+                                                              realism_net=realism_net)
         table3[r.config], table3_unedited = result["method"], result["unedited"]  # the same tests for every config
         if "pose_leak" in result:
             table3_leak[str(r.config)] = result["pose_leak"]["method"]
@@ -273,6 +278,10 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     numbers["table1"]["noise_families"] = noise["families"]
     numbers["table2"]["intervals"] = noise["intervals"]["table2"]
     numbers["table3"]["intervals"] = noise["intervals"]["table3"]
+    numbers["table1"]["realism_features"] = (f"the independent realism network ({REALISM_NAME}): fd_realism, "
+                                             "kid_realism" if realism_net is not None else
+                                             "the FD network's (E_attr, synth_attributes): no independent realism "
+                                             "network is shipped")
     if judges is not None and PRIMARY_POSE_JUDGE in judges.extra_pose and preset.attributes == "synthface":
         numbers["table1"]["pose_judge_floor"] = {
             name: render_pose_floor(net, sizes.face_images, res, render_seed, sizes.batch)
@@ -297,12 +306,13 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
 
 def evaluate_row(editor: Editor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
-                 judges: Judges | None, shared: SharedPairs) -> tuple[dict, PairValues]:
+                 judges: Judges | None, shared: SharedPairs,
+                 realism_net: FeatureNetwork | None = None) -> tuple[dict, PairValues]:
     """One editor of Tables 1-2 on the report's pairs, with its per-pair values; for the W baseline also
     whether its E_attr was trained with it (IDDISEN) or frozen (`attribute_encoder`), which the report shows
     beside the row."""
     result, values = evaluate_pairs(editor, preset, sizes.pairs, seed, sizes.batch, progress=progress,
-                                    judges=judges, shared=shared)
+                                    judges=judges, shared=shared, realism_net=realism_net)
     if editor.config.kind == "wspace":
         result["attribute_encoder"] = "trained" if editor.config.train_attributes else "frozen"
     return result, values

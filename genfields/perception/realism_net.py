@@ -290,6 +290,18 @@ as a loss network or input, like a judge; only `realism_net.load_realism_network
 """
 
 
+SHIPPED_NAME = "realism_artifacts"  # genfields/models/perception/<this>, once trained and shipped
+
+
+def shipped_realism_network() -> ArtifactNet | None:
+    """The shipped realism network, or None while none is shipped (the report then reads realism in the FD
+    network's features and says so)."""
+    from .shipped import PERCEPTION_DIR
+
+    folder = PERCEPTION_DIR / SHIPPED_NAME
+    return load_realism_network(folder) if (folder / "model.safetensors").is_file() else None
+
+
 def load_realism_network(folder: str | Path) -> ArtifactNet:
     """The realism network of a folder (float32, eval mode, no gradients), marked as an instrument."""
     folder = Path(folder)
