@@ -113,3 +113,10 @@ def test_the_papers_numbers_read_as_exact():
     assert rules.check("identity higher", rules.exact(0.82 - 0.60)).outcome == HOLDS  # Table 1: Ours vs IDDISEN
     assert rules.check("pose lower", rules.exact(1.67 - 9.74), higher=False).outcome == HOLDS
     assert rules.check("pose lower", rules.exact(0.0), higher=False).outcome == NOISE  # a tie decides nothing
+
+
+def test_pareto_front_drops_points_their_own_family_dominates():
+    standing = {("a", "b"): rules.DOMINATES, ("b", "a"): rules.DOMINATED, ("a", "c"): NOISE, ("c", "a"): NOISE,
+                ("b", "c"): rules.TRADE_OFF, ("c", "b"): rules.TRADE_OFF}
+    assert rules.pareto_front(["a", "b", "c"], standing) == ["a", "c"]
+    assert rules.pareto_front(["a"], {}) == ["a"]

@@ -52,9 +52,23 @@ class Comparisons:
                                            vb.realism_draws("fd", resamples=self.fd_resamples, space=space))
 
 
+def front(comparisons: Comparisons, names: list[str], key: str) -> list[str]:
+    """A family's Pareto front on (FD, `key`) beyond noise (`rules.pareto_front`)."""
+    higher = HIGHER.get(key, False)
+    standing = {(q, p): rules.compare_points(comparisons.metric(q, p, key), comparisons.fd(q, p), higher)
+                for q in names for p in names if q != p}
+    return rules.pareto_front(names, standing)
+
+
 def matched_check(comparisons: Comparisons, claim: str, method: list[str], baseline: list[str], key: str) -> RuleCheck:
-    pairs = {(p, q): (comparisons.metric(p, q, key), comparisons.fd(p, q)) for p in method for q in baseline}
-    return rules.matched_realism_check(claim, pairs, HIGHER.get(key, False))
+    """`rules.matched_realism_check` between the two families' Pareto fronts on `key`."""
+    m_front, b_front = front(comparisons, method, key), front(comparisons, baseline, key)
+    pairs = {(p, q): (comparisons.metric(p, q, key), comparisons.fd(p, q)) for p in m_front for q in b_front}
+    check = rules.matched_realism_check(claim, pairs, HIGHER.get(key, False))
+    off = [n for n in method + baseline if n not in m_front + b_front]
+    if off:
+        check.evidence = f"off their family's front (dominated within it): {', '.join(off)}; " + check.evidence
+    return check
 
 
 def judges_disagree(checks: list[RuleCheck]) -> bool:

@@ -12,8 +12,9 @@ intervals), which can only favour them.
 
 Rules here:
 - `decide`: one difference against a margin;
-- `compare_points`, `matched_realism_check`: Tables 1 and 2, a metric compared at matched realism:
-  operating points with intervals on both axes (FD and the metric), Pareto dominance beyond noise;
+- `compare_points`, `pareto_front`, `matched_realism_check`: Tables 1 and 2, a metric compared at matched
+  realism: operating points with intervals on both axes (FD and the metric), each family's Pareto front,
+  dominance beyond noise;
 - `collapsed`: an editor whose outputs are no more like their identity than another person's leaves its
   family;
 - `ordering_check`: Table 3's "best of" and "worse than" orderings;
@@ -130,6 +131,12 @@ def compare_points(metric_diff: Interval, fd_diff: Interval, higher: bool) -> st
     if metric == FAILS:
         return DOMINATED if realism != HOLDS else TRADE_OFF
     return NOISE
+
+
+def pareto_front(names: Sequence[str], standing: dict[tuple[str, str], str]) -> list[str]:
+    """The points of one family on its front: those no other point of the family dominates beyond noise.
+    `standing[(q, p)]` is `compare_points` of q against p (q's differences minus p's)."""
+    return [p for p in names if not any(standing.get((q, p)) == DOMINATES for q in names if q != p)]
 
 
 def matched_realism_check(claim: str, comparisons: dict[tuple[str, str], tuple[Interval, Interval]],
