@@ -245,3 +245,17 @@ def test_card_tearing_sentence_reads_the_excess():
     assert "near 0: the edits move the face" in _tearing(evaluation(0.0080, 0.0079))
     torn = _tearing(evaluation(0.0157, 0.0079))
     assert "an excess of +0.0078 (2.0 times the unedited disagreement" in torn and "near 0" not in torn
+
+
+def test_evaluate_scores_realism_with_the_shipped_realism_network(run, monkeypatch):
+    from genfields.perception import realism_net
+
+    if not judges_available("synth"):
+        pytest.skip("the realism network is read where the judges are (perception preset synth)")
+    final = realism_net.train_realism_network(realism_net.RealismTrainConfig(steps=1, batch=2, heldout=2, width=8,
+                                                                             feature_dim=8), run / "realism",
+                                              progress=False)
+    monkeypatch.setattr(realism_net, "shipped_realism_network", lambda: realism_net.load_realism_network(final))
+    result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                    "--batch", "4", "--pose-judge", "none")
+    assert "realism net: FD" in result.stdout

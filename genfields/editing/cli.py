@@ -292,6 +292,7 @@ def evaluate(
     """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline; by the judges
     and by the loss networks, with the pose-leak regression (b_attr, b_id per angle)."""
     from genfields.perception.judges import PRIMARY_POSE_JUDGE, judges_available, load_judges
+    from genfields.perception.realism_net import shipped_realism_network
 
     from .editor import load_editor
     from .evaluate import evaluate_pairs, pairs_path
@@ -321,7 +322,9 @@ def evaluate(
     use_judges = (judges_available(perception) or pose_judge not in (None, "none")) if judges is None else judges
     pose_name = PRIMARY_POSE_JUDGE if pose_judge is None else (None if pose_judge == "none" else pose_judge)
     referees = load_judges(perception, dev, pose_name) if use_judges else None
-    results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
+    realism_net = shipped_realism_network() if use_judges and perception == "synth" else None
+    results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees,
+                                     realism_net=realism_net)
     results["intervals"] = values.intervals(seed=seed)
     if out is not None:  # with how it was measured, and every per-pair value beside it
         values.meta |= {"editor": editor or preset, "layers": layers, "gf": gf, "per_pair_steps": per_pair_steps}
@@ -335,6 +338,8 @@ def evaluate(
         r, ci = results[side], results["intervals"][side]
         line = (f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  pose {r['pose']:.2f}  "
                 f"FD {r['fd']:.2f} [{ci['fd']['lo']:.2f}, {ci['fd']['hi']:.2f}]  KID {r['kid']:.4f}")
+        if "fd_realism" in r:
+            line += f"  realism net: FD {r['fd_realism']:.2f}  KID {r['kid_realism']:.4f}"
         line += "".join(f"  pose {k[5:]} {r[k]:.2f}" for k in r if k.startswith("pose_") and k != "pose_loss_net")
         if "identity_loss_net" in r:
             line += (f"  | loss nets: identity {r['identity_loss_net']:.3f}  expression "
