@@ -533,6 +533,7 @@ def test_report_carries_intervals_per_pair_values_and_the_noise_rules(report):
     values = PairValues.load(report / "pairs" / "wspace.pairs.npz")
     assert values.metrics["method"]["pose"].mean() == pytest.approx(t1["rows"]["wspace"]["pose"], rel=1e-5)
     assert values.features == {} and values.impostor is not None  # compact: no FD features in the report
+    assert values.pairs == t1["pairs"] and set(values.intervals(resamples=20)["method"]) >= {"identity", "pose"}
     fams = t1["noise_families"]
     assert sorted(fams["paper"] + fams["wspace"] + fams["collapsed"]) == sorted(
         ["paper", *[n for n in t1["families"]["paper"] if n != "ours"], *t1["families"]["wspace"]])

@@ -203,7 +203,8 @@ class PairValues:
 
     @property
     def pairs(self) -> int:
-        return len(self.features["method"])
+        return len(next(iter(self.metrics["method"].values()))) if self.metrics["method"] else len(
+            self.features["method"])
 
     def save(self, path: str | Path, features: bool = True) -> Path:
         """One compressed NumPy file: `metrics.<side>.<name>`, `features.<name>` (unless not `features`: they
@@ -238,14 +239,14 @@ class PairValues:
 
     def intervals(self, resamples: int = RESAMPLES, realism_resamples: int = realism.RESAMPLES,
                   seed: int = 0, sides: tuple[str, ...] = SIDES) -> dict[str, dict[str, dict]]:
-        """Each side's metric means, FD and KID with their 95% bootstrap intervals ({side: {name: Interval
-        dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
+        """Each side's metric means, FD and KID (where the features were kept) with their 95% bootstrap
+        intervals ({side: {name: Interval dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
         unedited images', and its identity over the impostor level (`identity_over_impostor`)."""
         out: dict[str, dict[str, dict]] = {}
         for side in sides:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}
-            for kind in ("fd", "kid"):
-                for space in {"", self.realism_space}:
+            for kind in ("fd", "kid") if side in self.features else ():  # a file saved without features: none
+                for space in dict.fromkeys(("", self.realism_space)):
                     draws = self.realism_draws(kind, side, realism_resamples, seed, space)
                     out[side][kind + space] = interval_from_draws(*draws, recentre=True).to_dict()
         if "method" not in sides:
