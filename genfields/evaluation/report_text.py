@@ -447,7 +447,7 @@ def noise_markdown(numbers: dict) -> list[str]:
     paper_v = verdicts.get("paper", {})
     for key in ("table1", "table2", "table3", "sparsity"):
         if key in verdicts:
-            theirs = paper_v.get(key, {}).get("status", "not printed")
+            theirs = paper_v.get(key, {}).get("status", "not printed (Figure 7 only)")
             out.append(f"| {verdicts[key]['claim']} | {verdicts[key]['status']} | {theirs} |")
     out.append("")
     for key in ("table1", "table2", "table3", "sparsity"):
