@@ -358,6 +358,23 @@ def test_changes_by_hand():
     assert compare_reports(previous, numbers, run)["editors"] == {}
 
 
+def test_changes_show_the_old_verdicts_against_the_noise_rules():
+    old = {"claim": "Table 3: x", "status": "partly supported", "checks": [{"holds": True}, {"holds": False}]}
+    now = {"claim": "Table 3: x", "status": "within noise",
+           "checks": [{"outcome": "within noise"}, {"outcome": "within noise"}, {"outcome": "not decided"}]}
+    empty = {"rows": {}, "ranges": []}
+    previous = {"folder": "old", "claims": {"table3": old}, "table1": empty, "table2": empty, "table3": empty}
+    numbers = {"claims": {"table3": old}, "rules": {"table3": now}, "table1": empty, "table2": empty, "table3": empty}
+    changes = compare_reports(previous, numbers, {"editors": {}})
+    assert changes["noise_rules"] == [{"claim": "Table 3: x", "before": "partly supported",
+                                       "noise_rules_before": None, "now": "within noise",
+                                       "checks_now": "0 / 0 / 2 / 1"}]
+    text = "\n".join(changes_markdown(changes))
+    assert "| Table 3: x | partly supported | not measured | within noise | 0 / 0 / 2 / 1 |" in text
+    previous["rules"] = {"table3": dict(now, status="supported")}
+    assert compare_reports(previous, numbers, {"editors": {}})["noise_rules"][0]["noise_rules_before"] == "supported"
+
+
 def test_compare_with_refuses_a_folder_that_is_not_a_report(tmp_path):
     (tmp_path / "claims.json").write_text("{}")
     result = runner.invoke(app, ["reproduce", "--preset", "tiny16", "--quick", "--out", str(tmp_path / "r"),
