@@ -30,7 +30,7 @@ import numpy as np
 from .bootstrap import LEVEL, SEED, Interval, bootstrap_draws, interval_from_draws
 from .metrics import feature_statistics, frechet_distance
 
-RESAMPLES = 200  # draws of FD and KID (each FD draw costs two eigen-decompositions of D x D)
+RESAMPLES = 200  # draws of FD and KID (each FD draw: two D x D covariances and an eigenvalue solve)
 KID_DEGREE = 3
 
 
