@@ -189,7 +189,7 @@ def _register_package_commands() -> None:
     app.command("train-gan")(train_gan_command)
     app.command("gan-quality")(gan_quality_command)
     app.command("ship-gan")(ship_gan_command)
-    from genfields.perception.cli import align, detect, fd_scale, train_perception
+    from genfields.perception.cli import align, detect, fd_scale, train_perception, train_realism_net
     from genfields.synthface.cli import synth_data
 
     app.command("make-dataset")(make_dataset)
@@ -201,6 +201,7 @@ def _register_package_commands() -> None:
     app.command("synth-data")(synth_data)
     app.command("fd-scale")(fd_scale)
     app.command("train-perception")(train_perception)
+    app.command("train-realism-net")(train_realism_net)
     app.command("detect")(detect)
     app.command("align")(align)
     app.command("download")(download)

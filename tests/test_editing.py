@@ -219,7 +219,7 @@ def test_evaluation_reports_method_and_unedited(tmp_path, tiny_set):
     results = evaluate_editor(load_editor(tmp_path / "final"), TINY, pairs=6, seed=0, batch=3)
     assert set(results) == {"method", "unedited", "pose_leak", "judged_by"}
     for side in ("method", "unedited"):
-        assert set(results[side]) == {"identity", "expression", "pose", "fd"}
+        assert set(results[side]) == {"identity", "expression", "pose", "fd", "kid"}
     assert results["unedited"]["identity"] == pytest.approx(1.0, abs=1e-5)
     assert results["pose_leak"]["unedited"]["yaw"]["b_id"] == pytest.approx(1.0, abs=1e-6)
     assert results["judged_by"].startswith("loss networks")
@@ -302,7 +302,7 @@ def test_per_pair_optimum_improves_on_zero_and_is_scored_by_evaluate(tmp_path, t
 
     assert objective(more, more.edit(z, attrs)) < objective(few, few.edit(z, attrs))
     results = evaluate_editor(few, TINY, pairs=4, seed=0, batch=2)
-    assert set(results["method"]) == {"identity", "expression", "pose", "fd"}
+    assert set(results["method"]) == {"identity", "expression", "pose", "fd", "kid"}
     with pytest.raises(ConfigError, match="steps"):
         PairOptimumConfig(steps=0)
 

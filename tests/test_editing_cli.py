@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genfields.cli import app
+from genfields.editing.evaluate import PairValues
 from genfields.imageio import save_image
 from genfields.perception.judges import judges_available
 from genfields.synthface import render_batch
@@ -78,19 +79,40 @@ def test_evaluate_prints_method_and_unedited(run):
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--json", "--out", str(run / "eval.json"))
     data = json.loads(result.stdout)
-    plain = {"identity", "expression", "pose", "fd"}
+    plain = {"identity", "expression", "pose", "fd", "kid"}
     if judges_available("synth"):
-        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "landmark_disagreement_attribute",
+                             "intervals"}
         assert set(data["method"]) == plain | {"identity_loss_net", "expression_loss_net", "pose_loss_net",
-                                               "landmark_disagreement", "tearing"}
-        assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks"}
+                                               "landmark_disagreement", "tearing", "pose_3ddfa"}  # 3DDFA_V2 by default
+        assert data["judged_by"] == {"identity": "judge_identity", "landmarks": "judge_landmarks",
+                                     "pose_3ddfa": "3ddfa"}
     else:
-        assert set(data) == {"method", "unedited", "pose_leak", "judged_by"}
+        assert set(data) == {"method", "unedited", "pose_leak", "judged_by", "intervals"}
     assert set(data["pose_leak"]["method"]) == {"yaw", "pitch", "roll"}
-    assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0}  # the file says how
+    assert json.loads((run / "eval.json").read_text()) == {**data, "pairs": 4, "seed": 0,  # the file says how
+                                                            "pairs_file": "eval.pairs.npz"}
+    values = PairValues.load(run / "eval.pairs.npz")  # every per-pair value beside the JSON
+    for side in ("method", "unedited"):
+        assert set(values.metrics[side]) == set(data[side]) - {"fd", "kid", "tearing"}
+        for name, per_pair in values.metrics[side].items():
+            assert per_pair.shape == (4,) and per_pair.mean() == pytest.approx(data[side][name], rel=1e-5, abs=1e-7)
+            ci = data["intervals"][side][name]
+            assert ci["lo"] <= ci["value"] <= ci["hi"] and ci["value"] == pytest.approx(data[side][name])
+        assert set(data["intervals"][side]) >= {"fd", "kid"}
+        assert data["intervals"][side]["fd"]["value"] == pytest.approx(data[side]["fd"])
+    assert values.features["method"].shape[0] == values.features["real"].shape[0] == 4
+    assert values.angles["output"].shape == (4, 3) and values.meta["pairs"] == 4
+    assert values.impostor.shape == (4,) and (values.impostor < 1 - 1e-4).all()  # other people
+    assert data["intervals"]["method"]["identity_over_impostor"]["value"] == pytest.approx(
+        data["method"]["identity"] - values.impostor.mean(), abs=1e-5)
     result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                     "--batch", "4", "--no-judges")
     assert "b_id" in result.stdout and "judged by: loss networks" in result.stdout and "tearing" not in result.stdout
+    if judges_available("synth"):
+        plain_judges = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                              "--batch", "4", "--pose-judge", "none", "--json")
+        assert "pose_3ddfa" not in json.loads(plain_judges.stdout)["method"]
     bad = runner.invoke(app, ["evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
                               "--pose-judge", "nonesuch"])
     assert bad.exit_code != 0 and "unknown pose judge" in str(bad.exception) + bad.output
@@ -223,3 +245,17 @@ def test_card_tearing_sentence_reads_the_excess():
     assert "near 0: the edits move the face" in _tearing(evaluation(0.0080, 0.0079))
     torn = _tearing(evaluation(0.0157, 0.0079))
     assert "an excess of +0.0078 (2.0 times the unedited disagreement" in torn and "near 0" not in torn
+
+
+def test_evaluate_scores_realism_with_the_shipped_realism_network(run, monkeypatch):
+    from genfields.perception import realism_net
+
+    if not judges_available("synth"):
+        pytest.skip("the realism network is read where the judges are (perception preset synth)")
+    final = realism_net.train_realism_network(realism_net.RealismTrainConfig(steps=1, batch=2, heldout=2, width=8,
+                                                                             feature_dim=8), run / "realism",
+                                              progress=False)
+    monkeypatch.setattr(realism_net, "shipped_realism_network", lambda: realism_net.load_realism_network(final))
+    result = invoke("evaluate", "--preset", "tiny16", "--editor", str(run / "run" / "final"), "--pairs", "4",
+                    "--batch", "4", "--pose-judge", "none")
+    assert "realism net: FD" in result.stdout

@@ -224,7 +224,7 @@ def test_evaluate_reports_judges_loss_nets_and_the_pose_leak(tmp_path):
     results = evaluate_editor(load_editor(tmp_path / "run" / "final"), tiny, pairs=6, seed=0, batch=3,
                               judges=load_judges("synth"))
     keys = {"identity", "expression", "pose", "identity_loss_net", "expression_loss_net", "pose_loss_net", "fd",
-            "landmark_disagreement"}
+            "kid", "landmark_disagreement"}
     assert set(results["method"]) == keys | {"tearing"} and set(results["unedited"]) == keys
     assert results["method"]["tearing"] == pytest.approx(results["method"]["landmark_disagreement"]
                                                          - results["unedited"]["landmark_disagreement"])
@@ -300,3 +300,21 @@ def test_shared_pairs_give_every_editor_the_same_numbers_as_evaluating_it_alone(
     key = shared.key
     evaluate_editor(editors[0], tiny, pairs=4, seed=0, batch=2, judges=referees, shared=shared)
     assert shared.key != key and sorted(shared.batches) == [0, 2]
+
+
+def test_pose_floor_by_hand():
+    labels = torch.tensor([[10.0, 0.0, 5.0], [-20.0, 4.0, 0.0], [0.0, -3.0, 1.0], [5.0, 5.0, 5.0]])
+    floor = judges.pose_floor(labels + torch.tensor([1.0, -2.0, 0.0]), labels)
+    assert floor["bias"] == pytest.approx({"yaw": 1.0, "pitch": -2.0, "roll": 0.0})
+    assert floor["mae"] == pytest.approx({"yaw": 1.0, "pitch": 2.0, "roll": 0.0})
+    assert floor["mse"]["value"] == pytest.approx(5 / 3) and floor["mse_centred"] == pytest.approx(0.0)
+    noisy = judges.pose_floor(labels + torch.tensor([[1.0, 0, 0], [-1, 0, 0], [1, 0, 0], [-1, 0, 0]]), labels)
+    assert noisy["bias"]["yaw"] == 0.0 and noisy["mse_centred"] == pytest.approx(1 / 3)
+
+
+@needs_judges
+def test_pose_floor_of_a_judge_on_renders():
+    floor = judges.render_pose_floor(load_network(JUDGES["landmarks"], role=judges.ROLE), 16, 64, 20_000, batch=8)
+    assert floor["images"] == 16 and "seed 20000" in floor["renders"]
+    assert 0 < floor["mse"]["value"] < 25 and all(v < 5 for v in floor["mae"].values())  # ~1 degree MAE
+    assert floor["mse"]["lo"] <= floor["mse"]["value"] <= floor["mse"]["hi"]

@@ -24,6 +24,7 @@ from genfields.editing.mref import transfer_weights
 from genfields.evaluation.report_changes import changes_markdown, compare_reports
 from genfields.evaluation.report_editors import EditorSource, loss_curve
 from genfields.evaluation.reproduce import report_sizes, reproduce
+from genfields.perception.judges import judges_available
 from genfields.evaluation.sparsity import reuse, sparsity_histogram
 from genfields.stylegan2 import StyleLayout
 
@@ -191,7 +192,7 @@ FILES = ["index.md", "index.html", "run.json", "face_size.json", "fields.json", 
          "table3.json", "figure7.json", "figure8.json", "claims.json", "figure2_generative_fields.png",
          "figure5_edits.png", "figure6_ablation.png", "figure7_sparsity.png", "figure8_reuse.png",
          "figure9_small_fields.png", "appendix_figure1.png", "appendix_figure2.png", "appendix_figure3.png",
-         "table1_matched_fd.png"]
+         "table1_matched_fd.png", "rules.json"]
 
 
 @pytest.fixture(scope="module")
@@ -357,6 +358,23 @@ def test_changes_by_hand():
     assert compare_reports(previous, numbers, run)["editors"] == {}
 
 
+def test_changes_show_the_old_verdicts_against_the_noise_rules():
+    old = {"claim": "Table 3: x", "status": "partly supported", "checks": [{"holds": True}, {"holds": False}]}
+    now = {"claim": "Table 3: x", "status": "within noise",
+           "checks": [{"outcome": "within noise"}, {"outcome": "within noise"}, {"outcome": "not decided"}]}
+    empty = {"rows": {}, "ranges": []}
+    previous = {"folder": "old", "claims": {"table3": old}, "table1": empty, "table2": empty, "table3": empty}
+    numbers = {"claims": {"table3": old}, "rules": {"table3": now}, "table1": empty, "table2": empty, "table3": empty}
+    changes = compare_reports(previous, numbers, {"editors": {}})
+    assert changes["noise_rules"] == [{"claim": "Table 3: x", "before": "partly supported",
+                                       "noise_rules_before": None, "now": "within noise",
+                                       "checks_now": "0 / 0 / 2 / 1"}]
+    text = "\n".join(changes_markdown(changes))
+    assert "| Table 3: x | partly supported | not measured | within noise | 0 / 0 / 2 / 1 |" in text
+    previous["rules"] = {"table3": dict(now, status="supported")}
+    assert compare_reports(previous, numbers, {"editors": {}})["noise_rules"][0]["noise_rules_before"] == "supported"
+
+
 def test_compare_with_refuses_a_folder_that_is_not_a_report(tmp_path):
     (tmp_path / "claims.json").write_text("{}")
     result = runner.invoke(app, ["reproduce", "--preset", "tiny16", "--quick", "--out", str(tmp_path / "r"),
@@ -512,3 +530,32 @@ def test_matched_fd_w_family_holds_only_rows_that_train_e_attr():
     line = "\n".join(_every_w(cl, t1))
     assert line.startswith("With `wspace` (E_attr frozen) kept in the W-space family, the same rule gives **")
     assert _every_w({"table1": cl["table1"]}, t1) == []  # no frozen row left out: no line
+
+
+def test_report_carries_intervals_per_pair_values_and_the_noise_rules(report):
+    from genfields.editing.evaluate import PairValues
+    from genfields.evaluation.rules import OUTCOMES
+
+    verdicts = json.loads((report / "rules.json").read_text())
+    assert set(verdicts) == {"table1", "table2", "table3", "sparsity", "paper"}
+    for key in ("table1", "table2", "table3", "sparsity"):
+        assert verdicts[key]["checks"] and all(c["outcome"] in OUTCOMES for c in verdicts[key]["checks"])
+    assert verdicts["paper"]["table1"]["status"] == "not decided"  # exact numbers: IDDISEN has the lower FID
+    t1, t2, t3 = (json.loads((report / f"table{k}.json").read_text()) for k in (1, 2, 3))
+    for name in ("ours", "wspace", "unedited"):
+        for key in ("identity", "expression", "pose", "fd", "kid"):
+            ci = t1["intervals"][name][key]
+            assert ci["lo"] <= ci["hi"] and ci["value"] == pytest.approx(t1["rows"][name][key], rel=1e-4, abs=1e-6)
+    assert set(t2["intervals"]) == set(t2["rows"]) and set(t3["intervals"]) == set(t3["rows"])
+    values = PairValues.load(report / "pairs" / "wspace.pairs.npz")
+    assert values.metrics["method"]["pose"].mean() == pytest.approx(t1["rows"]["wspace"]["pose"], rel=1e-5)
+    assert values.features == {} and values.impostor is not None  # compact: no FD features in the report
+    assert values.pairs == t1["pairs"] and set(values.intervals(resamples=20)["method"]) >= {"identity", "pose"}
+    fams = t1["noise_families"]
+    assert sorted(fams["paper"] + fams["wspace"] + fams["collapsed"]) == sorted(
+        ["paper", *[n for n in t1["families"]["paper"] if n != "ours"], *t1["families"]["wspace"]])
+    text = (report / "index.md").read_text()
+    assert "## The claims under the noise rules (docs/rules.md)" in text and "Table 1 with 95% intervals" in text
+    floor = t1.get("pose_judge_floor")
+    if judges_available("synth"):
+        assert set(floor) == {"3ddfa", "judge"} and "floor on renders" in text

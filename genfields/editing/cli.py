@@ -306,7 +306,8 @@ def evaluate(
     gf: Optional[str] = typer.Option(None, help="Apply dS only to layers with these generative fields."),
     threads: Optional[int] = THREADS_OPTION,
     out: Optional[Path] = typer.Option(None, "--out", callback=output_file(".json"),
-                                       help="Also write the results as JSON here (checked before the work starts)."),
+                                       help="Also write the results as JSON here (checked before the work starts), "
+                                       "and every per-pair value beside it in <stem>.pairs.npz."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     judges: Optional[bool] = typer.Option(None, "--judges/--no-judges", help="Score with the judges (networks "
                                           "nothing is trained against) and report the loss networks' scores as "
@@ -321,18 +322,21 @@ def evaluate(
                                                   "this .safetensors file, rewritten after every batch; a rerun "
                                                   "resumes from it, and `genfields reproduce` reads the shipped one "
                                                   "(genfields/models/editing/<editor>/pair_optimum.safetensors)."),
-    pose_judge: Optional[str] = typer.Option(None, help="An extra pose judge (a name registered in "
-                                             "genfields.perception.judges.POSE_JUDGES): adds pose_<name>."),
+    pose_judge: Optional[str] = typer.Option(None, help="The pose judge beside the synthetic one (a name registered "
+                                             "in genfields.perception.judges.POSE_JUDGES): adds pose_<name>. Default "
+                                             "with judges: 3ddfa, the real 3DDFA_V2, read first; 'none': no extra "
+                                             "pose judge."),
     device: str = DEVICE_OPTION,
     amp: bool = typer.Option(False, "--amp", help=AMP_HELP + " The FD features always run in float32. Off by "
                              "default."),
 ) -> None:
     """Identity, expression, pose and FD of edits, and of the unedited identities as a baseline; by the judges
     and by the loss networks, with the pose-leak regression (b_attr, b_id per angle)."""
-    from genfields.perception.judges import judges_available, load_judges
+    from genfields.perception.judges import PRIMARY_POSE_JUDGE, judges_available, load_judges
+    from genfields.perception.realism_net import shipped_realism_network
 
     from .editor import load_editor
-    from .evaluate import evaluate_editor
+    from .evaluate import evaluate_pairs, pairs_path
     from .presets import get_preset
 
     _threads(threads)
@@ -356,18 +360,28 @@ def evaluate(
             ed.solved = (SolvedPairs.load(per_pair_store, key) if per_pair_store.is_file()
                          else SolvedPairs.empty(key, per_pair_store))
     perception = ed.meta.get("perception", p.perception)
-    use_judges = (judges_available(perception) or pose_judge is not None) if judges is None else judges
-    referees = load_judges(perception, dev, pose_judge) if use_judges else None
-    results = evaluate_editor(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees)
-    if out is not None:  # with how it was measured
-        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed}, indent=1) + "\n")
+    use_judges = (judges_available(perception) or pose_judge not in (None, "none")) if judges is None else judges
+    pose_name = PRIMARY_POSE_JUDGE if pose_judge is None else (None if pose_judge == "none" else pose_judge)
+    referees = load_judges(perception, dev, pose_name) if use_judges else None
+    realism_net = shipped_realism_network() if use_judges and perception == "synth" else None
+    results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees,
+                                     realism_net=realism_net)
+    results["intervals"] = values.intervals(seed=seed)
+    if out is not None:  # with how it was measured, and every per-pair value beside it
+        values.meta |= {"editor": editor or preset, "layers": layers, "gf": gf, "per_pair_steps": per_pair_steps}
+        values.save(pairs_path(out))
+        atomic_write_text(out, json.dumps({**results, "pairs": pairs, "seed": seed,
+                                           "pairs_file": pairs_path(out).name}, indent=1) + "\n")
     if as_json:
         typer.echo(json.dumps(results))
         return
     for side in ("method", "unedited"):
-        r = results[side]
+        r, ci = results[side], results["intervals"][side]
         line = (f"{side:9s} identity {r['identity']:.3f}  expression {r['expression']:.4f}  pose {r['pose']:.2f}  "
-                f"FD {r['fd']:.2f}")
+                f"FD {r['fd']:.2f} [{ci['fd']['lo']:.2f}, {ci['fd']['hi']:.2f}]  KID {r['kid']:.4f}")
+        if "fd_realism" in r:
+            line += f"  realism net: FD {r['fd_realism']:.2f}  KID {r['kid_realism']:.4f}"
+        line += "".join(f"  pose {k[5:]} {r[k]:.2f}" for k in r if k.startswith("pose_") and k != "pose_loss_net")
         if "identity_loss_net" in r:
             line += (f"  | loss nets: identity {r['identity_loss_net']:.3f}  expression "
                      f"{r['expression_loss_net']:.4f}  pose {r['pose_loss_net']:.2f}")
@@ -381,7 +395,8 @@ def evaluate(
         typer.echo(f"tearing (landmark disagreement of the outputs minus the unedited images'): "
                    f"{results['method']['tearing']:+.4f}; on the attribute images "
                    f"{results['landmark_disagreement_attribute']:.4f}")
-    typer.echo(f"judged by: {results['judged_by']}")
+    typer.echo(f"judged by: {results['judged_by']}; [lo, hi]: 95% bootstrap intervals (pairs resampled), every "
+               f"interval in --json's `intervals`" + (f"; per-pair values in {pairs_path(out)}" if out else ""))
 
 
 def invert(

@@ -25,7 +25,7 @@ def read_report(folder: Path) -> dict:
     if missing:
         raise ConfigError(f"--compare-with {folder}: not a genfields reproduce folder (no {', '.join(missing)})")
     found = {"folder": str(folder)}
-    for name in (*REPORT_FILES, "run.json"):
+    for name in (*REPORT_FILES, "run.json", "rules.json"):
         path = folder / name
         try:
             found[path.stem] = json.loads(path.read_text()) if path.is_file() else {}
@@ -37,6 +37,24 @@ def read_report(folder: Path) -> dict:
 def _checks_held(verdict: dict) -> str:
     checks = verdict.get("checks", [])
     return f"{sum(c.get('holds') is True for c in checks)}/{len(checks)}"
+
+
+NOISE_RULE_KEYS = ("table1", "table2", "table3", "sparsity")  # verdicts under the noise rules (rules.json)
+
+
+def _outcome_counts(verdict: dict) -> str:
+    """'holds / fails / within noise / not decided' counts of a noise-rule verdict's checks."""
+    outcomes = [c.get("outcome") for c in verdict.get("checks", [])]
+    return " / ".join(str(outcomes.count(o)) for o in ("holds", "fails", "within noise", "not decided"))
+
+
+def noise_rule_changes(previous: dict, numbers: dict) -> list[dict]:
+    """Each claim's verdict in the previous report (by the rules it used, and by the noise rules where it had
+    them) against the noise rules' verdict now: what the instruments alone change."""
+    now, rules_before, claims_before = numbers.get("rules", {}), previous.get("rules", {}), previous["claims"]
+    return [{"claim": now[key]["claim"], "before": claims_before.get(key, {}).get("status"),
+             "noise_rules_before": rules_before.get(key, {}).get("status"), "now": now[key]["status"],
+             "checks_now": _outcome_counts(now[key])} for key in NOISE_RULE_KEYS if key in now]
 
 
 def _rows(before: dict, now: dict, label=lambda name, row: name) -> list[dict]:
@@ -73,7 +91,8 @@ def compare_reports(previous: dict, numbers: dict, run: dict) -> dict:
         return f"config {name} ({now})" if before in (None, now) else f"config {name} ({before} -> {now})"
 
     return {"previous": previous["folder"], "previous_quick": prev_run.get("quick"),
-            "previous_command": prev_run.get("command"), "verdicts": verdicts, "editors": editors,
+            "previous_command": prev_run.get("command"), "verdicts": verdicts,
+            "noise_rules": noise_rule_changes(previous, numbers), "editors": editors,
             "tables": {"table1": _rows(previous["table1"].get("rows", {}), numbers["table1"]["rows"]),
                        "table2": _rows(previous["table2"].get("rows", {}), numbers["table2"]["rows"]),
                        "table3": _rows(previous["table3"].get("rows", {}), numbers["table3"]["rows"], config_label)}}
@@ -97,6 +116,12 @@ def changes_markdown(changes: dict) -> list[str]:
            "(`changes.json`).", "", "| claim | before | now | checks held before → now |", "|---|---|---|---|"]
     out += [f"| {v['claim']} | {v['before']} | {'**' + v['now'] + '**' if v['now'] != v['before'] else v['now']} | "
             f"{v['checks_before']} → {v['checks_now']} |" for v in changes["verdicts"]]
+    if changes.get("noise_rules"):
+        out += ["", "Under the noise rules (docs/rules.md) against the previous report's verdicts:", "",
+                "| claim | before (its rules) | before (noise rules) | now (noise rules) | checks now: holds / fails / "
+                "within noise / not decided |", "|---|---|---|---|---|"]
+        out += [f"| {v['claim']} | {v['before'] or '-'} | {v['noise_rules_before'] or 'not measured'} | {v['now']} | "
+                f"{v['checks_now']} |" for v in changes["noise_rules"]]
     if changes["editors"]:
         out += ["", "Editors whose source changed: " + "; ".join(
             f"`{name}`: {before or 'absent'} → {now}" for name, (before, now) in changes["editors"].items()) + "."]

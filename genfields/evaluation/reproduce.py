@@ -27,12 +27,12 @@ import torch
 from genfields.devices import module_device, resolve_device
 from genfields.editing.dataset import attribute_images
 from genfields.editing.editor import Editor, editor_folder, shipped_editors
-from genfields.editing.evaluate import SharedPairs, evaluate_editor, landmark_disagreement
+from genfields.editing.evaluate import PairValues, SharedPairs, evaluate_editor, evaluate_pairs, landmark_disagreement
 from genfields.editing.pair_optimum import PAIR_OPTIMUM_FILE, PairOptimumConfig, PairOptimumEditor, SolvedPairs
 from genfields.editing.panel import edit_grid
 from genfields.editing.presets import EditingPreset, get_preset
 from genfields.errors import ConfigError
-from genfields.evaluation import claims
+from genfields.evaluation import claims, report_rules
 from genfields.evaluation import paper_numbers as paper
 from genfields.evaluation.diagnosis import diagnose
 from genfields.evaluation.gf_ranges import face_sizes, select_gf_ranges
@@ -45,8 +45,10 @@ from genfields.evaluation.sparsity import name_channels, plot_reuse, plot_sparsi
 from genfields.fields import exact_field_intervals, figure2_layers
 from genfields.stylegan2.field_measurement import field_table, plot_generative_fields
 from genfields.imageio import save_image
-from genfields.perception import PerceptionSet
-from genfields.perception.judges import Judges, judges_available, load_judges
+from genfields.perception import FeatureNetwork, PerceptionSet
+from genfields.perception.realism_net import SHIPPED_NAME as REALISM_NAME
+from genfields.perception.realism_net import shipped_realism_network
+from genfields.perception.judges import PRIMARY_POSE_JUDGE, Judges, judges_available, load_judges, render_pose_floor
 from genfields.stylegan2 import StyleLayout, seed_to_z
 
 
@@ -68,6 +70,8 @@ class ReportSizes:
     grid: tuple[int, int] = (4, 6)  # Figure 5: identities x attribute images
     panels: int = 4  # pairs in Figures 6, 9 and the appendix figures
     effective_channels: int = 16  # channels averaged per layer for the effective fields
+    fd_resamples: int = 200  # bootstrap draws of each FD and KID interval (means: 2,000)
+    style_samples: int = 2000  # generated styles whose per-channel std scales Figure 7's null
 
     def __post_init__(self) -> None:
         for name in ("pairs", "tests", "sparsity_tests", "reuse_tests", "top_k", "face_images", "batch", "panels"):
@@ -82,10 +86,11 @@ class ReportSizes:
 FULL = ReportSizes(pairs=1000, tests=100, sparsity_tests=1000, reuse_tests=10, top_k=50, face_images=1000, steps=0,
                    dataset=(0, 0))
 QUICK = ReportSizes(pairs=150, tests=40, sparsity_tests=200, reuse_tests=10, top_k=50, face_images=200, steps=200,
-                    dataset=(480, 160), grid=(3, 5), effective_channels=4, pair_steps=10, pair_pairs=150)
+                    dataset=(480, 160), grid=(3, 5), effective_channels=4, pair_steps=10, pair_pairs=150,
+                    fd_resamples=100, style_samples=500)
 TEST = ReportSizes(pairs=6, tests=4, sparsity_tests=8, reuse_tests=4, top_k=10, face_images=8, steps=2,
                    dataset=(12, 6), batch=6, grid=(2, 3), panels=2, effective_channels=2, pair_steps=2,
-                   pair_pairs=4)
+                   pair_pairs=4, fd_resamples=10, style_samples=20)
 PAIR_OPTIMUM = "per-pair optimum"
 REPORT_POSE_JUDGE = "3ddfa"  # the real 3DDFA_V2 network: a pose judge nobody here trained, beside ours
 
@@ -164,14 +169,17 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
     # --- Tables 1 and 2 -------------------------------------------------------------------------------
     judges = (load_judges(preset.perception, device, pose=REPORT_POSE_JUDGE)
               if judges_available(preset.perception) else None)
+    realism_net = shipped_realism_network() if preset.perception == "synth" else None
     shared = SharedPairs()  # every editor is scored on the same pairs: their identity side is computed once
-    evals = {}
+    evals, pair_values = {}, {}
     for name in ("paper", "wspace", *[n for n in TABLE2_NAMES if n != "paper"]):
-        evals[name] = evaluate_row(source.get(name).editor, preset, sizes, seed, progress, judges, shared)
+        evals[name], pair_values[name] = evaluate_row(source.get(name).editor, preset, sizes, seed, progress, judges,
+                                                      shared, realism_net)
     for name in (*EXTENSION_NAMES, *OPERATING_POINTS):  # optional rows: only editors that were trained
         found = source.find(name)
         if found is not None:
-            evals[name] = evaluate_row(found.editor, preset, sizes, seed, progress, judges, shared)
+            evals[name], pair_values[name] = evaluate_row(found.editor, preset, sizes, seed, progress, judges, shared,
+                                                          realism_net)
     if sizes.pair_steps:
         evals[PAIR_OPTIMUM] = evaluate_pair_optimum(base, preset, sizes, seed, progress, judges, shared)
     table1 = table1_numbers(evals)
@@ -190,11 +198,12 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
                                                          "pose": f"pose MSE ({judged_name(table1)}) ↓"})
 
     # --- Table 3 --------------------------------------------------------------------------------------
-    table3, table3_unedited, table3_leak, shared = {}, {}, {}, SharedPairs()
+    table3, table3_unedited, table3_leak, table3_values, shared = {}, {}, {}, {}, SharedPairs()
     for r in ranges:
         ed = source.get(f"gf{r.config}", r.convs).editor
-        result = evaluate_editor(ed, preset, sizes.tests, seed, sizes.batch, progress=progress, judges=judges,
-                                 shared=shared)
+        result, table3_values[str(r.config)] = evaluate_pairs(ed, preset, sizes.tests, seed, sizes.batch,
+                                                              progress=progress, judges=judges, shared=shared,
+                                                              realism_net=realism_net)
         table3[r.config], table3_unedited = result["method"], result["unedited"]  # the same tests for every config
         if "pose_leak" in result:
             table3_leak[str(r.config)] = result["pose_leak"]["method"]
@@ -222,6 +231,9 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
                                                      .sum(axis=1)),
                "gaussian_share_high_functional": claims.gaussian_share_above(layout.dim)}
     figure8 = reuse_summary(stats, layout, paper_layout, face["mean_px"])
+    style_std = style_spread(base.editor, sizes.style_samples, seed, sizes.batch)
+    figure7["style_std"] = {"samples": sizes.style_samples, "min": float(style_std.min()),
+                            "max": float(style_std.max()), "mean": float(style_std.mean())}
     t = lap("figures 7 and 8", t)
 
     # --- qualitative figures ------------------------------------------------------------------------------
@@ -261,6 +273,21 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
         "figure8": figure8,
         "claims": verdicts,
     }
+    noise = noise_rules(pair_values, table3_values, table1, dS, style_std, sizes, out)
+    numbers["rules"] = noise["verdicts"]
+    numbers["table1"]["intervals"] = noise["intervals"]["table1"]
+    numbers["table1"]["noise_families"] = noise["families"]
+    numbers["table2"]["intervals"] = noise["intervals"]["table2"]
+    numbers["table3"]["intervals"] = noise["intervals"]["table3"]
+    numbers["table1"]["realism_features"] = (f"the independent realism network ({REALISM_NAME}): fd_realism, "
+                                             "kid_realism" if realism_net is not None else
+                                             "the FD network's (E_attr, synth_attributes): no independent realism "
+                                             "network is shipped")
+    if judges is not None and PRIMARY_POSE_JUDGE in judges.extra_pose and preset.attributes == "synthface":
+        numbers["table1"]["pose_judge_floor"] = {
+            name: render_pose_floor(net, sizes.face_images, res, render_seed, sizes.batch)
+            for name, net in (("3ddfa", judges.extra_pose[PRIMARY_POSE_JUDGE]), ("judge", judges.landmarks))}
+    t = lap("intervals and noise rules", t)
     numbers["diagnosis"] = diagnose(numbers)
     if previous is not None:
         numbers["changes"] = compare_reports(previous, numbers, {"editors": source.origins(),
@@ -280,14 +307,55 @@ def reproduce(preset_name: str, out: Path, quick: bool = False, editors: Path | 
 
 
 def evaluate_row(editor: Editor, preset: EditingPreset, sizes: ReportSizes, seed: int, progress: bool,
-                 judges: Judges | None, shared: SharedPairs) -> dict:
-    """One editor of Tables 1-2 on the report's pairs; for the W baseline also whether its E_attr was trained
-    with it (IDDISEN) or frozen (`attribute_encoder`), which the report shows beside the row."""
-    result = evaluate_editor(editor, preset, sizes.pairs, seed, sizes.batch, progress=progress, judges=judges,
-                             shared=shared)
+                 judges: Judges | None, shared: SharedPairs,
+                 realism_net: FeatureNetwork | None = None) -> tuple[dict, PairValues]:
+    """One editor of Tables 1-2 on the report's pairs, with its per-pair values; for the W baseline also
+    whether its E_attr was trained with it (IDDISEN) or frozen (`attribute_encoder`), which the report shows
+    beside the row."""
+    result, values = evaluate_pairs(editor, preset, sizes.pairs, seed, sizes.batch, progress=progress,
+                                    judges=judges, shared=shared, realism_net=realism_net)
     if editor.config.kind == "wspace":
         result["attribute_encoder"] = "trained" if editor.config.train_attributes else "frozen"
-    return result
+    return result, values
+
+
+def style_spread(editor: Editor, count: int, seed: int, batch: int = 50) -> np.ndarray:
+    """The per-channel standard deviation of S over `count` generated identities (the editor's truncation):
+    the scale of Figure 7's null (docs/rules.md)."""
+    z = torch.randn(count, editor.G.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        styles = torch.cat([editor.identity_styles(chunk)[1].double().cpu() for chunk in z.split(batch)])
+    return styles.std(dim=0).numpy()
+
+
+def noise_rules(pair_values: dict[str, PairValues], table3_values: dict[str, PairValues], table1: dict,
+                dS: np.ndarray, style_std: np.ndarray, sizes: ReportSizes, out: Path) -> dict:
+    """The verdicts under the noise rules (`report_rules`, docs/rules.md), every row's 95% intervals, and the
+    per-pair values of every row written to `out/pairs/` (without FD features, which are most of the bytes)."""
+    rows = {"ours": "paper"}
+    named = {rows.get(n, n): n for n in table1["rows"] if rows.get(n, n) in pair_values}
+    comparisons = report_rules.Comparisons(pair_values, sizes.fd_resamples)
+    t1, families = report_rules.table1_verdict(comparisons, [rows.get(n, n) for n in table1["families"]["paper"]],
+                                               [rows.get(n, n) for n in table1["families"]["wspace"]])
+    t3 = report_rules.Comparisons(table3_values, sizes.fd_resamples)
+    verdicts = {"table1": t1.to_dict(), "table2": report_rules.table2_verdict(comparisons).to_dict(),
+                "table3": report_rules.table3_verdict(t3).to_dict(),
+                "sparsity": report_rules.sparsity_verdict(dS, style_std).to_dict(),
+                "paper": report_rules.paper_verdicts()}
+    by_editor = {name: values.intervals(realism_resamples=sizes.fd_resamples, sides=("method",))["method"]
+                 for name, values in pair_values.items()}
+    intervals = {"table1": {row: by_editor[editor] for editor, row in named.items()},
+                 "table2": {name: by_editor[name] for name in TABLE2_NAMES}}
+    intervals["table1"]["unedited"] = pair_values["paper"].intervals(realism_resamples=sizes.fd_resamples,
+                                                                    sides=("unedited",))["unedited"]
+    intervals["table3"] = {k: v.intervals(realism_resamples=sizes.fd_resamples, sides=("method",))["method"]
+                           for k, v in table3_values.items()}
+    (out / "pairs").mkdir(exist_ok=True)
+    for name, values in pair_values.items():
+        values.save(out / "pairs" / f"{name}.pairs.npz", features=False)
+    for config, values in table3_values.items():
+        values.save(out / "pairs" / f"gf{config}.table3.pairs.npz", features=False)
+    return {"verdicts": verdicts, "intervals": intervals, "families": families}
 
 
 def stored_pair_optimum(optimum: PairOptimumEditor, folders: list[Path | None], preset: str, seed: int,

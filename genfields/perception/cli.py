@@ -1,4 +1,5 @@
-"""Typer commands `genfields train-perception`, `genfields detect` and `genfields align` (registered by the main app).
+"""Typer commands `genfields train-perception`, `detect`, `align`, `fd-scale` and `train-realism-net` (registered by
+the main app).
 
 `python -m genfields.perception.cli ...` runs them standalone.
 """
@@ -146,6 +147,40 @@ def fd_scale(
     typer.echo(f"wrote {path} ({n} renders of seed {FD_SCALE_SEED})")
 
 
+def train_realism_net(
+    out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder, help="Run folder (final/ is written)."),
+    steps: int = typer.Option(3000, callback=AT_LEAST_1, help="Training steps (fresh renders each step)."),
+    batch: int = typer.Option(64, callback=AT_LEAST_2, help="Renders per step, each with a random artifact."),
+    lr: float = typer.Option(2e-3, callback=POSITIVE, help="Peak AdamW learning rate (one-cycle schedule)."),
+    heldout: int = typer.Option(256, callback=AT_LEAST_1, help="Held-out renders for the card's accuracy."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run."),
+    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+                                                help="Stop (and checkpoint) after this many minutes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the held-out results as JSON."),
+) -> None:
+    """Train the independent realism network (an artifact classifier on renders; its features score FD and KID,
+    it is never a loss or an input) and export it with its card to OUT/final."""
+    from .realism_net import RealismTrainConfig, train_realism_network
+
+    try:
+        if resume and overwrite:
+            raise ConfigError("--resume and --overwrite contradict each other; choose one")
+        cfg = RealismTrainConfig(steps=steps, batch=batch, lr=lr, heldout=heldout)
+        final = train_realism_network(cfg, out, resume=resume, max_minutes=max_minutes, progress=not as_json,
+                                      overwrite=overwrite,
+                                      command=f"genfields train-realism-net --out {out} --steps {steps} --batch "
+                                              f"{batch} --lr {lr}")
+    except GenfieldsError as err:
+        fail(err)
+    if final is None:
+        typer.echo(json.dumps({"done": False}) if as_json else "stopped and checkpointed; rerun with --resume")
+        return
+    results = json.loads((final / "config.json").read_text())["results"]
+    typer.echo(json.dumps(results) if as_json else f"wrote {final}: held-out artifact accuracy "
+                                                   f"{results['accuracy']:.3f} (card: {final / 'MODEL_CARD.md'})")
+
+
 def _standalone() -> typer.Typer:
     app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                       cls=one_line_group())
@@ -153,6 +188,7 @@ def _standalone() -> typer.Typer:
     app.command("detect")(detect)
     app.command("align")(align)
     app.command("fd-scale")(fd_scale)
+    app.command("train-realism-net")(train_realism_net)
     return app
 
 

@@ -17,6 +17,9 @@ so sets of different streams share no draw. `JUDGE_TRAIN_SEEDS` are chosen outsi
 
 An optional pose judge (`load_judges(pose=NAME)`, `genfields evaluate --pose-judge NAME`) adds angles from
 another network registered in `POSE_JUDGES`: `3ddfa`, the real 3DDFA_V2 MobileNet in our pose convention.
+`PRIMARY_POSE_JUDGE` is the one the report's verdicts read first (`3ddfa`: trained by others, on real
+faces, so not fooled by what fools networks of our renderer's recipe); `render_pose_floor` measures a pose
+judge's floor: its error against the renderer's exact labels on renders.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from genfields.errors import ConfigError
 
+from .bootstrap import mean_interval
 from .data import VIEW_SEED_OFFSET, ViewSetSpec
 from .interfaces import IdentityEncoder, LandmarkPoseEstimator
 
 ROLE = "judge"
+REALISM_ROLE = "realism"  # the independent realism network (`realism_net.py`): an instrument, refused like a judge
+INSTRUMENT_ROLES = {ROLE: "a judge", REALISM_ROLE: "a realism instrument"}
 JUDGES = {"identity": "judge_identity", "landmarks": "judge_landmarks"}  # per preset "synth"
 JUDGE_TRAIN_SEEDS = {"judge_identity": 50_000, "judge_landmarks": 60_000}
 JUDGE_ARCH = {"width": 24, "depth": 3}  # the loss networks: width 32, depth 2
@@ -67,14 +74,16 @@ def check_disjoint(spec: ViewSetSpec, reserved: tuple[range, ...] = RESERVED_STR
 
 
 def is_judge_config(config: dict) -> bool:
-    return config.get("role") == ROLE
+    """A judge's or another instrument's config (`INSTRUMENT_ROLES`)."""
+    return config.get("role") in INSTRUMENT_ROLES
 
 
 def refuse_judge(name: str, config: dict) -> None:
-    """The one-line refusal of a judge where a loss network or an input is loaded."""
+    """The one-line refusal of a judge (or the realism instrument) where a loss network or an input is loaded."""
     if is_judge_config(config):
-        raise ConfigError(f"perception network '{name}' is a judge: judges only score editors (genfields "
-                          f"evaluate) and are never loss networks or inputs")
+        raise ConfigError(f"perception network '{name}' is {INSTRUMENT_ROLES[config['role']]}: judges and "
+                          f"instruments only score editors (genfields evaluate, reproduce) and are never loss "
+                          f"networks or inputs")
 
 
 def is_judge(module: torch.nn.Module) -> bool:
@@ -114,6 +123,38 @@ def _tddfa_pose_judge(device: torch.device) -> LandmarkPoseEstimator:
 
 # name -> loader(device) of a network with `.pose(images)` in our convention (degrees, synthface signs).
 POSE_JUDGES: dict[str, Callable[[torch.device], LandmarkPoseEstimator]] = {"3ddfa": _tddfa_pose_judge}
+PRIMARY_POSE_JUDGE = "3ddfa"
+ANGLE_NAMES = ("yaw", "pitch", "roll")
+
+
+def pose_floor(found: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> dict:
+    """A pose judge's angles [N, 3] against exact labels [N, 3] (degrees): per angle the bias (mean error) and
+    the mean absolute error; `mse`, the pose metric's unit (the mean over angles of the squared error), with
+    its 95% bootstrap interval over images; and `mse_centred`, the same with each angle's bias removed (a bias
+    common to both images of a pair cancels in the pose metric, the rest does not)."""
+    err = np.asarray(found, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
+    bias = err.mean(axis=0)
+    return {"images": len(err), "bias": dict(zip(ANGLE_NAMES, map(float, bias))),
+            "mae": dict(zip(ANGLE_NAMES, map(float, np.abs(err).mean(axis=0)))),
+            "mse": mean_interval((err ** 2).mean(axis=1)).to_dict(),
+            "mse_centred": float(((err - bias) ** 2).mean())}
+
+
+@torch.no_grad()
+def render_pose_floor(judge: LandmarkPoseEstimator, count: int, res: int, seed: int, batch: int = 50,
+                      pose_dist: str = "ffhq") -> dict:
+    """`pose_floor` of a pose judge on `count` synthface renders of `seed` (their labels are exact)."""
+    from genfields.devices import module_device
+    from genfields.synthface import render_batch
+
+    device = module_device(judge)
+    found, labels = [], []
+    for start in range(0, count, batch):
+        faces = render_batch(min(batch, count - start), res=res, seed=seed, pose_dist=pose_dist, start_index=start)
+        found.append(judge.pose(faces.images.to(device)).double().cpu())
+        labels.append(faces.pose.double())
+    return {**pose_floor(torch.cat(found), torch.cat(labels)), "renders": f"synthface seed {seed}, {res} px, "
+            f"{pose_dist} poses"}
 
 
 def judges_available(preset: str) -> bool:
