@@ -41,7 +41,8 @@ def test_probe_on_tiny16_measures_every_generator_against_one_reference(tmp_path
     assert [r["generator"] for r in rows] == ["renders", "a", "b"]
     assert rows[0]["pose_floor_pairs"] >= 0 and rows[0]["pose_floor_labels"] >= 0
     for row in rows[1:]:
-        for key in ("fd", "ppl", "edit_pose_3ddfa", "edit_fd", "unedited_fd", "edit_fd_ratio", "edit_identity_judge"):
+        for key in ("fd", "kid", "ppl", "edit_pose_3ddfa", "edit_fd", "unedited_fd", "edit_fd_ratio", "edit_kid",
+                    "edit_identity_judge"):
             assert math.isfinite(row[key]), key
     assert rows[1]["fd"] != rows[2]["fd"]  # two generators, not one measured twice
     stored = [json.loads(line) for line in (tmp_path / "edit_probe.jsonl").read_text().splitlines()]
@@ -124,19 +125,20 @@ def test_the_probe_command_on_tiny16_prints_the_table_and_the_goals(tmp_path, ti
     result = CliRunner().invoke(app, [*args, "--json"])
     out = json.loads(result.output.strip().splitlines()[-1])
     assert [r["generator"] for r in out["rows"]] == ["renders", TINY.generator, "random:tiny16:2"]
-    assert len(out["goals"]["random:tiny16:2"]) == 6
+    assert len(out["goals"]["random:tiny16:2"]) == 8
 
 
 def test_probe_goals_read_each_generator_against_the_baseline_of_its_run():
     from genfields.evaluation.edit_probe import probe_goals
 
     renders = {"generator": "renders", "detector_score": 0.9, "pose_floor_pairs": 4.0}
-    base = {"generator": "old", "fd": 30.0, "ppl": 100.0}
-    new = {"generator": "new", "fd": 9.0, "ppl": 60.0, "detector_score": 0.95, "edit_fd_ratio": 1.5,
+    base = {"generator": "old", "fd": 30.0, "kid": 0.03, "ppl": 100.0}
+    new = {"generator": "new", "fd": 9.0, "kid": 0.02, "ppl": 60.0, "detector_score": 0.95, "edit_fd_ratio": 1.5,
            "edit_detector_ratio": None, "edit_pose_3ddfa": 8.5}
     goals = {text: (value, bound, met) for text, value, bound, met in probe_goals([renders, base, new], "old")["new"]}
     assert goals["FD to renders <= 1/3 of the baseline's"] == (9.0, 10.0, True)
     assert goals["PPL <= 1/2 of the baseline's"] == (60.0, 50.0, False)
+    assert goals["KID to renders <= 1/3 of the baseline's"][2] is False
     assert goals["detector score on samples >= on renders"][2] is True
     assert goals["edits' FD <= 1.5x the unedited identities'"][2] is True  # the bound itself passes
     assert goals["edits' detector score >= 0.95x the unedited identities'"][2] is None  # no detector: n/a

@@ -104,3 +104,72 @@ def test_the_layers_agree_with_the_shared_check_where_it_exists():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.LAYERS == project_layers()
+
+
+def import_graph(package_dir: Path) -> dict[str, set[str]]:
+    """Each module of the package -> the package's modules it imports (module- and function-level, outside
+    `if TYPE_CHECKING:`). `from a import b` imports module a.b when there is one, else a."""
+    paths = {module_name(p, package_dir): p for p in sorted(package_dir.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for here, path in paths.items():
+        tree = ast.parse(path.read_text(), str(path))
+        names = {id(node): [a.name for a in node.names] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        edges = set()
+        for line, module in imported_modules(tree, here, path.name == "__init__.py"):
+            nodes = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.lineno == line]
+            members = [f"{module}.{name}" for n in nodes for name in names[id(n)] if f"{module}.{name}" in paths]
+            edges.update(members or ([module] if module in paths else []))
+        graph[here] = edges - {here}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_the_import_graph_has_no_cycle():
+    cycles = import_cycles(import_graph(ROOT / "genfields"))
+    assert not cycles, "import cycles (module- or function-level):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_finds_a_planted_cycle_through_a_lazy_import(tmp_path):
+    pkg = tmp_path / "genfields"
+    (pkg / "stylegan2").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "stylegan2" / "__init__.py").write_text("")
+    (pkg / "fields.py").write_text("def f():\n    from genfields.stylegan2 import linear\n")
+    (pkg / "stylegan2" / "linear.py").write_text("from ..fields import Band\n")
+    (pkg / "stylegan2" / "layout.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from genfields.fields import x\n")  # type-only
+    assert import_cycles(import_graph(pkg)) == [["genfields.fields", "genfields.stylegan2.linear"]]

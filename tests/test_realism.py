@@ -91,3 +91,14 @@ def test_differences_from_draws_kept_per_editor_equal_the_paired_bootstrap():
     assert difference_of_draws(a, b) == fd_difference(pairs + 0.5, pairs, ref, 40, seed=2)
     with pytest.raises(ValueError, match="drawn differently"):
         difference_of_draws(a, fd_draws(pairs, ref, 30, seed=2))
+
+
+def test_fd_of_fewer_rows_than_dimensions_takes_the_gram_way_to_the_same_number():
+    from genfields.perception.metrics import feature_statistics, frechet_distance
+    from genfields.perception.realism import _frechet_of_rows
+
+    rng = np.random.default_rng(3)
+    for n, m, d in ((20, 30, 64), (40, 25, 64), (80, 90, 64)):  # n < d, m < d; and the covariance way
+        x, y = rng.normal(size=(n, d)), rng.normal(0.3, 1.2, size=(m, d))
+        expected = frechet_distance(*feature_statistics(x), *feature_statistics(y))
+        assert _frechet_of_rows(x, y) == pytest.approx(expected, rel=1e-6)  # two float64 routes

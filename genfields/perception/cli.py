@@ -149,13 +149,13 @@ def fd_scale(
 
 def train_realism_net(
     out: Path = typer.Option(..., "--outdir", "--out", callback=output_folder, help="Run folder (final/ is written)."),
-    steps: int = typer.Option(3000, callback=AT_LEAST_1, help="Training steps (fresh renders each step)."),
-    batch: int = typer.Option(64, callback=AT_LEAST_2, help="Renders per step, each with a random artifact."),
+    steps: int = typer.Option(3000, callback=STEPS, help="Training steps (fresh renders each step)."),
+    batch: int = typer.Option(64, callback=BATCH_2, help="Renders per step, each with a random artifact."),
     lr: float = typer.Option(2e-3, callback=POSITIVE, help="Peak AdamW learning rate (one-cycle schedule)."),
-    heldout: int = typer.Option(256, callback=AT_LEAST_1, help="Held-out renders for the card's accuracy."),
+    heldout: int = typer.Option(256, callback=IMAGES, help="Held-out renders for the card's accuracy."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --outdir from its checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in a folder that holds a run."),
-    max_minutes: Optional[float] = typer.Option(None, callback=POSITIVE,
+    max_minutes: Optional[float] = typer.Option(None, callback=MINUTES,
                                                 help="Stop (and checkpoint) after this many minutes."),
     as_json: bool = typer.Option(False, "--json", help="Print the held-out results as JSON."),
 ) -> None:

@@ -12,6 +12,7 @@ from genfields.downloads import require_all
 
 from .facenet import load_facenet
 from .inception import InceptionAttributeEncoder, load_fid_inception
+from .interfaces import PerceptionSet
 from .tddfa import load_tddfa
 
 COMPONENTS = ("inception-fid", "facenet-vggface2", "3ddfa-mobilenet", "3ddfa-param-mean-std", "3ddfa-bfm")
@@ -19,8 +20,6 @@ COMPONENTS = ("inception-fid", "facenet-vggface2", "3ddfa-mobilenet", "3ddfa-par
 
 def load_ffhq_perception(device: str | torch.device = "cpu"):
     """The `ffhq256` PerceptionSet; one DownloadError naming every missing file first."""
-    from .shipped import PerceptionSet
-
     files = require_all(COMPONENTS)
     inception = load_fid_inception(files["inception-fid"], device)
     return PerceptionSet(identity=load_facenet(files["facenet-vggface2"], device),

@@ -137,3 +137,23 @@ class FeatureNetwork(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+
+@dataclass
+class PerceptionSet:
+    """The networks of one preset: E_id, E_attr, E_lnd/E_pose and the FD feature network."""
+
+    identity: IdentityEncoder
+    attributes: AttributeEncoder
+    landmarks: LandmarkPoseEstimator
+    features: FeatureNetwork
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The four networks (the FD network may share weights with E_attr)."""
+        return [self.identity, self.attributes, self.landmarks, self.features]
+
+    def to(self, device: str | torch.device) -> PerceptionSet:
+        """Move every network to `device` (in place) and return the set."""
+        for net in self.networks():
+            net.to(device)
+        return self

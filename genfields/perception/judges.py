@@ -38,10 +38,10 @@ from genfields.errors import ConfigError
 from .bootstrap import mean_interval
 from .data import VIEW_SEED_OFFSET, ViewSetSpec
 from .interfaces import IdentityEncoder, LandmarkPoseEstimator
+from .roles import (INSTRUMENT_ROLES, REALISM_ROLE, ROLE, is_judge, is_judge_config, refuse_judge,  # noqa: F401
+                    refuse_judges)
+from .shipped import PERCEPTION_DIR, load_network, model_card
 
-ROLE = "judge"
-REALISM_ROLE = "realism"  # the independent realism network (`realism_net.py`): an instrument, refused like a judge
-INSTRUMENT_ROLES = {ROLE: "a judge", REALISM_ROLE: "a realism instrument"}
 JUDGES = {"identity": "judge_identity", "landmarks": "judge_landmarks"}  # per preset "synth"
 JUDGE_TRAIN_SEEDS = {"judge_identity": 50_000, "judge_landmarks": 60_000}
 JUDGE_ARCH = {"width": 24, "depth": 3}  # the loss networks: width 32, depth 2
@@ -71,30 +71,6 @@ def check_disjoint(spec: ViewSetSpec, reserved: tuple[range, ...] = RESERVED_STR
     if clash:
         raise ConfigError(f"judge training seed {spec.seed}: stream(s) {clash} are used by other sets "
                           f"(perception, GAN data, FD scale or editing renders); pick another seed")
-
-
-def is_judge_config(config: dict) -> bool:
-    """A judge's or another instrument's config (`INSTRUMENT_ROLES`)."""
-    return config.get("role") in INSTRUMENT_ROLES
-
-
-def refuse_judge(name: str, config: dict) -> None:
-    """The one-line refusal of a judge (or the realism instrument) where a loss network or an input is loaded."""
-    if is_judge_config(config):
-        raise ConfigError(f"perception network '{name}' is {INSTRUMENT_ROLES[config['role']]}: judges and "
-                          f"instruments only score editors (genfields evaluate, reproduce) and are never loss "
-                          f"networks or inputs")
-
-
-def is_judge(module: torch.nn.Module) -> bool:
-    return bool(getattr(module, "is_judge", False))
-
-
-def refuse_judges(networks, what: str) -> None:
-    """A ConfigError when any of `networks` is a judge (`what` says where they were to be used)."""
-    if any(is_judge(net) for net in networks):
-        raise ConfigError(f"{what}: a judge network was given; judges only score editors and are never loss "
-                          f"networks or inputs")
 
 
 @dataclass
@@ -159,15 +135,11 @@ def render_pose_floor(judge: LandmarkPoseEstimator, count: int, res: int, seed: 
 
 def judges_available(preset: str) -> bool:
     """Whether a perception preset has shipped judges."""
-    from .shipped import PERCEPTION_DIR
-
     return preset == "synth" and all((PERCEPTION_DIR / name / "model.safetensors").is_file() for name in JUDGES.values())
 
 
 def load_judges(preset: str = "synth", device: str | torch.device = "cpu", pose: str | None = None) -> Judges:
     """The shipped judges of a perception preset (`synth`), plus the pose judge `pose` if named."""
-    from .shipped import load_network
-
     if pose is not None and pose not in POSE_JUDGES:
         raise ConfigError(f"unknown pose judge '{pose}' (known: {', '.join(POSE_JUDGES) or 'none yet'})")
     if preset != "synth":
@@ -184,8 +156,6 @@ def load_judges(preset: str = "synth", device: str | torch.device = "cpu", pose:
 
 def ship_judge(final: str | Path, name: str, dest_root: str | Path) -> Path:
     """Copy a train-perception run's `final/` to `dest_root/name` as a judge (role recorded, card updated)."""
-    from .shipped import model_card
-
     final, dest = Path(final), Path(dest_root) / name
     config = json.loads((final / "config.json").read_text())
     train = config["train"]

@@ -68,6 +68,22 @@ def _frechet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.nd
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * cross)
 
 
+def _frechet_of_rows(x: np.ndarray, y: np.ndarray) -> float:
+    """FD of two row sets [n, D] and [m, D]. With fewer rows than dimensions the covariances have rank below D,
+    and the nonzero eigenvalues of S1 S2 are those of the small Gram product (Xc Yc^T)(Xc Yc^T)^T / ((n-1)(m-1))
+    (Xc, Yc the centred rows): one n x m product and an eigenvalue solve of the smaller side, instead of two
+    D x D covariances and a D x D solve (InceptionV3's D = 2048 against a few hundred pairs)."""
+    n, m, d = len(x), len(y), x.shape[1]
+    if min(n, m) >= d:
+        return _frechet(*feature_statistics(x), *feature_statistics(y))
+    xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
+    cross_rows = xc @ yc.T  # [n, m]
+    gram = cross_rows @ cross_rows.T if n <= m else cross_rows.T @ cross_rows
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(gram / ((n - 1) * (m - 1))), 0, None)).sum()
+    diff = x.mean(axis=0) - y.mean(axis=0)
+    return float(diff @ diff + (xc * xc).sum() / (n - 1) + (yc * yc).sum() / (m - 1) - 2 * cross)
+
+
 def kid_value(a, b) -> float:
     """The unbiased squared MMD of two feature sets under the cubic polynomial kernel (no interval)."""
     x, y = as_features(a), as_features(b)
@@ -77,8 +93,7 @@ def kid_value(a, b) -> float:
 def fd_draws(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, np.ndarray]:
     """FD of `a` to `b` and its bootstrap draws (both sets resampled; `bootstrap_draws`)."""
     x, y = as_features(a), as_features(b)
-    return bootstrap_draws(lambda i, j: _frechet(*feature_statistics(x[i]), *feature_statistics(y[j])),
-                           [len(x), len(y)], resamples, seed)
+    return bootstrap_draws(lambda i, j: _frechet_of_rows(x[i], y[j]), [len(x), len(y)], resamples, seed)
 
 
 def kid_draws(a, b, resamples: int = RESAMPLES, seed: int = SEED) -> tuple[float, np.ndarray]:

@@ -36,7 +36,7 @@ from genfields.training import (RunFolder, StopWatch, load_module_tensors, load_
                                 optimizer_tensors, step_generator)
 
 from .interfaces import FeatureNetwork, resize_input
-from .judges import REALISM_ROLE
+from .roles import REALISM_ROLE
 
 ARTIFACTS = ("none", "tear", "ghost", "patch_swap", "smear")
 REALISM_TRAIN_SEED = 70_000  # synthface stream of its training renders (outside judges.RESERVED_STREAMS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,8 +19,10 @@ from genfields.errors import CheckpointError, ConfigError, GenfieldsError, check
 from genfields.imageio import set_default_mode
 from genfields.models import MODELS_DIR
 
-from .interfaces import AttributeEncoder, FeatureNetwork, IdentityEncoder, LandmarkPoseEstimator
+from .interfaces import (AttributeEncoder, FeatureNetwork, IdentityEncoder, LandmarkPoseEstimator,  # noqa: F401
+                         PerceptionSet)
 from .networks import NetConfig, SynthFeatureNetwork, build_network
+from .roles import ROLE, refuse_judge
 
 PERCEPTION_DIR = MODELS_DIR / "perception"
 FORMAT = "genfields-perception-v1"
@@ -35,26 +36,6 @@ PURPOSE = {
     "attributes": "E_attr: 256-d penultimate features of a network regressing every render parameter "
                   "(identity, expression, pose, light, landmarks); also the FD feature network.",
 }
-
-
-@dataclass
-class PerceptionSet:
-    """The networks of one preset: E_id, E_attr, E_lnd/E_pose and the FD feature network."""
-
-    identity: IdentityEncoder
-    attributes: AttributeEncoder
-    landmarks: LandmarkPoseEstimator
-    features: FeatureNetwork
-
-    def networks(self) -> list[torch.nn.Module]:
-        """The four networks (the FD network may share weights with E_attr)."""
-        return [self.identity, self.attributes, self.landmarks, self.features]
-
-    def to(self, device: str | torch.device) -> PerceptionSet:
-        """Move every network to `device` (in place) and return the set."""
-        for net in self.networks():
-            net.to(device)
-        return self
 
 
 def export_network(model: torch.nn.Module, folder: str | os.PathLike, train_config: dict, results: dict,
@@ -122,8 +103,6 @@ def load_network(name: str | os.PathLike, role: str | None = None) -> torch.nn.M
     """Load one network (float32, eval mode, no gradients for its parameters).
 
     Judges (`judges.py`) are refused unless `role="judge"`: only the evaluation asks for them."""
-    from .judges import ROLE, refuse_judge
-
     folder = network_folder(name)
     config_path = check_regular_file(folder / "config.json", "network config")
     weights = folder / "model.safetensors"
@@ -131,14 +110,18 @@ def load_network(name: str | os.PathLike, role: str | None = None) -> torch.nn.M
         config = json.loads(config_path.read_text(encoding="utf-8"))
         if not isinstance(config, dict):
             raise ValueError(f"a JSON {type(config).__name__}, not an object")
-        net_config = NetConfig(**config["network"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise CheckpointError(f"{config_path}: cannot load the perception network's config "
                               f"({short_message(exc)})") from None
-    if role != ROLE:
+    if role != ROLE:  # the role first: an instrument of another architecture is refused as what it is
         refuse_judge(str(name), config)
     elif config.get("role") != ROLE:
         raise ConfigError(f"perception network '{name}' is not a judge (it may be a loss network)")
+    try:
+        net_config = NetConfig(**config["network"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{config_path}: cannot load the perception network's config "
+                              f"({short_message(exc)})") from None
     check_regular_file(weights, "network weights")
     try:
         with warnings.catch_warnings():
