@@ -135,7 +135,7 @@ ROWS = [
     (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--batch", "0"], "--batch must be in [1, 4096], got 0"),
     (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--kimg", "-1"], "--kimg must be in (0, 1000000], got -1"),
     (["train-gan", "--arch", "tiny16", "--outdir", "{in}/new", "--lr", "-1"], "--lr must be > 0, got -1"),
-    (["gan-quality", "--model", "random:tiny16", "--n", "1"], "--n must be >= 2, got 1"),
+    (["gan-quality", "--model", "random:tiny16", "--n", "1"], "--n must be in [2, 10000000], got 1"),
     (["make-dataset", "--preset", "tiny16", "--outdir", "{in}/ds", "--identities", "0"],
      "--identities must be in [1, 10000000], got 0"),
     (["synth-data", "--outdir", "{in}/sd", "--n", "4", "--workers", "-1"], "--workers must be in [0, 1024], got -1"),

@@ -119,7 +119,7 @@ def load_network(name: str | os.PathLike, role: str | None = None) -> torch.nn.M
         raise ConfigError(f"perception network '{name}' is not a judge (it may be a loss network)")
     try:
         net_config = NetConfig(**config["network"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{config_path}: cannot load the perception network's config "
                               f"({short_message(exc)})") from None
     check_regular_file(weights, "network weights")
