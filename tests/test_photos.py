@@ -71,3 +71,22 @@ def test_without_dlib_a_photo_must_already_be_an_aligned_crop(astronaut, tmp_pat
     save_image(render_batch(1, res=64, seed=3).images, tmp_path / "render.png")  # synth64's own resolution
     result = _edit(tmp_path / "render.png", tmp_path / "out.png")
     assert result.exit_code == 0 and "size is the generator's" in json.loads(result.stdout)["attribute"]
+
+
+@pytest.mark.skipif(not HAS_DLIB, reason="dlib is not installed (the [real] extra)")
+def test_a_phone_photo_stored_sideways_with_its_exif_orientation_is_found_and_posed_as_shown(astronaut):
+    """Issue 35: an EXIF-rotated phone photo gave "no face found" at 256 px and a silently wrong pose at 64 px."""
+    upright = Image.open(astronaut / "astronaut.png").convert("RGB")
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # the pixels as a phone held on its side stores them
+    exif = sideways.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": the viewer shows the upright photo
+    sideways.save(astronaut / "phone.jpg", exif=exif, quality=98)
+    upright.save(astronaut / "upright.jpg", quality=98)
+    for size in ("256", "64"):
+        out = {name: astronaut / f"{name}_{size}.png" for name in ("phone", "upright")}
+        for name, path in out.items():
+            result = runner.invoke(app, ["align", str(astronaut / f"{name}.jpg"), "--out", str(path), "--size", size])
+            assert result.exit_code == 0, result.output
+        found = [json.loads(runner.invoke(app, ["detect", str(p), "--json"]).stdout) for p in out.values()]
+        for angle in ("yaw", "pitch", "roll"):
+            assert abs(found[0][angle] - found[1][angle]) < 2.0, (size, angle, found)
