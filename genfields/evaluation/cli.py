@@ -17,8 +17,8 @@ from typing import Optional
 import torch
 import typer
 from genfields.devices import DEVICE_HELP, resolve_device
-from genfields.errors import (AT_LEAST_1, AT_LEAST_2, IMAGES_2, POSITIVE, SEED, STEPS, ConfigError, cli_console,
-                              output_folder)
+from genfields.errors import (IMAGES, IMAGES_2, POSITIVE, SEED, STEPS, ConfigError, cli_console, output_folder,
+                              threads_option)
 from genfields.stylegan2.cli import MODEL_HELP
 
 console = cli_console()
@@ -37,13 +37,14 @@ def reproduce(
                                            "made in OUT/work)."),
     model: Optional[str] = typer.Option(None, help="Generator override for every editor (shipped name, "
                                         "random:<arch>[:seed] or a checkpoint path)."),
-    pairs: Optional[int] = typer.Option(None, callback=AT_LEAST_2, help="Pairs of Tables 1 and 2 (default 1000; "
+    pairs: Optional[int] = typer.Option(None, callback=IMAGES_2, help="Pairs of Tables 1 and 2 (default 1000; "
                                         "quick 150)."),
-    tests: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Tests per Table 3 configuration (default "
+    tests: Optional[int] = typer.Option(None, callback=IMAGES, help="Tests per Table 3 configuration (default "
                                         "100; quick 40)."),
-    steps: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Steps of each quick fine-tune (default 200)."),
+    steps: Optional[int] = typer.Option(None, callback=STEPS, help="Steps of each quick fine-tune (default 200)."),
     seed: int = typer.Option(0, callback=SEED, help="Seed of identities, attribute images and fine-tunes."),
-    threads: Optional[int] = typer.Option(None, callback=AT_LEAST_1, help="Intra-op threads."),
+    threads: Optional[int] = typer.Option(None, callback=threads_option, help="Intra-op threads (at most the CPU "
+                                          "count)."),
     plan: bool = typer.Option(False, "--plan", help="Print the commands that train every editor the report needs "
                               "(into --editors), one per line, and exit."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " Editors, edits and quick fine-tunes run "
