@@ -216,3 +216,15 @@ def test_gan_quality_bar_checks_every_angle_and_the_fd_trend():
     failed = [c.name for c in gan_quality_bar([row, {**row, "kimg": 300, "fd": 31.0, "yaw_std_ratio": 1.31}])
               if not c.passed]
     assert failed == ["yaw std ratio", "FD at 300 kimg (against 0 kimg)"]
+
+
+def test_a_gan_config_out_of_bounds_is_refused_before_anything_is_built(tmp_path):
+    from genfields.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="GAN config batch must be in"):
+        dataclasses.replace(TINY, batch=10**30)
+    train_gan(dataclasses.replace(TINY, total_kimg=0.016), tmp_path, progress=False)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**stored, "mbstd_group": 10**9}))  # a hand-edited file
+    with pytest.raises(ConfigError, match="GAN config mbstd_group must be in"):
+        train_gan(TINY, tmp_path, resume=True, progress=False)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from genfields.errors import ConfigError, dataclass_from_dict
+from genfields.errors import BATCH_MAX, KIMG_MAX, STEPS_MAX, ConfigError, check_number, dataclass_from_dict
 from genfields.imageio import from_uint8, make_grid, save_image
 from genfields.stylegan2.checkpoints import save_generator
 from genfields.stylegan2.config import GeneratorConfig, get_architecture
@@ -70,6 +70,16 @@ class GANTrainConfig:
     checkpoint_minutes: float = 10.0
     log_steps: int = 10
     history: list = field(default_factory=list)  # recipe changes made on resume: [{"images_seen": n, "set": {...}}]
+
+    def __post_init__(self) -> None:
+        """The sizes of a run, bounded as on the command line: a config.json read back on --resume (or given
+        by a library caller) is checked too, before anything is allocated."""
+        for name, lo, hi in (("batch", 1, BATCH_MAX), ("mbstd_group", 1, BATCH_MAX), ("r1_interval", 1, STEPS_MAX),
+                             ("pl_interval", 1, STEPS_MAX), ("log_steps", 1, STEPS_MAX)):
+            check_number(f"GAN config {name}", getattr(self, name), lo, hi)
+        check_number("GAN config total_kimg", self.total_kimg, 0, KIMG_MAX, min_open=True)
+        for name in ("sample_kimg", "snapshot_kimg"):
+            check_number(f"GAN config {name}", getattr(self, name), 0, KIMG_MAX)
 
     def generator_config(self) -> GeneratorConfig:
         base = get_architecture(self.arch).to_dict()
