@@ -133,9 +133,9 @@ def winograd_against_direct(spec: str, rounds: int) -> None:
 
 def compare(spec: str, samples: int, channels: int) -> None:
     """Every layer's exact and effective sizes, fast and reference, for one model."""
-    from genfields.stylegan2.field_measurement import (measure_effective_fields, measure_effective_fields_fd, measure_exact_fields,
-                                  measure_exact_fields_fd)
     from genfields.stylegan2 import load_generator
+    from genfields.stylegan2.field_measurement import (measure_effective_fields, measure_effective_fields_fd,
+                                                       measure_exact_fields, measure_exact_fields_fd)
 
     G = load_generator(spec)
     timed = {}

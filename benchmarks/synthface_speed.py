@@ -66,7 +66,8 @@ def main() -> None:
     print(f"  batched, 1 process                  {results['batched_1_process']:8.1f} images/s  "
           f"({results['speedup_batched_vs_per_image']:.1f}x baseline)")
     print(f"  synth-data, {workers} worker processes     {results[f'synth_data_{workers}_workers']:8.1f} images/s  "
-          f"(incl. uint8 conversion and .npz writing; {results[f'synth_data_{workers}_workers'] / results['per_image']:.1f}x baseline)")
+          f"(incl. uint8 conversion and .npz writing; "
+          f"{results[f'synth_data_{workers}_workers'] / results['per_image']:.1f}x baseline)")
 
 
 if __name__ == "__main__":

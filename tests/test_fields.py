@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import require_nvidia_fixture
-from genfields.stylegan2.linear import linear_response, trace_synthesis
-from genfields.stylegan2.field_measurement import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals, measure_effective_fields,
-                              measure_effective_fields_fd, measure_exact_fields, measure_exact_fields_fd,
-                              transposed_conv_fields)
 from genfields.stylegan2 import Generator, GeneratorConfig, StyleLayout
+from genfields.stylegan2.field_measurement import (APPENDIX_TABLE_1, eq1_generative_fields, exact_field_intervals,
+                                                   measure_effective_fields, measure_effective_fields_fd,
+                                                   measure_exact_fields, measure_exact_fields_fd, transposed_conv_fields)
+from genfields.stylegan2.linear import linear_response, trace_synthesis
 
 stacks = st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3)), min_size=1, max_size=6)
 

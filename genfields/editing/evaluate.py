@@ -241,8 +241,9 @@ class PairValues:
     def intervals(self, resamples: int = RESAMPLES, realism_resamples: int = realism.RESAMPLES,
                   seed: int = 0, sides: tuple[str, ...] = SIDES) -> dict[str, dict[str, dict]]:
         """Each side's metric means, FD and KID (where the features were kept) with their 95% bootstrap
-        intervals ({side: {name: Interval dict}}), and the method's tearing as the paired difference of its landmark disagreement and the
-        unedited images', and its identity over the impostor level (`identity_over_impostor`)."""
+        intervals ({side: {name: Interval dict}}), and the method's tearing as the paired difference of its
+        landmark disagreement and the unedited images', and its identity over the impostor level
+        (`identity_over_impostor`)."""
         out: dict[str, dict[str, dict]] = {}
         for side in sides:
             out[side] = {k: mean_interval(v, resamples, seed=seed).to_dict() for k, v in self.metrics[side].items()}

@@ -12,7 +12,8 @@ head. The probe measures both sides, for each generator of one run on the same d
 - edits: the per-pair optimum (dS optimised for each pair with the `paper` editor's losses, on this
   generator) on `edit_pairs` pairs: its pose error by the real 3DDFA_V2 against 3DDFA_V2's floor on
   renders, and the realism of the edits over that of the unedited identities (FD, KID and detector
-  ratios: at a couple of hundred pairs FD is dominated by its small-sample bias, KID is not); a contact sheet of the first edits (identity | attribute | edit) to look at.
+  ratios: at a couple of hundred pairs FD is dominated by its small-sample bias, KID is not); a contact
+  sheet of the first edits (identity | attribute | edit) to look at.
 
 3DDFA_V2's floor is measured twice on the edits' own attribute renders: against the renderer's
 labels (`pose_floor_labels`; it carries 3DDFA_V2's constant pitch offset), and between two renders of
@@ -311,7 +312,8 @@ TABLE_COLUMNS = (  # (key, heading, format)
     ("fd", "FD", "{:.2f}"), ("kid", "KID", "{:.4f}"), ("ppl", "PPL", "{:.1f}"), ("detector_rate", "det. rate", "{:.3f}"),
     ("detector_score", "det. score", "{:.3f}"), ("edit_pose_3ddfa", "edit pose 3DDFA", "{:.2f}"),
     ("edit_pose_judge", "edit pose judge", "{:.2f}"), ("edit_identity_judge", "edit identity", "{:.3f}"),
-    ("edit_fd_ratio", "edit FD / unedited", "{:.2f}"), ("edit_kid_ratio", "edit KID / unedited", "{:.2f}"), ("edit_detector_ratio", "edit det. / unedited", "{:.3f}"),
+    ("edit_fd_ratio", "edit FD / unedited", "{:.2f}"), ("edit_kid_ratio", "edit KID / unedited", "{:.2f}"),
+    ("edit_detector_ratio", "edit det. / unedited", "{:.3f}"),
     ("pose_floor_pairs", "3DDFA floor (pairs)", "{:.2f}"), ("pose_floor_labels", "3DDFA floor (labels)", "{:.2f}"),
 )
 

@@ -475,7 +475,6 @@ class Explorer:
         activations take about BATCH_PIXELS pixels: each chunk one forward pass of a batch of copies (faster on
         a CPU than backward passes of one). With random noise, whose batch would draw other noise, or when one
         copy alone passes the budget (paper256), one forward pass and the chunks' backward passes."""
-        count = cotangents.shape[0]
         chunk = max(1, BATCH_PIXELS // self.resolution**2)
         if view.noise == "random" or chunk < 2:
             S = ident.S.detach().clone().requires_grad_(True)

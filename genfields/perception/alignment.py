@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from genfields.imageio import IMAGE_SUFFIXES, ImageError, list_images
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 ALIGN_SIZE = 256  # `genfields align`'s default output: what a photo is aligned to before resizing to a generator
@@ -236,6 +239,7 @@ def photo_for_generator(path: str | Path, resolution: int | None, align: bool = 
     if is_aligned_crop(landmarks, width, height):
         return load_image(path, resolution), "an aligned face crop, used as given"
     aligned = align_face(rgb, landmarks, max(ALIGN_SIZE, resolution or 0)).image
-    if resolution is not None and aligned.shape[0] != resolution:  # the same resampling as reading `genfields align`'s output file
+    # the same resampling as reading `genfields align`'s output file
+    if resolution is not None and aligned.shape[0] != resolution:
         aligned = np.asarray(Image.fromarray(aligned).resize((resolution, resolution), Image.LANCZOS))
     return from_uint8(aligned), f"aligned FFHQ-style from the {width}x{height} photo (--no-align to skip)"

@@ -88,8 +88,8 @@ def info(
 
     G = load_generator(model)
     data = {"config": G.config.to_dict(), "parameters": G.parameter_counts(), "num_ws": G.num_ws,
-            "s_dim": G.layout.dim, "layers": [{"name": l.name, "s_index": l.s_index, "official_name": l.official_name,
-                                               "channels": l.channels, "offset": l.offset} for l in G.layout]}
+            "s_dim": G.layout.dim, "layers": [{"name": lay.name, "s_index": lay.s_index, "official_name": lay.official_name,
+                                               "channels": lay.channels, "offset": lay.offset} for lay in G.layout]}
     if as_json:
         print(json.dumps(data, indent=1))
         return
@@ -102,8 +102,8 @@ def info(
     table = Table(title=f"Style space S ({G.layout.dim} dims)")
     for c in ("layer", "S layer", "official", "channels", "offset"):
         table.add_column(c, justify="right")
-    for l in G.layout:
-        table.add_row(l.name, f"s{l.s_index}", l.official_name, str(l.channels), str(l.offset))
+    for lay in G.layout:
+        table.add_row(lay.name, f"s{lay.s_index}", lay.official_name, str(lay.channels), str(lay.offset))
     console.print(table)
 
 

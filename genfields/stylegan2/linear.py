@@ -135,6 +135,7 @@ def linear_response(G: "Generator", trace: SynthesisTrace, start: int, position:
         return trace.folded[key]
 
     d_img, k = None, 0
+    d_rows = d_cols = (0, 0)  # the window of d_img (set with it)
     for j, block in enumerate(G.synthesis.blocks):
         touched = False
         for conv in block.convs:

@@ -179,7 +179,8 @@ def _colors(idn: torch.Tensor, light: torch.Tensor) -> dict:
     c["brow"] = hair * _lerp(idn[:, 17:18], 0.95, 0.45) + 0.03
     c["iris"] = _ramp(t(15), [(0.22, 0.12, 0.05), (0.40, 0.25, 0.10), (0.50, 0.42, 0.18), (0.30, 0.45, 0.28), (0.32, 0.52, 0.72)])
     lip_red = t(23)[:, None]
-    c["lip"] = skin * (torch.tensor([[0.82, 0.55, 0.55]], dtype=idn.dtype) + lip_red * torch.tensor([[0.12, -0.12, -0.06]], dtype=idn.dtype))
+    c["lip"] = skin * (torch.tensor([[0.82, 0.55, 0.55]], dtype=idn.dtype)
+                       + lip_red * torch.tensor([[0.12, -0.12, -0.06]], dtype=idn.dtype))
     c["mouth"] = torch.tensor([[0.28, 0.08, 0.08]], dtype=idn.dtype).expand_as(skin)
     c["sclera"] = torch.tensor([[0.93, 0.91, 0.88]], dtype=idn.dtype).expand_as(skin)
     hue, val = t(24), _lerp(idn[:, 25], 0.30, 0.92)

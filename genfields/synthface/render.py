@@ -333,10 +333,10 @@ class FaceRenderer:
         """
         inv = (nx * nx).add_(ny * ny).add_(nz * nz).add_(1e-12).rsqrt_()
         nx, ny, nz = nx.mul_(inv), ny.mul_(inv), nz.mul_(inv)
-        l = head.light.float()
-        diff = (nx * l[:, 0:1]).add_(ny * l[:, 1:2]).add_(nz * l[:, 2:3]).add_(0.2).mul_(1 / 1.2).clamp_(min=0)
+        light = head.light.float()
+        diff = (nx * light[:, 0:1]).add_(ny * light[:, 1:2]).add_(nz * light[:, 2:3]).add_(0.2).mul_(1 / 1.2).clamp_(min=0)
         amb = head.ambient.float()[:, None]
-        hv = l + torch.tensor([0.0, 0.0, 1.0])
+        hv = light + torch.tensor([0.0, 0.0, 1.0])
         hv = hv / hv.norm(dim=1, keepdim=True)
         ndh = nx.mul_(hv[:, 0:1]).add_(ny * hv[:, 1:2]).add_(nz.mul_(hv[:, 2:3])).clamp_(min=0)
         for _ in range(3):  # ndh ** 8 by repeated squaring

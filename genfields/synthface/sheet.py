@@ -31,7 +31,8 @@ def _rows(seed: int = 0) -> list[tuple[str, FaceParams]]:
     expr = torch.tensor([[0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.3, 1.0], [0.0, 1.0, 0.0, 1.0], [0.3, 1.0, 0.6, 0.8],
                          [0.0, -1.0, -1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     yaw = torch.linspace(-45, 45, COLS)
-    pr = torch.tensor([[0, -30, 0], [0, 0, 0], [0, 30, 0], [0, 0, -30], [0, 0, 30], [30, 20, 15], [-30, -15, -20]], dtype=torch.float32)
+    pr = torch.tensor([[0, -30, 0], [0, 0, 0], [0, 30, 0], [0, 0, -30], [0, 0, 30], [30, 20, 15], [-30, -15, -20]],
+                      dtype=torch.float32)
     b = rep(base)
     return [("identity", ids), ("expression", b.replace(expression=expr)),
             ("yaw", b.replace(pose=torch.stack([yaw, 0 * yaw, 0 * yaw], 1))), ("pitch/roll", b.replace(pose=pr))]
