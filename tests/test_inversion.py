@@ -133,3 +133,28 @@ def test_bad_inputs_are_one_line_and_exit_2(inputs, args, message):
 @pytest.mark.parametrize("args, message", DLIB_ROWS)
 def test_a_photo_without_a_face_is_refused(inputs, args, message):
     _refused(inputs, args, message)
+
+
+def test_evaluate_takes_inverted_identities_instead_of_seeds(G, nets, tmp_path):
+    from genfields.editing import get_preset
+    from genfields.editing.editor import new_editor
+    from genfields.editing.config import ModelConfig
+    from genfields.editing.evaluate import evaluate_editor
+    from genfields.editing.inversion import inverted_identities
+    from genfields.editing.regularizer import mapped_statistics
+
+    folder = tmp_path / "inverted"
+    for seed in range(3):
+        _, _, image = _sample(G, seed)
+        save_inversion(invert(G, nets, image, InversionConfig(space="s", steps=3)), folder / f"id{seed}.safetensors")
+    w_plus, S, names = inverted_identities(folder, G)
+    assert names == ["id0", "id1", "id2"] and w_plus.shape[0] == S.shape[0] == 3
+    editor = new_editor(G, nets, ModelConfig(hidden=(8,)), mapped_statistics(G, 64, 0))
+    preset = get_preset("tiny16")
+    seeded = evaluate_editor(editor, preset, pairs=3, seed=0, batch=2)
+    inverted = evaluate_editor(editor, preset, pairs=3, seed=0, batch=2, identities=(w_plus, S))
+    assert inverted["method"]["identity"] != seeded["method"]["identity"]  # other faces, the same attribute images
+    with pytest.raises(ConfigError, match="4 pairs need as many identities"):
+        evaluate_editor(editor, preset, pairs=4, seed=0, batch=2, identities=(w_plus, S))
+    with pytest.raises(CheckpointError, match="inverted with another generator"):
+        inverted_identities(folder, load_generator("random:tiny16:2"))

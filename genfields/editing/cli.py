@@ -322,6 +322,9 @@ def evaluate(
                                                   "this .safetensors file, rewritten after every batch; a rerun "
                                                   "resumes from it, and `genfields reproduce` reads the shipped one "
                                                   "(genfields/models/editing/<editor>/pair_optimum.safetensors)."),
+    identities: Optional[Path] = typer.Option(None, help="Identities from a folder of inversion files (`genfields "
+                                              "invert`, made with this generator) instead of seeds: pair i edits "
+                                              "the i-th file by name; --pairs at most the number of files."),
     pose_judge: Optional[str] = typer.Option(None, help="The pose judge beside the synthetic one (a name registered "
                                              "in genfields.perception.judges.POSE_JUDGES): adds pose_<name>. Default "
                                              "with judges: 3ddfa, the real 3DDFA_V2, read first; 'none': no extra "
@@ -364,8 +367,14 @@ def evaluate(
     pose_name = PRIMARY_POSE_JUDGE if pose_judge is None else (None if pose_judge == "none" else pose_judge)
     referees = load_judges(perception, dev, pose_name) if use_judges else None
     realism_net = shipped_realism_network() if use_judges and perception == "synth" else None
+    codes = None
+    if identities is not None:
+        from .inversion import inverted_identities
+
+        w_plus, S, _ = inverted_identities(identities, ed.G)
+        codes = (w_plus, S)
     results, values = evaluate_pairs(ed, p, pairs, seed, batch, layers, gf, progress=not as_json, judges=referees,
-                                     realism_net=realism_net)
+                                     realism_net=realism_net, identities=codes)
     results["intervals"] = values.intervals(seed=seed)
     if out is not None:  # with how it was measured, and every per-pair value beside it
         values.meta |= {"editor": editor or preset, "layers": layers, "gf": gf, "per_pair_steps": per_pair_steps}

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genfields.errors import ConfigError
 from genfields.devices import resolve_device
 from genfields.perception import FeatureNetwork, LandmarksPose, feature_statistics, frechet_distance
 from genfields.perception import realism
@@ -299,10 +300,12 @@ def weights_digest(*modules: torch.nn.Module) -> str:
 
 
 def _shared_key(editor: Editor, preset: EditingPreset, pairs: int, seed: int, batch: int,
-                judges: Judges | None, realism_net: FeatureNetwork | None = None) -> tuple:
+                judges: Judges | None, realism_net: FeatureNetwork | None = None,
+                identities: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
     base = getattr(editor, "editor", editor)  # the per-pair optimum wraps an editor
+    codes = None if identities is None else hashlib.sha256(identities[1].cpu().numpy().tobytes()).hexdigest()
     return (preset.name, pairs, seed, batch, base.truncation, base.amp, str(base.device), id(judges),
-            id(realism_net), weights_digest(base.G, *base.nets.networks()))
+            id(realism_net), weights_digest(base.G, *base.nets.networks()), codes)
 
 
 def realism_features(net: FeatureNetwork | None, images: torch.Tensor) -> torch.Tensor | None:
@@ -316,7 +319,8 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
                     layers: str | None = None, gf: str | None = None, progress: bool = False,
                     device: str | torch.device | None = None, judges: Judges | None = None,
                     shared: SharedPairs | None = None, realism_net: FeatureNetwork | None = None,
-                    on_batch: Callable[[EditInputs, EditResult], None] | None = None) -> dict:
+                    on_batch: Callable[[EditInputs, EditResult], None] | None = None,
+                    identities: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
     """Mean metrics of `pairs` edits and of the unedited identities, and FD and KID of both to real images;
     with `judges`, the metrics by the judges, by the loss networks (`*_loss_net`), the landmark disagreement
     of the two and its excess over the unedited images (`tearing`), and the pose leak. `shared` keeps the
@@ -329,7 +333,7 @@ def evaluate_editor(editor: Editor, preset: EditingPreset, pairs: int = 1000, se
     attribute images are drawn on the CPU, so the pairs do not depend on the device.
     """
     return evaluate_pairs(editor, preset, pairs, seed, batch, layers, gf, progress, device, judges, shared,
-                          realism_net, on_batch)[0]
+                          realism_net, on_batch, identities)[0]
 
 
 @torch.no_grad()
@@ -337,15 +341,20 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
                    layers: str | None = None, gf: str | None = None, progress: bool = False,
                    device: str | torch.device | None = None, judges: Judges | None = None,
                    shared: SharedPairs | None = None, realism_net: FeatureNetwork | None = None,
-                   on_batch: Callable[[EditInputs, EditResult], None] | None = None) -> tuple[dict, PairValues]:
-    """`evaluate_editor`'s results and the per-pair values behind them (`PairValues`)."""
+                   on_batch: Callable[[EditInputs, EditResult], None] | None = None,
+                   identities: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[dict, PairValues]:
+    """`evaluate_editor`'s results and the per-pair values behind them (`PairValues`). `identities` (w+ [N,
+    num_ws, w_dim], S [N, dim S], e.g. inverted renders: `inverted_identities`) replace the seeded identities:
+    pair i edits identity i (N >= pairs) towards the same attribute image as with seeded identities."""
+    if identities is not None and len(identities[1]) < pairs:
+        raise ConfigError(f"{pairs} pairs need as many identities; {len(identities[1])} were given")
     if device is not None:
         editor.to(resolve_device(device))
     if judges is not None:
         judges.to(editor.device)
     G, res = editor.G, editor.G.config.img_resolution
     if shared is not None:
-        shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges, realism_net))
+        shared.bind(_shared_key(editor, preset, pairs, seed, batch, judges, realism_net, identities))
     if realism_net is not None:
         realism_net.to(editor.device)
     z = torch.randn(pairs, G.z_dim, generator=step_generator(seed, 0, stream=EVAL_STREAM))
@@ -358,7 +367,8 @@ def evaluate_pairs(editor: Editor, preset: EditingPreset, pairs: int = 1000, see
         if cached is None:
             n = min(batch, pairs - start)
             attrs = attribute_images(preset.attributes, n, res, preset.eval_render_seed + seed, start)
-            inputs = editor.prepare(z[start:start + n], attrs)
+            inputs = (editor.prepare(z[start:start + n], attrs) if identities is None else
+                      editor.prepare_codes(identities[0][start:start + n], identities[1][start:start + n], attrs))
             cached = {"inputs": inputs, "judged": judge_inputs(judges, inputs) if judges else None,
                       "unedited_features": fd_features(editor, inputs.identity_image),
                       "unedited_realism": realism_features(realism_net, inputs.identity_image)}

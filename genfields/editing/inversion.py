@@ -243,3 +243,14 @@ def cached_inversion_path(photo: torch.Tensor, G: Generator, cfg: InversionConfi
     key.update(weights_digest(G).encode())
     key.update(json.dumps(asdict(cfg), sort_keys=True).encode())
     return home() / "inversions" / f"{key.hexdigest()[:32]}.safetensors"
+
+
+def inverted_identities(folder: str | os.PathLike, G: Generator) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every inversion file of a folder (sorted by name), made with G: (w+ [N, num_ws, w_dim], S [N, dim S],
+    names), to evaluate edits of faces the generator did not make (`evaluate --identities DIR`)."""
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"{folder}: no inversion files (*.safetensors from `genfields invert`)")
+    inversions = [load_inversion(f, G) for f in files]
+    return (torch.stack([inv.wplus for inv in inversions]), torch.stack([inv.S for inv in inversions]),
+            [f.stem for f in files])

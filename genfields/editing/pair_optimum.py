@@ -179,6 +179,11 @@ class PairOptimumEditor:
         with torch.no_grad():
             return self.editor.prepare(z, attribute_images)
 
+    def prepare_codes(self, w_id: torch.Tensor, S_id: torch.Tensor, attribute_images: torch.Tensor) -> EditInputs:
+        """`prepare` for identities given by their codes (an inverted photo's), as the underlying editor makes it."""
+        with torch.no_grad():
+            return self.editor.prepare_codes(w_id, S_id, attribute_images)
+
     def edit_prepared(self, inputs: EditInputs, layers: str | None = None, gf: str | None = None) -> EditResult:
         """Optimise dS for every pair of `prepare`d inputs (or take it from `solved`) and return the edits."""
         ed, nets = self.editor, self.editor.nets
