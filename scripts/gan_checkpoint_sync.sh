@@ -29,7 +29,10 @@ copy_run() {  # copy_run FROM TO: the files listed above, replacing the checkpoi
   [ -d "$from/edit_probe" ] && mkdir -p "$to/edit_probe" && cp -r "$from/edit_probe/." "$to/edit_probe/"
   mkdir -p "$to/samples" "$to/snapshots"
   latest=$(ls "$from/samples" 2>/dev/null | grep '^fakes[0-9]*\.png$' | sort | tail -1 || true)
-  [ -n "$latest" ] && cp "$from/samples/$latest" "$to/samples/"
+  if [ -n "$latest" ]; then  # the latest grid only
+    find "$to/samples" -maxdepth 1 -name 'fakes[0-9]*.png' ! -name "$latest" -delete
+    cp "$from/samples/$latest" "$to/samples/"
+  fi
   [ -f "$from/samples/reals.png" ] && cp "$from/samples/reals.png" "$to/samples/"
   for snap in "$from"/snapshots/kimg*; do
     [ -d "$snap" ] || continue
